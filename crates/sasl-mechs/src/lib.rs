@@ -1,0 +1,1 @@
+//! SASL client mechanisms over raw bytes, for any protocol.

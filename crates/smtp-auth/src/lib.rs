@@ -1,0 +1,1 @@
+//! The SMTP AUTH extension in the manner of Net::SMTP_auth.

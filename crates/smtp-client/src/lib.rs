@@ -1,0 +1,1 @@
+//! SMTP client in the manner of Net::SMTP.

@@ -1,0 +1,3 @@
+//! Codec benchmarks.
+
+fn main() {}

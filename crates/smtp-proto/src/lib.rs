@@ -1,0 +1,1 @@
+//! Sans-IO SMTP codec: the wire part of Net::Cmd.

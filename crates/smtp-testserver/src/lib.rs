@@ -1,0 +1,1 @@
+//! Loopback SMTP servers for tests and the demo.

@@ -1,0 +1,1 @@
+//! Cross-crate and real-server interop tests live in `tests/`.

@@ -1,0 +1,53 @@
+//! Project automation, run as `cargo xtask <command>`.
+//!
+//! Each command lives in its own module; this file only dispatches.
+
+mod bench;
+mod ci;
+mod cmd;
+mod demo;
+mod fuzz;
+mod servers;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci                       everything .ci/run checks: fmt, clippy, tests, docs, real servers, fuzz smoke
+  servers up|down|status   real Postfix + Dovecot + Cyrus SASL on loopback (installs them as root)
+  fuzz [TARGET] [SECONDS]  run one fuzz target, or every target, for SECONDS each
+  bench                    benchmarks beside their references; writes docs/performance.md
+  demo                     start the embedded demo server and send through each mechanism
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let result = match command.as_str() {
+        "ci" => ci::run(rest),
+        "servers" => servers::run(rest),
+        "fuzz" => fuzz::run(rest),
+        "bench" => bench::run(rest),
+        "demo" => demo::run(rest),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        other => {
+            eprintln!("xtask: unknown command {other:?}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask {command}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
