@@ -1,1 +1,58 @@
-//! SASL client mechanisms over raw bytes, for any protocol.
+//! SASL mechanisms over raw bytes, for any protocol (SMTP, IMAP, POP3, LDAP, XMPP).
+//!
+//! A mechanism is a state machine: it names itself, may have an initial response, answers
+//! each server challenge with a response (or an error), and checks the server's success.
+//! Base64 and the protocol's framing (`AUTH`/`334`/`235`, `AUTHENTICATE`/`+`/`OK`) belong to
+//! the transport, not to this crate.
+//!
+//! # The contract
+//!
+//! Driving code holds a `Box<dyn` [`Mechanism`]`>` built by [`client_mechanism`] from a name
+//! (usually the one [`select`] picked from the server's list) and [`Credentials`]:
+//!
+//! 1. `initial_response()` once, if the transport can send one with the command
+//!    (`Ok(None)`: the mechanism has none; LOGIN and CRAM-MD5 wait for the server).
+//! 2. `respond(challenge)` for each server challenge, raw bytes in, raw bytes out.
+//!    Errors are typed: [`SaslError::UnexpectedChallenge`] for a round too many,
+//!    [`SaslError::MalformedChallenge`] for bytes that do not parse.
+//! 3. `finish(success_data)` when the server says success: fails if the exchange is not
+//!    complete or the server has not proved itself (SCRAM's server signature).
+//! 4. `failure_detail()` when the server says failure: the OAuth error JSON, parsed.
+//!
+//! A trait object, not an enum, so that other crates can add mechanisms and driving code
+//! never matches on which one it holds.
+//!
+//! Responses are [`Response`]s (`Zeroizing<Vec<u8>>`) because they may hold the password;
+//! [`Secret`] prints as `***`.
+//!
+//! ```
+//! use sasl_mechs::{client_mechanism, select, ClientOptions, Credentials, Policy};
+//!
+//! let creds = Credentials::new("tim", "tanstaaftanstaaf")?;
+//! let name = select(&["LOGIN", "CRAM-MD5"], &creds, &Policy::new(false))?;
+//! let mut mech = client_mechanism(name, &creds, &ClientOptions::default())?;
+//! assert_eq!(mech.initial_response()?, None);            // AUTH CRAM-MD5
+//! let challenge = b"<1896.697170952@postoffice.reston.mci.net>"; // from 334
+//! let response = mech.respond(challenge)?;
+//! assert_eq!(&response[..], b"tim b913a602c7eda7a495b4e6e7334d3890");
+//! mech.finish(None)?;                                     // on 235
+//! # Ok::<(), sasl_mechs::SaslError>(())
+//! ```
+
+mod cram_md5;
+mod credentials;
+mod error;
+mod login;
+mod mechanism;
+mod oauth_error;
+mod plain;
+mod select;
+
+pub use cram_md5::CramMd5;
+pub use credentials::{Credentials, Secret};
+pub use error::SaslError;
+pub use login::Login;
+pub use mechanism::{Mechanism, Response};
+pub use oauth_error::{OAuthError, MAX_ERROR_JSON};
+pub use plain::Plain;
+pub use select::{client_mechanism, is_plaintext, select, ClientOptions, Policy, STRENGTH_ORDER};

@@ -1,0 +1,182 @@
+//! Choosing a mechanism from what the server offers, and building it by name.
+
+use crate::{Credentials, Mechanism, SaslError};
+
+/// The mechanisms this crate's clients implement, strongest first: the order
+/// [`select`] prefers.
+///
+/// SCRAM proves both sides and keeps the password off the wire; the token mechanisms come
+/// next (they are only chosen when a token is given, and password mechanisms only when a
+/// password is); CRAM-MD5 and NTLM are challenge-response with weak hashes; PLAIN and LOGIN
+/// send the password itself; EXTERNAL and ANONYMOUS are only chosen when the caller lists
+/// them in [`Policy::allowed`].
+pub const STRENGTH_ORDER: &[&str] = &[
+    "SCRAM-SHA-256",
+    "SCRAM-SHA-1",
+    "OAUTHBEARER",
+    "XOAUTH2",
+    "CRAM-MD5",
+    "NTLM",
+    "PLAIN",
+    "LOGIN",
+    "EXTERNAL",
+    "ANONYMOUS",
+];
+
+/// What a mechanism needs from the credentials.
+fn needs(name: &str) -> Need {
+    match name {
+        "OAUTHBEARER" | "XOAUTH2" => Need::Token,
+        "EXTERNAL" | "ANONYMOUS" => Need::Nothing,
+        _ => Need::Password,
+    }
+}
+
+#[derive(PartialEq)]
+enum Need {
+    Password,
+    Token,
+    Nothing,
+}
+
+/// Whether a mechanism sends the password in clear.
+pub fn is_plaintext(name: &str) -> bool {
+    name.eq_ignore_ascii_case("PLAIN") || name.eq_ignore_ascii_case("LOGIN")
+}
+
+/// The caller's rules for [`select`].
+///
+/// ```
+/// use sasl_mechs::Policy;
+/// let p = Policy::new(false).allow(&["CRAM-MD5", "PLAIN"]).allow_plaintext(true);
+/// assert!(!p.channel_encrypted);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// The mechanisms the caller accepts (any case). Empty: every mechanism in
+    /// [`STRENGTH_ORDER`] except EXTERNAL and ANONYMOUS.
+    pub allowed: Vec<String>,
+    /// True when the channel is encrypted (TLS, STARTTLS done).
+    pub channel_encrypted: bool,
+    /// True to allow PLAIN and LOGIN on an unencrypted channel.
+    pub allow_plaintext: bool,
+}
+
+impl Policy {
+    /// The default policy for a channel: every mechanism but EXTERNAL/ANONYMOUS, clear-text
+    /// ones only if encrypted.
+    pub fn new(channel_encrypted: bool) -> Policy {
+        Policy {
+            channel_encrypted,
+            ..Policy::default()
+        }
+    }
+
+    /// Restricts the choice to these mechanisms.
+    pub fn allow(mut self, names: &[&str]) -> Policy {
+        self.allowed = names.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
+    /// Allows (or not) PLAIN and LOGIN on an unencrypted channel.
+    pub fn allow_plaintext(mut self, yes: bool) -> Policy {
+        self.allow_plaintext = yes;
+        self
+    }
+}
+
+/// Picks the strongest mechanism that the server offers, the policy allows and the
+/// credentials can drive; returns its canonical name, for [`client_mechanism`].
+///
+/// Names compare case-insensitively. Token mechanisms need [`Credentials::token`], the others
+/// (but EXTERNAL and ANONYMOUS) a password. PLAIN and LOGIN are refused on an unencrypted
+/// channel unless [`Policy::allow_plaintext`] is set; the error then says so.
+///
+/// ```
+/// use sasl_mechs::{select, Credentials, Policy, SaslError};
+/// let creds = Credentials::new("tim", "tanstaaftanstaaf")?;
+/// let offered = ["plain", "LOGIN", "CRAM-MD5"];
+/// assert_eq!(select(&offered, &creds, &Policy::new(false))?, "CRAM-MD5");
+/// assert!(matches!(
+///     select(&["PLAIN", "LOGIN"], &creds, &Policy::new(false)),
+///     Err(SaslError::NoSuitableMechanism { plaintext_refused: true, .. })
+/// ));
+/// assert_eq!(select(&["LOGIN", "PLAIN"], &creds, &Policy::new(true))?, "PLAIN");
+/// # Ok::<(), SaslError>(())
+/// ```
+pub fn select(
+    offered: &[impl AsRef<str>],
+    creds: &Credentials,
+    policy: &Policy,
+) -> Result<&'static str, SaslError> {
+    let mut plaintext_refused = false;
+    for &name in STRENGTH_ORDER {
+        if !offered
+            .iter()
+            .any(|o| o.as_ref().eq_ignore_ascii_case(name))
+        {
+            continue;
+        }
+        let allowed = if policy.allowed.is_empty() {
+            needs(name) != Need::Nothing
+        } else {
+            policy.allowed.iter().any(|a| a.eq_ignore_ascii_case(name))
+        };
+        if !allowed {
+            continue;
+        }
+        let usable = match needs(name) {
+            Need::Password => creds.password().is_some(),
+            Need::Token => creds.token().is_some(),
+            Need::Nothing => true,
+        };
+        if !usable {
+            continue;
+        }
+        if is_plaintext(name) && !policy.channel_encrypted && !policy.allow_plaintext {
+            plaintext_refused = true;
+            continue;
+        }
+        return Ok(name);
+    }
+    Err(SaslError::NoSuitableMechanism {
+        offered: offered.iter().map(|o| o.as_ref().to_owned()).collect(),
+        plaintext_refused,
+    })
+}
+
+/// Options for building client mechanisms. `Default` suits most servers.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ClientOptions {}
+
+/// Builds the client mechanism called `name` (any case) for these credentials.
+///
+/// ```
+/// use sasl_mechs::{client_mechanism, ClientOptions, Credentials};
+/// let creds = Credentials::new("tim", "tanstaaftanstaaf")?;
+/// let mut m = client_mechanism("cram-md5", &creds, &ClientOptions::default())?;
+/// assert_eq!(m.name(), "CRAM-MD5");
+/// let r = m.respond(b"<1896.697170952@postoffice.reston.mci.net>")?;
+/// assert_eq!(&r[..], b"tim b913a602c7eda7a495b4e6e7334d3890");
+/// m.finish(None)?;
+/// # Ok::<(), sasl_mechs::SaslError>(())
+/// ```
+pub fn client_mechanism(
+    name: &str,
+    creds: &Credentials,
+    options: &ClientOptions,
+) -> Result<Box<dyn Mechanism>, SaslError> {
+    let _ = options;
+    let upper = name.to_ascii_uppercase();
+    Ok(match upper.as_str() {
+        "PLAIN" => Box::new(crate::Plain::new(creds)?),
+        "LOGIN" => Box::new(crate::Login::new(creds)?),
+        "CRAM-MD5" => Box::new(crate::CramMd5::new(creds)?),
+        _ => {
+            return Err(SaslError::UnknownMechanism {
+                name: name.to_owned(),
+            })
+        }
+    })
+}
