@@ -46,7 +46,15 @@ mod login;
 mod mechanism;
 mod oauth_error;
 mod plain;
+mod saslprep;
+mod scram;
+#[cfg(feature = "server")]
+mod scram_server;
 mod select;
+#[cfg(feature = "server")]
+pub mod server;
+#[cfg(feature = "server")]
+mod simple_server;
 
 pub use cram_md5::CramMd5;
 pub use credentials::{Credentials, Secret};
@@ -55,4 +63,9 @@ pub use login::Login;
 pub use mechanism::{Mechanism, Response};
 pub use oauth_error::{OAuthError, MAX_ERROR_JSON};
 pub use plain::Plain;
+pub use scram::{Scram, ScramHash, DEFAULT_MAX_ITERATIONS};
+#[cfg(feature = "server")]
+pub use scram_server::{ScramServer, SERVER_ITERATIONS};
 pub use select::{client_mechanism, is_plaintext, select, ClientOptions, Policy, STRENGTH_ORDER};
+#[cfg(feature = "server")]
+pub use simple_server::{CramMd5Server, LoginServer, PlainServer};

@@ -146,9 +146,21 @@ pub fn select(
 }
 
 /// Options for building client mechanisms. `Default` suits most servers.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct ClientOptions {}
+pub struct ClientOptions {
+    /// SCRAM: the largest iteration count accepted from the server
+    /// ([`DEFAULT_MAX_ITERATIONS`](crate::DEFAULT_MAX_ITERATIONS)).
+    pub scram_max_iterations: u32,
+}
+
+impl Default for ClientOptions {
+    fn default() -> ClientOptions {
+        ClientOptions {
+            scram_max_iterations: crate::DEFAULT_MAX_ITERATIONS,
+        }
+    }
+}
 
 /// Builds the client mechanism called `name` (any case) for these credentials.
 ///
@@ -167,12 +179,19 @@ pub fn client_mechanism(
     creds: &Credentials,
     options: &ClientOptions,
 ) -> Result<Box<dyn Mechanism>, SaslError> {
-    let _ = options;
     let upper = name.to_ascii_uppercase();
     Ok(match upper.as_str() {
         "PLAIN" => Box::new(crate::Plain::new(creds)?),
         "LOGIN" => Box::new(crate::Login::new(creds)?),
         "CRAM-MD5" => Box::new(crate::CramMd5::new(creds)?),
+        "SCRAM-SHA-1" => Box::new(
+            crate::Scram::new(crate::ScramHash::Sha1, creds)?
+                .max_iterations(options.scram_max_iterations),
+        ),
+        "SCRAM-SHA-256" => Box::new(
+            crate::Scram::new(crate::ScramHash::Sha256, creds)?
+                .max_iterations(options.scram_max_iterations),
+        ),
         _ => {
             return Err(SaslError::UnknownMechanism {
                 name: name.to_owned(),

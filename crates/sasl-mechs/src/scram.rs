@@ -1,0 +1,403 @@
+//! SCRAM-SHA-1 and SCRAM-SHA-256 (RFC 5802, RFC 7677), without channel binding.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::mechanism::{response, Response};
+use crate::saslprep::saslprep;
+use crate::{Credentials, Mechanism, SaslError};
+
+/// The default limit on the server's iteration count (`i=`): a hostile server cannot make
+/// the client hash for minutes.
+pub const DEFAULT_MAX_ITERATIONS: u32 = 1_000_000;
+
+/// The hash function of a SCRAM variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScramHash {
+    /// SCRAM-SHA-1 (RFC 5802).
+    Sha1,
+    /// SCRAM-SHA-256 (RFC 7677).
+    Sha256,
+}
+
+impl ScramHash {
+    /// The mechanism's IANA name.
+    pub fn mechanism_name(self) -> &'static str {
+        match self {
+            ScramHash::Sha1 => "SCRAM-SHA-1",
+            ScramHash::Sha256 => "SCRAM-SHA-256",
+        }
+    }
+
+    pub(crate) fn hmac(self, key: &[u8], data: &[u8]) -> Zeroizing<Vec<u8>> {
+        // HMAC takes keys of any length: new_from_slice cannot fail.
+        Zeroizing::new(match self {
+            ScramHash::Sha1 => {
+                let mut m =
+                    <Hmac<Sha1> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+                m.update(data);
+                m.finalize().into_bytes().to_vec()
+            }
+            ScramHash::Sha256 => {
+                let mut m =
+                    <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+                m.update(data);
+                m.finalize().into_bytes().to_vec()
+            }
+        })
+    }
+
+    pub(crate) fn h(self, data: &[u8]) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(match self {
+            ScramHash::Sha1 => Sha1::digest(data).to_vec(),
+            ScramHash::Sha256 => Sha256::digest(data).to_vec(),
+        })
+    }
+
+    /// `Hi()` of RFC 5802: PBKDF2 with this HMAC, one block.
+    pub(crate) fn hi(self, password: &[u8], salt: &[u8], iterations: u32) -> Zeroizing<Vec<u8>> {
+        match self {
+            ScramHash::Sha1 => {
+                let mut out = Zeroizing::new(vec![0u8; 20]);
+                pbkdf2::pbkdf2_hmac::<Sha1>(password, salt, iterations, &mut out);
+                out
+            }
+            ScramHash::Sha256 => {
+                let mut out = Zeroizing::new(vec![0u8; 32]);
+                pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut out);
+                out
+            }
+        }
+    }
+}
+
+/// The keys derived from a password: what a server may store instead of it.
+pub(crate) struct Keys {
+    pub(crate) client_key: Zeroizing<Vec<u8>>,
+    pub(crate) stored_key: Zeroizing<Vec<u8>>,
+    pub(crate) server_key: Zeroizing<Vec<u8>>,
+}
+
+pub(crate) fn keys(hash: ScramHash, password: &str, salt: &[u8], iterations: u32) -> Keys {
+    let prepped = Zeroizing::new(saslprep(password));
+    let salted = hash.hi(prepped.as_bytes(), salt, iterations);
+    let client_key = hash.hmac(&salted, b"Client Key");
+    let stored_key = hash.h(&client_key);
+    let server_key = hash.hmac(&salted, b"Server Key");
+    Keys {
+        client_key,
+        stored_key,
+        server_key,
+    }
+}
+
+/// `saslname` of RFC 5802: `=` as `=3D`, `,` as `=2C`.
+pub(crate) fn escape_name(name: &str) -> String {
+    name.replace('=', "=3D").replace(',', "=2C")
+}
+
+/// The inverse of [`escape_name`]; `None` for a bad escape.
+pub(crate) fn unescape_name(name: &str) -> Option<String> {
+    let mut out = String::with_capacity(name.len());
+    let mut rest = name;
+    while let Some(i) = rest.find('=') {
+        out.push_str(&rest[..i]);
+        let esc = rest.get(i..i + 3)?;
+        out.push(match esc {
+            "=3D" => '=',
+            "=2C" => ',',
+            _ => return None,
+        });
+        rest = &rest[i + 3..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// `printable` of RFC 5802 (what a nonce may hold): `%x21-2B / %x2D-7E`.
+pub(crate) fn is_printable(s: &str) -> bool {
+    s.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b',')
+}
+
+/// A fresh random nonce: 24 bytes from the OS, base64 (no `,` can appear).
+pub(crate) fn random_nonce() -> String {
+    let mut raw = [0u8; 24];
+    OsRng.fill_bytes(&mut raw);
+    B64.encode(raw)
+}
+
+/// Constant-time comparison of two byte strings of public length.
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Splits `k=v,k=v` into attributes, in order.
+pub(crate) fn attributes(msg: &str) -> Vec<(u8, &str)> {
+    msg.split(',')
+        .map(|a| {
+            let b = a.as_bytes();
+            if b.len() >= 2 && b[1] == b'=' && b[0].is_ascii_alphabetic() {
+                (b[0], &a[2..])
+            } else {
+                (0, a)
+            }
+        })
+        .collect()
+}
+
+enum State {
+    Start,
+    /// Sent client-first; waits for server-first.
+    ExpectServerFirst {
+        client_first_bare: String,
+    },
+    /// Sent client-final; waits for server-final (as a challenge or success data).
+    ExpectServerFinal {
+        server_signature: Zeroizing<Vec<u8>>,
+    },
+    /// The server's signature checked out.
+    Verified,
+    /// An error ended the exchange.
+    Failed,
+}
+
+/// The SCRAM client. The password is SASLprep'ed (the mapping subset, see crate docs),
+/// user names are escaped. Channel binding is not supported (`n,,`). The server's iteration
+/// count is capped ([`DEFAULT_MAX_ITERATIONS`] unless set otherwise), and a wrong or
+/// missing server signature is [`SaslError::ServerNotAuthenticated`].
+pub struct Scram {
+    hash: ScramHash,
+    gs2_header: String,
+    user: String,
+    password: Zeroizing<String>,
+    nonce: String,
+    max_iterations: u32,
+    state: State,
+}
+
+impl std::fmt::Debug for Scram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scram")
+            .field("hash", &self.hash)
+            .field("user", &self.user)
+            .field("password", &"***")
+            .finish_non_exhaustive()
+    }
+}
+
+impl Scram {
+    /// Builds the client with a fresh random nonce; needs a password.
+    pub fn new(hash: ScramHash, creds: &Credentials) -> Result<Scram, SaslError> {
+        Scram::with_nonce(hash, creds, &random_nonce())
+    }
+
+    /// Builds the client with a given nonce. For tests against fixed vectors (RFC 5802,
+    /// RFC 7677) only: a real exchange needs [`Scram::new`]'s random nonce.
+    pub fn with_nonce(
+        hash: ScramHash,
+        creds: &Credentials,
+        nonce: &str,
+    ) -> Result<Scram, SaslError> {
+        let name = hash.mechanism_name();
+        let password = creds.password().ok_or(SaslError::MissingCredential {
+            mechanism: name,
+            needs: "a password",
+        })?;
+        if nonce.is_empty() || !is_printable(nonce) {
+            return Err(SaslError::OutOfOrder {
+                mechanism: name,
+                what: "nonce must be printable ASCII without ','",
+            });
+        }
+        let gs2_header = match creds.authzid() {
+            Some(z) => format!("n,a={},", escape_name(&saslprep(z))),
+            None => "n,,".to_owned(),
+        };
+        Ok(Scram {
+            hash,
+            gs2_header,
+            user: escape_name(&saslprep(creds.authcid())),
+            password: Zeroizing::new(password.expose().to_owned()),
+            nonce: nonce.to_owned(),
+            max_iterations: DEFAULT_MAX_ITERATIONS,
+            state: State::Start,
+        })
+    }
+
+    /// Sets the largest iteration count accepted from the server.
+    pub fn max_iterations(mut self, max: u32) -> Scram {
+        self.max_iterations = max;
+        self
+    }
+
+    fn malformed(&mut self, reason: &str) -> SaslError {
+        self.state = State::Failed;
+        SaslError::MalformedChallenge {
+            mechanism: self.hash.mechanism_name(),
+            reason: reason.to_owned(),
+        }
+    }
+
+    fn client_first(&mut self) -> Response {
+        let bare = format!("n={},r={}", self.user, self.nonce);
+        let msg = format!("{}{}", self.gs2_header, bare);
+        self.state = State::ExpectServerFirst {
+            client_first_bare: bare,
+        };
+        response(msg.into_bytes())
+    }
+
+    fn client_final(
+        &mut self,
+        client_first_bare: &str,
+        server_first: &[u8],
+    ) -> Result<Response, SaslError> {
+        let name = self.hash.mechanism_name();
+        let server_first = std::str::from_utf8(server_first)
+            .map_err(|_| self.malformed("server-first-message is not UTF-8"))?;
+        let attrs = attributes(server_first);
+        let (nonce, salt, iterations) = match attrs.as_slice() {
+            [(b'r', r), (b's', s), (b'i', i), ..] => (*r, *s, *i),
+            [(b'm', _), ..] => return Err(self.malformed("mandatory extension (m=) not supported")),
+            [(b'e', e), ..] => {
+                self.state = State::Failed;
+                return Err(SaslError::ServerError {
+                    mechanism: name,
+                    message: (*e).to_owned(),
+                });
+            }
+            _ => return Err(self.malformed("expected r=, s=, i=")),
+        };
+        if !nonce.starts_with(&self.nonce)
+            || nonce.len() == self.nonce.len()
+            || !is_printable(nonce)
+        {
+            return Err(self.malformed("server nonce does not extend the client nonce"));
+        }
+        let salt = B64
+            .decode(salt)
+            .map_err(|_| self.malformed("salt is not base64"))?;
+        if salt.is_empty() {
+            return Err(self.malformed("empty salt"));
+        }
+        let iterations: u32 = match iterations.parse() {
+            Ok(i) if i > 0 && !iterations.starts_with('+') => i,
+            _ => return Err(self.malformed("bad iteration count")),
+        };
+        if iterations > self.max_iterations {
+            return Err(self.malformed("iteration count above the configured limit"));
+        }
+        let without_proof = format!("c={},r={}", B64.encode(self.gs2_header.as_bytes()), nonce);
+        let auth_message = Zeroizing::new(format!(
+            "{client_first_bare},{server_first},{without_proof}"
+        ));
+        let keys = keys(self.hash, &self.password, &salt, iterations);
+        let client_signature = self.hash.hmac(&keys.stored_key, auth_message.as_bytes());
+        let proof: Vec<u8> = keys
+            .client_key
+            .iter()
+            .zip(client_signature.iter())
+            .map(|(a, b)| a ^ b)
+            .collect();
+        let server_signature = self.hash.hmac(&keys.server_key, auth_message.as_bytes());
+        self.state = State::ExpectServerFinal { server_signature };
+        Ok(response(
+            format!("{without_proof},p={}", B64.encode(proof)).into_bytes(),
+        ))
+    }
+
+    fn verify_server_final(&mut self, server_final: &[u8]) -> Result<(), SaslError> {
+        let name = self.hash.mechanism_name();
+        let expected = match std::mem::replace(&mut self.state, State::Failed) {
+            State::ExpectServerFinal { server_signature } => server_signature,
+            _ => unreachable!("checked by the caller"),
+        };
+        let text = std::str::from_utf8(server_final)
+            .map_err(|_| self.malformed("server-final-message is not UTF-8"))?;
+        match attributes(text).first() {
+            Some((b'e', e)) => Err(SaslError::ServerError {
+                mechanism: name,
+                message: (*e).to_owned(),
+            }),
+            Some((b'v', v)) => {
+                let got = B64
+                    .decode(v)
+                    .map_err(|_| self.malformed("verifier is not base64"))?;
+                if ct_eq(&got, &expected) {
+                    self.state = State::Verified;
+                    Ok(())
+                } else {
+                    Err(SaslError::ServerNotAuthenticated {
+                        mechanism: name,
+                        reason: "wrong server signature",
+                    })
+                }
+            }
+            _ => Err(self.malformed("expected v= or e=")),
+        }
+    }
+}
+
+impl Mechanism for Scram {
+    fn name(&self) -> &'static str {
+        self.hash.mechanism_name()
+    }
+
+    fn has_initial_response(&self) -> bool {
+        true
+    }
+
+    fn initial_response(&mut self) -> Result<Option<Response>, SaslError> {
+        match self.state {
+            State::Start => Ok(Some(self.client_first())),
+            _ => Err(SaslError::OutOfOrder {
+                mechanism: self.name(),
+                what: "initial_response after the exchange started",
+            }),
+        }
+    }
+
+    fn respond(&mut self, challenge: &[u8]) -> Result<Response, SaslError> {
+        match std::mem::replace(&mut self.state, State::Failed) {
+            State::Start => Ok(self.client_first()),
+            State::ExpectServerFirst { client_first_bare } => {
+                self.client_final(&client_first_bare, challenge)
+            }
+            s @ State::ExpectServerFinal { .. } => {
+                self.state = s;
+                self.verify_server_final(challenge)?;
+                Ok(response(Vec::new()))
+            }
+            State::Verified | State::Failed => Err(SaslError::UnexpectedChallenge {
+                mechanism: self.name(),
+                step: 2,
+            }),
+        }
+    }
+
+    fn finish(&mut self, success_data: Option<&[u8]>) -> Result<(), SaslError> {
+        let name = self.name();
+        match (&self.state, success_data) {
+            (State::Verified, None) => Ok(()),
+            (State::Verified, Some([])) => Ok(()),
+            (State::ExpectServerFinal { .. }, Some(d)) if !d.is_empty() => {
+                self.verify_server_final(d)
+            }
+            (State::ExpectServerFinal { .. }, _) => Err(SaslError::ServerNotAuthenticated {
+                mechanism: name,
+                reason: "success without a server signature",
+            }),
+            (State::Verified, Some(_)) => Err(SaslError::UnexpectedChallenge {
+                mechanism: name,
+                step: 3,
+            }),
+            _ => Err(SaslError::PrematureSuccess { mechanism: name }),
+        }
+    }
+}

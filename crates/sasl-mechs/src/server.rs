@@ -1,0 +1,90 @@
+//! The server side of the mechanisms (feature `server`): verify a client against stored
+//! passwords. Used by test servers and by any project that needs a small SASL server.
+
+use std::sync::Arc;
+
+use crate::{SaslError, Secret};
+
+/// Looks up the stored password (or, for OAUTHBEARER/XOAUTH2, the valid token) of an
+/// authentication id; `None` for an unknown user.
+pub type PasswordLookup = Arc<dyn Fn(&str) -> Option<Secret> + Send + Sync>;
+
+/// What the server sends next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerStep {
+    /// A challenge (raw bytes; the transport base64-encodes it: SMTP `334`, IMAP `+`).
+    Challenge(Vec<u8>),
+    /// The client is authenticated; `Some` carries additional data for the client (SCRAM's
+    /// `v=`). A protocol that cannot send data with success (SMTP) sends it as a challenge,
+    /// waits for the empty response, then says success.
+    Success(Option<Vec<u8>>),
+    /// Wrong credentials or unknown user (SMTP `535`, IMAP `NO`).
+    Failure,
+}
+
+/// Who authenticated, after [`ServerStep::Success`]. Whether `authcid` may act as `authzid`
+/// is the caller's policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    /// The authentication id whose secret was checked.
+    pub authcid: String,
+    /// The authorization id the client asked for, if any.
+    pub authzid: Option<String>,
+}
+
+/// One SASL server mechanism: a state machine over raw bytes, the mirror of
+/// [`Mechanism`](crate::Mechanism).
+///
+/// Call [`step`](Self::step) with the client's initial response (`None` if the command came
+/// without one), then with each response, until it returns `Success` or `Failure`. An `Err`
+/// is a malformed response or a call out of order: fail the exchange.
+pub trait ServerMechanism: Send {
+    /// The IANA-registered name.
+    fn name(&self) -> &'static str;
+
+    /// Consumes the client's next message and says what to send back.
+    fn step(&mut self, response: Option<&[u8]>) -> Result<ServerStep, SaslError>;
+
+    /// The authenticated identity, once `step` has returned `Success`.
+    fn authenticated(&self) -> Option<&Authenticated>;
+}
+
+/// Builds the server mechanism called `name` (any case), checking against `lookup`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use sasl_mechs::server::{server_mechanism, ServerStep};
+/// use sasl_mechs::Secret;
+/// let lookup = Arc::new(|user: &str| (user == "tim").then(|| Secret::new("tanstaaftanstaaf")));
+/// let mut s = server_mechanism("PLAIN", lookup)?;
+/// assert_eq!(s.step(Some(b"\0tim\0tanstaaftanstaaf"))?, ServerStep::Success(None));
+/// assert_eq!(s.authenticated().unwrap().authcid, "tim");
+/// # Ok::<(), sasl_mechs::SaslError>(())
+/// ```
+pub fn server_mechanism(
+    name: &str,
+    lookup: PasswordLookup,
+) -> Result<Box<dyn ServerMechanism>, SaslError> {
+    use crate::scram::ScramHash;
+    Ok(match name.to_ascii_uppercase().as_str() {
+        "PLAIN" => Box::new(crate::simple_server::PlainServer::new(lookup)),
+        "LOGIN" => Box::new(crate::simple_server::LoginServer::new(lookup)),
+        "CRAM-MD5" => Box::new(crate::simple_server::CramMd5Server::new(
+            lookup,
+            "localhost",
+        )),
+        "SCRAM-SHA-1" => Box::new(crate::scram_server::ScramServer::new(
+            ScramHash::Sha1,
+            lookup,
+        )),
+        "SCRAM-SHA-256" => Box::new(crate::scram_server::ScramServer::new(
+            ScramHash::Sha256,
+            lookup,
+        )),
+        _ => {
+            return Err(SaslError::UnknownMechanism {
+                name: name.to_owned(),
+            })
+        }
+    })
+}
