@@ -1,0 +1,461 @@
+//! Client commands and their encoding into a caller's buffer.
+
+use std::fmt;
+
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use base64::engine::DecodePaddingMode;
+use base64::Engine as _;
+
+use crate::address::{ForwardPath, ReversePath};
+use crate::domain::{char_reason, Domain};
+use crate::invalid::{InvalidInput, InvalidReason};
+use crate::params::{MailParams, RcptParams, Text};
+use crate::reply::Reply;
+
+/// Longest command line, CRLF included (RFC 5321 4.5.3.1.4).
+pub const MAX_COMMAND_LINE: usize = 512;
+/// Longest AUTH command or SASL response line, CRLF included (RFC 4954 4).
+pub const MAX_AUTH_RESPONSE_LINE: usize = 12288;
+/// Longest SASL mechanism name (RFC 4422 3.1).
+const MAX_MECHANISM_LEN: usize = 20;
+
+/// A command the client sends. Arguments are validated values, so the encoded line can
+/// only ever be one line.
+///
+/// ```
+/// use smtp_proto::{Command, Domain};
+/// let domain = Domain::new("client.example.org").unwrap();
+/// let mut out = Vec::new();
+/// Command::Ehlo(&domain).encode(&mut out).unwrap();
+/// Command::Auth { mechanism: "PLAIN", initial_response: Some(b"\0user\0pass") }
+///     .encode(&mut out).unwrap();
+/// assert_eq!(out, b"EHLO client.example.org\r\nAUTH PLAIN AHVzZXIAcGFzcw==\r\n");
+/// let auth = Command::Auth { mechanism: "PLAIN", initial_response: Some(b"\0user\0pass") };
+/// assert_eq!(auth.redacted(), "AUTH PLAIN ****");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Command<'a> {
+    /// `EHLO domain`.
+    Ehlo(&'a Domain),
+    /// `HELO domain`.
+    Helo(&'a Domain),
+    /// `MAIL FROM:<path> params`.
+    Mail {
+        /// The reverse-path.
+        from: &'a ReversePath,
+        /// ESMTP parameters.
+        params: &'a MailParams,
+    },
+    /// `RCPT TO:<path> params`.
+    Rcpt {
+        /// The forward-path.
+        to: &'a ForwardPath,
+        /// ESMTP parameters.
+        params: &'a RcptParams,
+    },
+    /// `DATA`.
+    Data,
+    /// `BDAT size [LAST]` (RFC 3030); the chunk itself follows, not encoded here.
+    Bdat {
+        /// Octets in the chunk.
+        size: u64,
+        /// Whether this is the last chunk.
+        last: bool,
+    },
+    /// `RSET`.
+    Rset,
+    /// `NOOP`.
+    Noop,
+    /// `QUIT`.
+    Quit,
+    /// `STARTTLS` (RFC 3207).
+    StartTls,
+    /// `VRFY text`.
+    Vrfy(&'a Text),
+    /// `EXPN text`.
+    Expn(&'a Text),
+    /// `HELP [text]`.
+    Help(Option<&'a Text>),
+    /// `ETRN text` (RFC 1985).
+    Etrn(&'a Text),
+    /// `AUTH mechanism [initial-response]` (RFC 4954). The initial response is raw
+    /// bytes, base64-encoded here; an empty one is sent as `=`.
+    Auth {
+        /// The SASL mechanism name (RFC 4422: up to 20 of A-Z, 0-9, `-`, `_`; lower case
+        /// is accepted and sent as given).
+        mechanism: &'a str,
+        /// The client's first response, when the mechanism has one.
+        initial_response: Option<&'a [u8]>,
+    },
+    /// A SASL response to a 334 challenge: raw bytes, base64-encoded on a line of its own.
+    AuthResponse(&'a [u8]),
+    /// `*`: cancels the AUTH exchange (RFC 4954 4).
+    AuthCancel,
+}
+
+/// Why a command could not be encoded. Nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// The line would exceed its limit; it is refused, never truncated.
+    TooLong {
+        /// The command's verb (see [`Command::verb`]).
+        verb: &'static str,
+        /// The length the line would have, CRLF included.
+        len: usize,
+        /// The limit, CRLF included.
+        limit: usize,
+    },
+    /// MAIL with a non-ASCII path but without the SMTPUTF8 parameter (RFC 6531 3.4).
+    NeedsSmtpUtf8 {
+        /// The non-ASCII mailbox.
+        mailbox: String,
+    },
+    /// An argument is not valid (for example the AUTH mechanism name).
+    Invalid(InvalidInput),
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::TooLong { verb, len, limit } => write!(
+                f,
+                "{verb} command line would be {len} octets, the limit is {limit}"
+            ),
+            CommandError::NeedsSmtpUtf8 { mailbox } => write!(
+                f,
+                "mailbox \"{mailbox}\" is not ASCII: MAIL needs the SMTPUTF8 parameter"
+            ),
+            CommandError::Invalid(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for CommandError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CommandError::Invalid(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<InvalidInput> for CommandError {
+    fn from(e: InvalidInput) -> Self {
+        CommandError::Invalid(e)
+    }
+}
+
+/// The length of the base64 encoding of `n` bytes (padded).
+fn base64_len(n: usize) -> usize {
+    n.div_ceil(3) * 4
+}
+
+/// Whether `AUTH mechanism initial-response` fits the RFC 4954 line limit, for an
+/// initial response of `initial_response_len` raw bytes. When it does not, a client
+/// sends `AUTH mechanism` alone and the response after the first 334.
+///
+/// ```
+/// assert!(smtp_proto::auth_line_fits("PLAIN", 100));
+/// assert!(!smtp_proto::auth_line_fits("PLAIN", 10_000));
+/// ```
+pub fn auth_line_fits(mechanism: &str, initial_response_len: usize) -> bool {
+    auth_line_len(mechanism, Some(initial_response_len)) <= MAX_AUTH_RESPONSE_LINE
+}
+
+fn auth_line_len(mechanism: &str, initial_response_len: Option<usize>) -> usize {
+    let ir = match initial_response_len {
+        None => 0,
+        Some(0) => 2,
+        Some(n) => 1 + base64_len(n),
+    };
+    "AUTH ".len() + mechanism.len() + ir + 2
+}
+
+fn validate_mechanism(mechanism: &str) -> Result<(), InvalidInput> {
+    const M: &str = "SASL mechanism";
+    let b = mechanism.as_bytes();
+    crate::invalid::check_line_safe(M, b)?;
+    if mechanism.is_empty() {
+        return Err(InvalidInput::new(M, b, InvalidReason::Empty));
+    }
+    if let Some(c) = mechanism
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+    {
+        return Err(InvalidInput::new(M, b, char_reason(c)));
+    }
+    if b.len() > MAX_MECHANISM_LEN {
+        return Err(InvalidInput::new(
+            M,
+            b,
+            InvalidReason::TooLong {
+                len: b.len(),
+                limit: MAX_MECHANISM_LEN,
+            },
+        ));
+    }
+    Ok(())
+}
+
+impl Command<'_> {
+    /// The command's verb: `"EHLO"`, `"MAIL"`, ..., `"AUTH"`; for the lines of an AUTH
+    /// exchange that have no verb, `"AUTH response"` and `"AUTH cancel"`.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Command::Ehlo(_) => "EHLO",
+            Command::Helo(_) => "HELO",
+            Command::Mail { .. } => "MAIL",
+            Command::Rcpt { .. } => "RCPT",
+            Command::Data => "DATA",
+            Command::Bdat { .. } => "BDAT",
+            Command::Rset => "RSET",
+            Command::Noop => "NOOP",
+            Command::Quit => "QUIT",
+            Command::StartTls => "STARTTLS",
+            Command::Vrfy(_) => "VRFY",
+            Command::Expn(_) => "EXPN",
+            Command::Help(_) => "HELP",
+            Command::Etrn(_) => "ETRN",
+            Command::Auth { .. } => "AUTH",
+            Command::AuthResponse(_) => "AUTH response",
+            Command::AuthCancel => "AUTH cancel",
+        }
+    }
+
+    /// Whether the line carries a secret (an AUTH initial response or SASL response).
+    pub fn is_secret(&self) -> bool {
+        matches!(
+            self,
+            Command::Auth {
+                initial_response: Some(_),
+                ..
+            } | Command::AuthResponse(_)
+        )
+    }
+
+    /// The line's limit, CRLF included.
+    fn limit(&self) -> usize {
+        match self {
+            Command::Auth { .. } | Command::AuthResponse(_) => MAX_AUTH_RESPONSE_LINE,
+            _ => MAX_COMMAND_LINE,
+        }
+    }
+
+    /// Appends the command as one CRLF-ended line to `out`; on error appends nothing.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), CommandError> {
+        let start = out.len();
+        let result = self.encode_unchecked(out).and_then(|()| {
+            let len = out.len() - start;
+            if len > self.limit() {
+                Err(CommandError::TooLong {
+                    verb: self.verb(),
+                    len,
+                    limit: self.limit(),
+                })
+            } else {
+                Ok(())
+            }
+        });
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
+    }
+
+    fn encode_unchecked(&self, out: &mut Vec<u8>) -> Result<(), CommandError> {
+        let mut word = |verb: &str, arg: Option<&str>| {
+            out.extend_from_slice(verb.as_bytes());
+            if let Some(arg) = arg {
+                out.push(b' ');
+                out.extend_from_slice(arg.as_bytes());
+            }
+        };
+        match self {
+            Command::Ehlo(d) => word("EHLO", Some(d.as_str())),
+            Command::Helo(d) => word("HELO", Some(d.as_str())),
+            Command::Mail { from, params } => {
+                if !from.is_ascii() && !params.smtp_utf8 {
+                    return Err(CommandError::NeedsSmtpUtf8 {
+                        mailbox: from.mailbox().map(|m| m.to_string()).unwrap_or_default(),
+                    });
+                }
+                out.extend_from_slice(format!("MAIL FROM:{from}").as_bytes());
+                params.encode(out);
+            }
+            Command::Rcpt { to, params } => {
+                out.extend_from_slice(format!("RCPT TO:{to}").as_bytes());
+                params.encode(out);
+            }
+            Command::Data => word("DATA", None),
+            Command::Bdat { size, last } => {
+                out.extend_from_slice(format!("BDAT {size}").as_bytes());
+                if *last {
+                    out.extend_from_slice(b" LAST");
+                }
+            }
+            Command::Rset => word("RSET", None),
+            Command::Noop => word("NOOP", None),
+            Command::Quit => word("QUIT", None),
+            Command::StartTls => word("STARTTLS", None),
+            Command::Vrfy(t) => word("VRFY", Some(t.as_str())),
+            Command::Expn(t) => word("EXPN", Some(t.as_str())),
+            Command::Help(t) => word("HELP", t.map(Text::as_str)),
+            Command::Etrn(t) => word("ETRN", Some(t.as_str())),
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => {
+                validate_mechanism(mechanism)?;
+                let len = auth_line_len(mechanism, initial_response.map(<[u8]>::len));
+                if len > MAX_AUTH_RESPONSE_LINE {
+                    return Err(CommandError::TooLong {
+                        verb: "AUTH",
+                        len,
+                        limit: MAX_AUTH_RESPONSE_LINE,
+                    });
+                }
+                word("AUTH", Some(mechanism));
+                match initial_response {
+                    None => {}
+                    Some([]) => out.extend_from_slice(b" ="),
+                    Some(ir) => {
+                        out.push(b' ');
+                        push_base64(ir, out);
+                    }
+                }
+            }
+            Command::AuthResponse(bytes) => {
+                let len = base64_len(bytes.len()) + 2;
+                if len > MAX_AUTH_RESPONSE_LINE {
+                    return Err(CommandError::TooLong {
+                        verb: self.verb(),
+                        len,
+                        limit: MAX_AUTH_RESPONSE_LINE,
+                    });
+                }
+                push_base64(bytes, out);
+            }
+            Command::AuthCancel => out.push(b'*'),
+        }
+        out.extend_from_slice(b"\r\n");
+        Ok(())
+    }
+
+    /// The line for a transcript, without CRLF, with every SASL payload replaced by
+    /// `****`: `"AUTH PLAIN ****"`, `"****"`. An unencodable command shows as its verb
+    /// followed by `(invalid)`.
+    pub fn redacted(&self) -> String {
+        match self {
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => {
+                let mech = match validate_mechanism(mechanism) {
+                    Ok(()) => *mechanism,
+                    Err(_) => "(invalid)",
+                };
+                match initial_response {
+                    Some(_) => format!("AUTH {mech} ****"),
+                    None => format!("AUTH {mech}"),
+                }
+            }
+            Command::AuthResponse(_) => "****".to_owned(),
+            _ => {
+                let mut line = Vec::new();
+                match self.encode(&mut line) {
+                    Ok(()) => {
+                        line.truncate(line.len() - 2);
+                        String::from_utf8_lossy(&line).into_owned()
+                    }
+                    Err(_) => format!("{} (invalid)", self.verb()),
+                }
+            }
+        }
+    }
+}
+
+fn push_base64(raw: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + base64_len(raw.len()), 0);
+    let written = STANDARD
+        .encode_slice(raw, &mut out[start..])
+        .unwrap_or_default();
+    out.truncate(start + written);
+}
+
+impl fmt::Debug for Command<'_> {
+    /// The redacted line: never shows a SASL payload.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Command({:?})", self.redacted())
+    }
+}
+
+/// Why a 334 reply did not yield a challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChallengeError {
+    /// The reply is not 334.
+    NotChallenge {
+        /// The reply's code.
+        code: u16,
+    },
+    /// The 334 reply has more than one line.
+    MultiLine,
+    /// The text is not base64.
+    BadBase64 {
+        /// The base64 decoder's explanation.
+        reason: String,
+    },
+}
+
+impl fmt::Display for ChallengeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChallengeError::NotChallenge { code } => {
+                write!(f, "expected a 334 challenge, got a {code} reply")
+            }
+            ChallengeError::MultiLine => f.write_str("334 challenge has more than one line"),
+            ChallengeError::BadBase64 { reason } => {
+                write!(f, "334 challenge is not base64: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ChallengeError {}
+
+/// The base64 decoder for challenges: padding optional (some servers omit it).
+const CHALLENGE_ENGINE: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// The raw challenge of a `334` reply (RFC 4954 4): its text base64-decoded. An empty
+/// text (or a lone `=`) is an empty challenge.
+///
+/// ```
+/// use smtp_proto::{decode_challenge, Reply, ReplyCode};
+/// let reply = Reply::new(ReplyCode::new(334).unwrap(), &[b"VXNlcm5hbWU6"]).unwrap();
+/// assert_eq!(decode_challenge(&reply).unwrap(), b"Username:");
+/// ```
+pub fn decode_challenge(reply: &Reply) -> Result<Vec<u8>, ChallengeError> {
+    if reply.code().get() != 334 {
+        return Err(ChallengeError::NotChallenge {
+            code: reply.code().get(),
+        });
+    }
+    if reply.line_count() != 1 {
+        return Err(ChallengeError::MultiLine);
+    }
+    let text = reply.lines().next().unwrap_or_default();
+    let text = text.trim_ascii();
+    if text.is_empty() || text == b"=" {
+        return Ok(Vec::new());
+    }
+    CHALLENGE_ENGINE
+        .decode(text)
+        .map_err(|e| ChallengeError::BadBase64 {
+            reason: e.to_string(),
+        })
+}

@@ -1,0 +1,261 @@
+//! DATA transparency (RFC 5321 4.5.2): dot-stuffing for the client, unstuffing for servers.
+
+/// Streaming DATA encoder: message bytes in, wire bytes out.
+///
+/// Bare LF and bare CR become CRLF, a `.` at the start of a line is doubled, and
+/// [`finish`](DotStuffer::finish) writes the `.` line, adding a CRLF first when the
+/// message did not end with a line end. Input may be cut anywhere (between CR and LF,
+/// just before a dot): the output is the same.
+///
+/// ```
+/// use smtp_proto::DotStuffer;
+/// let mut stuffer = DotStuffer::new();
+/// let mut out = Vec::new();
+/// stuffer.stuff(b"Hi\n.hidden\r", &mut out);
+/// stuffer.stuff(b"\nbye", &mut out);
+/// stuffer.finish(&mut out);
+/// assert_eq!(out, b"Hi\r\n..hidden\r\nbye\r\n.\r\n");
+/// ```
+#[derive(Debug, Clone)]
+pub struct DotStuffer {
+    /// The next byte starts a line.
+    at_line_start: bool,
+    /// The last byte was a CR (already written as CRLF): an LF right after belongs to it.
+    after_cr: bool,
+}
+
+impl Default for DotStuffer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DotStuffer {
+    /// An encoder at the start of a message.
+    pub fn new() -> Self {
+        DotStuffer {
+            at_line_start: true,
+            after_cr: false,
+        }
+    }
+
+    /// Appends the wire form of `input` to `out`.
+    pub fn stuff(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        let mut i = 0;
+        if self.after_cr && !input.is_empty() {
+            self.after_cr = false;
+            if input[0] == b'\n' {
+                i = 1;
+            }
+        }
+        out.reserve(input.len() + input.len() / 32 + 8);
+        while i < input.len() {
+            if self.at_line_start && input[i] == b'.' {
+                out.push(b'.');
+            }
+            let rest = &input[i..];
+            match memchr::memchr2(b'\r', b'\n', rest) {
+                None => {
+                    out.extend_from_slice(rest);
+                    self.at_line_start = false;
+                    return;
+                }
+                Some(j) => {
+                    out.extend_from_slice(&rest[..j]);
+                    out.extend_from_slice(b"\r\n");
+                    self.at_line_start = true;
+                    i += j + 1;
+                    if rest[j] == b'\r' {
+                        match input.get(i) {
+                            Some(b'\n') => i += 1,
+                            Some(_) => {}
+                            None => self.after_cr = true,
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends the message: CRLF if the last line was not ended, then `.` CRLF. The
+    /// encoder is then ready for a new message.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if !self.at_line_start {
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b".\r\n");
+        *self = DotStuffer::new();
+    }
+}
+
+/// What [`Unstuffer::feed`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnstuffStatus {
+    /// The end-of-data line has not been seen yet; all input was consumed.
+    NeedMore,
+    /// The end-of-data line ended after `consumed` bytes of this input; bytes after it
+    /// (the next command, when pipelined) were not read.
+    Done {
+        /// Bytes of this input up to and including the end-of-data line.
+        consumed: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UnstuffState {
+    LineStart,
+    /// A line began with a dot, not yet written.
+    Dot,
+    /// A line began with a dot and a CR.
+    DotCr,
+    InLine,
+    Done,
+}
+
+/// Streaming DATA decoder for servers: wire bytes in, message bytes out, until the
+/// end-of-data line `.` CRLF.
+///
+/// A leading dot is removed from every line that has one (RFC 5321 4.5.2); line ends
+/// are passed through as received; the end-of-data line is not output, but the line
+/// end before it is (it ends the message's last line). A bare LF is accepted as a line
+/// end, as in `.` LF, to be lenient with broken clients.
+///
+/// ```
+/// use smtp_proto::{Unstuffer, UnstuffStatus};
+/// let mut un = Unstuffer::new();
+/// let mut msg = Vec::new();
+/// assert_eq!(un.feed(b"Hi\r\n..hidden\r\n.", &mut msg), UnstuffStatus::NeedMore);
+/// assert_eq!(un.feed(b"\r\nQUIT\r\n", &mut msg), UnstuffStatus::Done { consumed: 2 });
+/// assert_eq!(msg, b"Hi\r\n.hidden\r\n");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Unstuffer {
+    state: UnstuffState,
+}
+
+impl Default for Unstuffer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Unstuffer {
+    /// A decoder at the start of a message.
+    pub fn new() -> Self {
+        Unstuffer {
+            state: UnstuffState::LineStart,
+        }
+    }
+
+    /// Whether the end-of-data line has been seen.
+    pub fn is_done(&self) -> bool {
+        self.state == UnstuffState::Done
+    }
+
+    /// Starts over for a new message.
+    pub fn reset(&mut self) {
+        self.state = UnstuffState::LineStart;
+    }
+
+    /// Decodes `input`, appending message bytes to `out`. Once done, further input is
+    /// not read (`Done { consumed: 0 }`) until [`reset`](Self::reset).
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> UnstuffStatus {
+        let mut i = 0;
+        while i < input.len() {
+            let b = input[i];
+            match self.state {
+                UnstuffState::Done => return UnstuffStatus::Done { consumed: 0 },
+                UnstuffState::LineStart => {
+                    if b == b'.' {
+                        self.state = UnstuffState::Dot;
+                        i += 1;
+                    } else {
+                        self.state = UnstuffState::InLine;
+                    }
+                }
+                UnstuffState::Dot => match b {
+                    b'\r' => {
+                        self.state = UnstuffState::DotCr;
+                        i += 1;
+                    }
+                    b'\n' => {
+                        self.state = UnstuffState::Done;
+                        return UnstuffStatus::Done { consumed: i + 1 };
+                    }
+                    // The dot was a stuffed one: drop it, keep the rest of the line.
+                    _ => self.state = UnstuffState::InLine,
+                },
+                UnstuffState::DotCr => {
+                    if b == b'\n' {
+                        self.state = UnstuffState::Done;
+                        return UnstuffStatus::Done { consumed: i + 1 };
+                    }
+                    // "." CR then something else: the line is CR + more; the dot goes.
+                    out.push(b'\r');
+                    self.state = UnstuffState::InLine;
+                }
+                UnstuffState::InLine => match memchr::memchr(b'\n', &input[i..]) {
+                    Some(j) => {
+                        out.extend_from_slice(&input[i..=i + j]);
+                        i += j + 1;
+                        self.state = UnstuffState::LineStart;
+                    }
+                    None => {
+                        out.extend_from_slice(&input[i..]);
+                        i = input.len();
+                    }
+                },
+            }
+        }
+        if self.state == UnstuffState::Done {
+            UnstuffStatus::Done { consumed: 0 }
+        } else {
+            UnstuffStatus::NeedMore
+        }
+    }
+}
+
+/// Decodes one whole DATA transfer: the message and the bytes it took, or `None` when
+/// `input` holds no end-of-data line.
+///
+/// ```
+/// assert_eq!(smtp_proto::unstuff(b"..a\r\n.\r\n"), Some((b".a\r\n".to_vec(), 8)));
+/// ```
+pub fn unstuff(input: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let mut out = Vec::with_capacity(input.len());
+    match Unstuffer::new().feed(input, &mut out) {
+        UnstuffStatus::Done { consumed } => Some((out, consumed)),
+        UnstuffStatus::NeedMore => None,
+    }
+}
+
+/// The canonical wire form of a message body: bare CR and bare LF become CRLF, and a
+/// final CRLF is added when the body is not empty and does not end with a line end.
+/// This is what a DATA transfer preserves: `unstuff(stuff(x))` equals
+/// `crlf_normalise(x)`.
+///
+/// ```
+/// assert_eq!(smtp_proto::crlf_normalise(b"a\nb\rc\r\nd"), b"a\r\nb\r\nc\r\nd\r\n");
+/// assert_eq!(smtp_proto::crlf_normalise(b""), b"");
+/// ```
+pub fn crlf_normalise(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len() + 2);
+    let mut i = 0;
+    while i < input.len() {
+        match input[i] {
+            b'\r' => {
+                out.extend_from_slice(b"\r\n");
+                if input.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+            }
+            b'\n' => out.extend_from_slice(b"\r\n"),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    if !out.is_empty() && !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}

@@ -1,0 +1,477 @@
+//! A server reply: a validated code, an optional enhanced status code and the text lines.
+
+use std::fmt;
+
+use bytes::Bytes;
+
+use crate::invalid::{escape, InvalidInput, InvalidReason};
+
+/// A reply code: three digits, the first one 2 to 5 (RFC 5321 4.2).
+///
+/// ```
+/// use smtp_proto::{ReplyCode, Severity};
+/// let code = ReplyCode::new(354).unwrap();
+/// assert_eq!(code.severity(), Severity::PositiveIntermediate);
+/// assert!(ReplyCode::new(199).is_none());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReplyCode(u16);
+
+impl ReplyCode {
+    /// The code `code` when it is 200..=599, `None` otherwise.
+    pub const fn new(code: u16) -> Option<ReplyCode> {
+        if code >= 200 && code <= 599 {
+            Some(ReplyCode(code))
+        } else {
+            None
+        }
+    }
+
+    /// The code as a number, 200..=599.
+    pub const fn get(self) -> u16 {
+        self.0
+    }
+
+    /// What the first digit says about the outcome.
+    pub fn severity(self) -> Severity {
+        match self.0 / 100 {
+            2 => Severity::PositiveCompletion,
+            3 => Severity::PositiveIntermediate,
+            4 => Severity::TransientNegative,
+            _ => Severity::PermanentNegative,
+        }
+    }
+
+    /// 2xx: the command succeeded.
+    pub fn is_positive_completion(self) -> bool {
+        self.severity() == Severity::PositiveCompletion
+    }
+
+    /// 3xx: the server waits for more (354 after DATA, 334 during AUTH).
+    pub fn is_positive_intermediate(self) -> bool {
+        self.severity() == Severity::PositiveIntermediate
+    }
+
+    /// 4xx: failed for now; the same command may succeed later.
+    pub fn is_transient_negative(self) -> bool {
+        self.severity() == Severity::TransientNegative
+    }
+
+    /// 5xx: failed; repeating the same command will fail again.
+    pub fn is_permanent_negative(self) -> bool {
+        self.severity() == Severity::PermanentNegative
+    }
+}
+
+impl fmt::Display for ReplyCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The first digit of a reply code (RFC 5321 4.2.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Severity {
+    /// 2yz.
+    PositiveCompletion,
+    /// 3yz.
+    PositiveIntermediate,
+    /// 4yz.
+    TransientNegative,
+    /// 5yz.
+    PermanentNegative,
+}
+
+/// An RFC 3463 enhanced status code `class.subject.detail`, such as `5.7.8`.
+///
+/// ```
+/// use smtp_proto::EnhancedStatus;
+/// let s = EnhancedStatus { class: 5, subject: 7, detail: 8 };
+/// assert_eq!(s.to_string(), "5.7.8");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EnhancedStatus {
+    /// 2 (success), 4 (persistent transient failure) or 5 (permanent failure).
+    pub class: u8,
+    /// 0..=999: the subject (for example 7, security or policy status).
+    pub subject: u16,
+    /// 0..=999: the detail within the subject.
+    pub detail: u16,
+}
+
+impl EnhancedStatus {
+    /// Recognises an enhanced status code at the start of `text`, followed by a space or
+    /// the end of the text. Returns it and the number of bytes it took (without the space).
+    ///
+    /// Grammar (RFC 3463 2): class "." 1*3digit "." 1*3digit, class one of 2, 4, 5.
+    pub fn parse_prefix(text: &[u8]) -> Option<(EnhancedStatus, usize)> {
+        let class = match text.first()? {
+            b'2' => 2,
+            b'4' => 4,
+            b'5' => 5,
+            _ => return None,
+        };
+        if text.get(1) != Some(&b'.') {
+            return None;
+        }
+        let (subject, n1) = digits_1_3(&text[2..])?;
+        let after_subject = 2 + n1;
+        if text.get(after_subject) != Some(&b'.') {
+            return None;
+        }
+        let (detail, n2) = digits_1_3(&text[after_subject + 1..])?;
+        let end = after_subject + 1 + n2;
+        match text.get(end) {
+            None | Some(b' ') => Some((
+                EnhancedStatus {
+                    class,
+                    subject,
+                    detail,
+                },
+                end,
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// One to three digits at the start of `s`, and how many there were (a fourth digit fails).
+fn digits_1_3(s: &[u8]) -> Option<(u16, usize)> {
+    let n = s.iter().take(4).take_while(|b| b.is_ascii_digit()).count();
+    if n == 0 || n > 3 {
+        return None;
+    }
+    let value = s[..n]
+        .iter()
+        .fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'));
+    Some((value, n))
+}
+
+impl fmt::Display for EnhancedStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.class, self.subject, self.detail)
+    }
+}
+
+/// A complete server reply: code, enhanced status code (when the first line has one)
+/// and every text line, kept as the bytes the server sent.
+///
+/// A reply from [`ReplyParser`](crate::ReplyParser) shares the parser's buffer (no copy).
+/// Text may be any bytes (servers do send non-UTF-8); [`Reply::text`] and `Display`
+/// show it lossily.
+///
+/// ```
+/// use smtp_proto::{Reply, ReplyCode};
+/// let reply = Reply::new(ReplyCode::new(535).unwrap(),
+///                        &[b"5.7.8 Authentication credentials invalid"]).unwrap();
+/// assert_eq!(reply.enhanced().unwrap().to_string(), "5.7.8");
+/// assert!(reply.is_permanent_negative());
+/// assert_eq!(reply.to_string(), "535 5.7.8 Authentication credentials invalid");
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Reply {
+    code: ReplyCode,
+    enhanced: Option<EnhancedStatus>,
+    raw: Bytes,
+    line_count: usize,
+}
+
+impl Reply {
+    /// A reply with `code` and the given text lines (at least one; a line may be empty),
+    /// for servers and tests. A line holding CR, LF or NUL is refused.
+    pub fn new(code: ReplyCode, lines: &[&[u8]]) -> Result<Reply, InvalidInput> {
+        if lines.is_empty() {
+            return Err(InvalidInput::new(
+                "reply text",
+                b"",
+                InvalidReason::Syntax("a reply needs at least one line"),
+            ));
+        }
+        for line in lines {
+            crate::invalid::check_line_safe("reply line", line)?;
+        }
+        let mut raw = Vec::with_capacity(lines.iter().map(|l| l.len() + 6).sum());
+        encode_lines(code, lines.iter().copied(), &mut raw);
+        let enhanced = enhanced_for(code, lines[0]);
+        Ok(Reply {
+            code,
+            enhanced,
+            raw: Bytes::from(raw),
+            line_count: lines.len(),
+        })
+    }
+
+    /// Builds a reply from wire bytes the parser has already checked.
+    pub(crate) fn from_parsed(
+        code: ReplyCode,
+        enhanced: Option<EnhancedStatus>,
+        raw: Bytes,
+        line_count: usize,
+    ) -> Reply {
+        Reply {
+            code,
+            enhanced,
+            raw,
+            line_count,
+        }
+    }
+
+    /// The reply code.
+    pub fn code(&self) -> ReplyCode {
+        self.code
+    }
+
+    /// The RFC 3463 enhanced status code at the start of the first line, when there is
+    /// one whose class matches the reply code's first digit (RFC 2034 3).
+    pub fn enhanced(&self) -> Option<EnhancedStatus> {
+        self.enhanced
+    }
+
+    /// Each line's text: what follows `"ddd-"` or `"ddd "`, without the line end.
+    /// The enhanced status code, when present, is part of the text.
+    pub fn lines(&self) -> impl Iterator<Item = &[u8]> {
+        let body = self.raw.strip_suffix(b"\n").unwrap_or(&self.raw);
+        body.split(|&b| b == b'\n').map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            line.get(4..).unwrap_or(&[])
+        })
+    }
+
+    /// How many lines the reply has (at least one).
+    pub fn line_count(&self) -> usize {
+        self.line_count
+    }
+
+    /// All text lines joined with `'\n'`, invalid UTF-8 replaced by U+FFFD.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for (i, line) in self.lines().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str(&String::from_utf8_lossy(line));
+        }
+        out
+    }
+
+    /// The reply exactly as received (for a reply built by [`Reply::new`]: as encoded).
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// Appends the reply in wire form, every line ended by CRLF.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        encode_lines(self.code, self.lines(), out);
+    }
+
+    /// 2xx.
+    pub fn is_positive_completion(&self) -> bool {
+        self.code.is_positive_completion()
+    }
+
+    /// 3xx.
+    pub fn is_positive_intermediate(&self) -> bool {
+        self.code.is_positive_intermediate()
+    }
+
+    /// 4xx.
+    pub fn is_transient_negative(&self) -> bool {
+        self.code.is_transient_negative()
+    }
+
+    /// 5xx.
+    pub fn is_permanent_negative(&self) -> bool {
+        self.code.is_permanent_negative()
+    }
+}
+
+/// The enhanced status code of a first line, when its class matches the code.
+pub(crate) fn enhanced_for(code: ReplyCode, first_text: &[u8]) -> Option<EnhancedStatus> {
+    let (status, _) = EnhancedStatus::parse_prefix(first_text)?;
+    (u16::from(status.class) == code.get() / 100).then_some(status)
+}
+
+fn encode_lines<'a>(code: ReplyCode, lines: impl Iterator<Item = &'a [u8]>, out: &mut Vec<u8>) {
+    let digits = code_digits(code);
+    let mut lines = lines.peekable();
+    while let Some(line) = lines.next() {
+        out.extend_from_slice(&digits);
+        let last = lines.peek().is_none();
+        if !last {
+            out.push(b'-');
+        } else if !line.is_empty() {
+            out.push(b' ');
+        }
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+fn code_digits(code: ReplyCode) -> [u8; 3] {
+    let c = code.get();
+    [
+        b'0' + (c / 100) as u8,
+        b'0' + (c / 10 % 10) as u8,
+        b'0' + (c % 10) as u8,
+    ]
+}
+
+impl fmt::Display for Reply {
+    /// `"535 5.7.8 Authentication credentials invalid"`; several lines joined by `" / "`;
+    /// control characters escaped, invalid UTF-8 replaced.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.code)?;
+        for (i, line) in self.lines().enumerate() {
+            if i > 0 {
+                f.write_str(" / ")?;
+            } else if !line.is_empty() {
+                f.write_str(" ")?;
+            }
+            for chunk in line.utf8_chunks() {
+                for c in chunk.valid().chars() {
+                    if c.is_control() {
+                        write!(f, "{}", c.escape_default())?;
+                    } else {
+                        write!(f, "{c}")?;
+                    }
+                }
+                if !chunk.invalid().is_empty() {
+                    f.write_str("\u{FFFD}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reply")
+            .field("code", &self.code.get())
+            .field("enhanced", &self.enhanced.map(|e| e.to_string()))
+            .field("raw", &escape(&self.raw, 256))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(c: u16) -> ReplyCode {
+        ReplyCode::new(c).unwrap()
+    }
+
+    #[test]
+    fn code_range() {
+        assert!(ReplyCode::new(199).is_none());
+        assert!(ReplyCode::new(600).is_none());
+        assert!(ReplyCode::new(0).is_none());
+        assert_eq!(ReplyCode::new(200).unwrap().get(), 200);
+        assert_eq!(ReplyCode::new(599).unwrap().get(), 599);
+    }
+
+    #[test]
+    fn severities() {
+        assert!(code(250).is_positive_completion());
+        assert!(code(354).is_positive_intermediate());
+        assert!(code(421).is_transient_negative());
+        assert!(code(550).is_permanent_negative());
+        assert!(!code(550).is_transient_negative());
+    }
+
+    #[test]
+    fn enhanced_rfc3463_examples() {
+        // RFC 3463 3.8 / RFC 4954 6 examples.
+        assert_eq!(
+            EnhancedStatus::parse_prefix(b"5.7.8 Authentication credentials invalid"),
+            Some((
+                EnhancedStatus {
+                    class: 5,
+                    subject: 7,
+                    detail: 8
+                },
+                5
+            ))
+        );
+        assert_eq!(
+            EnhancedStatus::parse_prefix(b"2.1.5"),
+            Some((
+                EnhancedStatus {
+                    class: 2,
+                    subject: 1,
+                    detail: 5
+                },
+                5
+            ))
+        );
+        assert_eq!(
+            EnhancedStatus::parse_prefix(b"4.123.999 x").map(|s| s.0.to_string()),
+            Some("4.123.999".to_string())
+        );
+        for bad in [
+            &b"3.1.1 x"[..],
+            b"5.1234.1 x",
+            b"5..1 x",
+            b"5.1. x",
+            b"5.1.1x",
+            b"5-1-1",
+            b"",
+        ] {
+            assert_eq!(EnhancedStatus::parse_prefix(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn enhanced_class_must_match_code() {
+        let r = Reply::new(code(250), &[b"5.1.1 odd"]).unwrap();
+        assert_eq!(r.enhanced(), None);
+        let r = Reply::new(code(550), &[b"5.1.1 <x@y>: Recipient address rejected"]).unwrap();
+        assert_eq!(r.enhanced().unwrap().to_string(), "5.1.1");
+    }
+
+    #[test]
+    fn new_encodes_multiline() {
+        let r = Reply::new(
+            code(250),
+            &[b"mail.example.com", b"PIPELINING", b"SIZE 1000"],
+        )
+        .unwrap();
+        assert_eq!(
+            r.raw(),
+            b"250-mail.example.com\r\n250-PIPELINING\r\n250 SIZE 1000\r\n"
+        );
+        assert_eq!(r.line_count(), 3);
+        let lines: Vec<&[u8]> = r.lines().collect();
+        assert_eq!(
+            lines,
+            [&b"mail.example.com"[..], b"PIPELINING", b"SIZE 1000"]
+        );
+        assert_eq!(r.text(), "mail.example.com\nPIPELINING\nSIZE 1000");
+        assert_eq!(
+            r.to_string(),
+            "250 mail.example.com / PIPELINING / SIZE 1000"
+        );
+    }
+
+    #[test]
+    fn empty_last_line_is_code_alone() {
+        let r = Reply::new(code(354), &[b""]).unwrap();
+        assert_eq!(r.raw(), b"354\r\n");
+        assert_eq!(r.lines().collect::<Vec<_>>(), [&b""[..]]);
+        assert_eq!(r.to_string(), "354");
+    }
+
+    #[test]
+    fn new_refuses_line_breaks() {
+        let e = Reply::new(code(250), &[b"ok\r\n250 injected"]).unwrap_err();
+        assert_eq!(e.reason(), &InvalidReason::Cr);
+        assert!(Reply::new(code(250), &[]).is_err());
+    }
+
+    #[test]
+    fn display_is_lossy_and_escaped() {
+        let r = Reply::new(code(550), &[b"bad \xff\x1b[31m"]).unwrap();
+        assert_eq!(r.to_string(), "550 bad \u{FFFD}\\u{1b}[31m");
+    }
+}

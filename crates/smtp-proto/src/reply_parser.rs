@@ -1,0 +1,331 @@
+//! The incremental, bounded reply parser.
+
+use std::fmt;
+
+use bytes::BytesMut;
+
+use crate::invalid::escape;
+use crate::reply::{enhanced_for, EnhancedStatus, Reply, ReplyCode};
+
+/// Bounds on what the parser buffers for one reply. Exceeding either is an error, so a
+/// hostile or broken server cannot make the parser hold unbounded memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyLimits {
+    /// Longest line, in octets, without its line end. Default 4096 (RFC 5321 4.5.3.1.5
+    /// asks for 512; real servers stay far below 4096).
+    pub max_line_len: usize,
+    /// Most lines in one reply. Default 512.
+    pub max_lines: usize,
+}
+
+impl Default for ReplyLimits {
+    fn default() -> Self {
+        ReplyLimits {
+            max_line_len: 4096,
+            max_lines: 512,
+        }
+    }
+}
+
+/// A reply the server sent that is not valid SMTP, or that exceeds the [`ReplyLimits`].
+///
+/// `line` fields hold at most the first 64 bytes of the offending line, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReplyError {
+    /// The line does not start with three digits, the first 2 to 5.
+    BadCode {
+        /// The start of the line.
+        line: Vec<u8>,
+    },
+    /// A line of a multi-line reply has another code than the first line.
+    CodeMismatch {
+        /// The code of the reply's first line.
+        first: u16,
+        /// The start of the line with the other code.
+        line: Vec<u8>,
+    },
+    /// The code is followed by something else than `' '`, `'-'` or the line end.
+    BadSeparator {
+        /// The start of the line.
+        line: Vec<u8>,
+    },
+    /// A line (complete or not yet ended) is longer than `limit` octets.
+    LineTooLong {
+        /// The limit in force.
+        limit: usize,
+    },
+    /// The reply has more than `limit` lines.
+    TooManyLines {
+        /// The limit in force.
+        limit: usize,
+    },
+}
+
+const ERROR_PREFIX: usize = 64;
+
+impl ReplyError {
+    fn prefix(line: &[u8]) -> Vec<u8> {
+        line[..line.len().min(ERROR_PREFIX)].to_vec()
+    }
+}
+
+impl fmt::Display for ReplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplyError::BadCode { line } => write!(
+                f,
+                "reply line does not start with a reply code (three digits, the first 2-5): \"{}\"",
+                escape(line, ERROR_PREFIX)
+            ),
+            ReplyError::CodeMismatch { first, line } => write!(
+                f,
+                "reply line has another code than the reply's first line ({first}): \"{}\"",
+                escape(line, ERROR_PREFIX)
+            ),
+            ReplyError::BadSeparator { line } => write!(
+                f,
+                "reply code is not followed by ' ', '-' or the line end: \"{}\"",
+                escape(line, ERROR_PREFIX)
+            ),
+            ReplyError::LineTooLong { limit } => {
+                write!(f, "reply line is longer than {limit} octets")
+            }
+            ReplyError::TooManyLines { limit } => {
+                write!(f, "reply has more than {limit} lines")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ReplyError {}
+
+/// The outcome of [`parse_reply`]: a complete reply and its length, or more bytes needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status<T> {
+    /// A complete reply; the value is the number of bytes it took.
+    Complete(T),
+    /// The input ends inside a reply.
+    Partial,
+}
+
+/// Where a scan through a reply stands. Scanning resumes where it stopped, so bytes fed
+/// one at a time cost O(n) in total.
+#[derive(Debug, Clone, Default)]
+struct Scan {
+    /// Offset of the first byte of the current (unfinished) line.
+    line_start: usize,
+    /// Offset up to which the current line is known to hold no LF.
+    scanned: usize,
+    /// Lines of the current reply seen so far.
+    lines: usize,
+    /// Code and enhanced status of the current reply's first line.
+    first: Option<(ReplyCode, Option<EnhancedStatus>)>,
+}
+
+/// A finished reply found by [`Scan::advance`].
+struct Found {
+    len: usize,
+    code: ReplyCode,
+    enhanced: Option<EnhancedStatus>,
+    lines: usize,
+}
+
+impl Scan {
+    /// Reads lines from `buf` (whose first byte is the first byte of a reply) until a
+    /// reply ends (`Some`) or the input does (`None`).
+    fn advance(&mut self, buf: &[u8], limits: &ReplyLimits) -> Result<Option<Found>, ReplyError> {
+        loop {
+            let Some(pos) = memchr::memchr(b'\n', &buf[self.scanned..]) else {
+                self.scanned = buf.len();
+                let partial = &buf[self.line_start..];
+                let content = partial.len() - usize::from(partial.last() == Some(&b'\r'));
+                if content > limits.max_line_len {
+                    return Err(ReplyError::LineTooLong {
+                        limit: limits.max_line_len,
+                    });
+                }
+                return Ok(None);
+            };
+            let lf = self.scanned + pos;
+            let line = &buf[self.line_start..lf];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.len() > limits.max_line_len {
+                return Err(ReplyError::LineTooLong {
+                    limit: limits.max_line_len,
+                });
+            }
+            let code = line_code(line).ok_or_else(|| ReplyError::BadCode {
+                line: ReplyError::prefix(line),
+            })?;
+            let last = match line.get(3) {
+                None | Some(b' ') => true,
+                Some(b'-') => false,
+                Some(_) => {
+                    return Err(ReplyError::BadSeparator {
+                        line: ReplyError::prefix(line),
+                    })
+                }
+            };
+            let (first_code, enhanced) = match self.first {
+                Some(first) => first,
+                None => {
+                    let first = (code, enhanced_for(code, line.get(4..).unwrap_or(&[])));
+                    self.first = Some(first);
+                    first
+                }
+            };
+            if code != first_code {
+                return Err(ReplyError::CodeMismatch {
+                    first: first_code.get(),
+                    line: ReplyError::prefix(line),
+                });
+            }
+            self.lines += 1;
+            if self.lines > limits.max_lines {
+                return Err(ReplyError::TooManyLines {
+                    limit: limits.max_lines,
+                });
+            }
+            self.line_start = lf + 1;
+            self.scanned = self.line_start;
+            if last {
+                let found = Found {
+                    len: self.line_start,
+                    code: first_code,
+                    enhanced,
+                    lines: self.lines,
+                };
+                *self = Scan::default();
+                return Ok(Some(found));
+            }
+        }
+    }
+}
+
+/// The code at the start of a line: three ASCII digits, the first 2..=5.
+fn line_code(line: &[u8]) -> Option<ReplyCode> {
+    match line {
+        [a @ b'2'..=b'5', b @ b'0'..=b'9', c @ b'0'..=b'9', ..] => ReplyCode::new(
+            u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0'),
+        ),
+        _ => None,
+    }
+}
+
+/// Finds the end of the first complete reply in `buf`, httparse style: borrows, never
+/// allocates, never copies.
+///
+/// Line ends may be CRLF or a bare LF. A last line that is the code alone (`"250"` then
+/// the line end) is accepted as a reply with empty text, as RFC 5321 4.2's grammar allows.
+///
+/// ```
+/// use smtp_proto::{parse_reply, ReplyLimits, Status};
+/// let limits = ReplyLimits::default();
+/// assert_eq!(parse_reply(b"250-a\r\n250 b\r\n", &limits), Ok(Status::Complete(14)));
+/// assert_eq!(parse_reply(b"250-a\r\n250 b", &limits), Ok(Status::Partial));
+/// ```
+pub fn parse_reply(buf: &[u8], limits: &ReplyLimits) -> Result<Status<usize>, ReplyError> {
+    let mut scan = Scan::default();
+    Ok(match scan.advance(buf, limits)? {
+        Some(found) => Status::Complete(found.len),
+        None => Status::Partial,
+    })
+}
+
+/// The incremental reply parser: feed bytes in any split, take complete replies out.
+///
+/// It owns one buffer and resumes scanning where it stopped, so a reply dripping in a
+/// byte at a time costs O(n) in total. A returned [`Reply`] shares the buffer's memory
+/// (no copy). After an error the parser keeps returning that error until [`clear`]: the
+/// byte stream is no longer trustworthy.
+///
+/// [`clear`]: ReplyParser::clear
+///
+/// ```
+/// use smtp_proto::ReplyParser;
+/// let mut parser = ReplyParser::new();
+/// parser.feed(b"250-mail.example.com Hello\r\n250-PIPE");
+/// assert!(parser.next_reply().unwrap().is_none()); // needs more
+/// parser.feed(b"LINING\r\n250 8BITMIME\r\n220 next");
+/// let reply = parser.next_reply().unwrap().unwrap();
+/// assert_eq!(reply.code().get(), 250);
+/// assert_eq!(reply.line_count(), 3);
+/// assert_eq!(parser.buffered_len(), 8);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ReplyParser {
+    buf: BytesMut,
+    scan: Scan,
+    limits: ReplyLimits,
+    failed: Option<ReplyError>,
+}
+
+impl ReplyParser {
+    /// A parser with the default [`ReplyLimits`].
+    pub fn new() -> Self {
+        Self::with_limits(ReplyLimits::default())
+    }
+
+    /// A parser with the given limits.
+    pub fn with_limits(limits: ReplyLimits) -> Self {
+        ReplyParser {
+            buf: BytesMut::new(),
+            scan: Scan::default(),
+            limits,
+            failed: None,
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &ReplyLimits {
+        &self.limits
+    }
+
+    /// Appends received bytes. Cheap: the scan happens in [`next_reply`](Self::next_reply).
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if self.failed.is_none() {
+            self.buf.extend_from_slice(bytes);
+        }
+    }
+
+    /// The next complete reply, `Ok(None)` when more bytes are needed, or the error that
+    /// makes the stream unusable.
+    pub fn next_reply(&mut self) -> Result<Option<Reply>, ReplyError> {
+        if let Some(err) = &self.failed {
+            return Err(err.clone());
+        }
+        match self.scan.advance(&self.buf, &self.limits) {
+            Ok(Some(found)) => {
+                let raw = self.buf.split_to(found.len).freeze();
+                Ok(Some(Reply::from_parsed(
+                    found.code,
+                    found.enhanced,
+                    raw,
+                    found.lines,
+                )))
+            }
+            Ok(None) => Ok(None),
+            Err(err) => {
+                self.buf.clear();
+                self.scan = Scan::default();
+                self.failed = Some(err.clone());
+                Err(err)
+            }
+        }
+    }
+
+    /// Bytes fed but not yet returned as part of a reply.
+    pub fn buffered_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Drops every buffered byte and any error, keeping the limits. Used after STARTTLS:
+    /// bytes received before the TLS handshake must not be read as TLS-protected
+    /// (RFC 3207 6).
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.scan = Scan::default();
+        self.failed = None;
+    }
+}
