@@ -152,12 +152,18 @@ pub struct ClientOptions {
     /// SCRAM: the largest iteration count accepted from the server
     /// ([`DEFAULT_MAX_ITERATIONS`](crate::DEFAULT_MAX_ITERATIONS)).
     pub scram_max_iterations: u32,
+    /// OAUTHBEARER: the server host name to send (`host=`), if any.
+    pub oauth_host: Option<String>,
+    /// OAUTHBEARER: the server port to send (`port=`), if any.
+    pub oauth_port: Option<u16>,
 }
 
 impl Default for ClientOptions {
     fn default() -> ClientOptions {
         ClientOptions {
             scram_max_iterations: crate::DEFAULT_MAX_ITERATIONS,
+            oauth_host: None,
+            oauth_port: None,
         }
     }
 }
@@ -192,6 +198,20 @@ pub fn client_mechanism(
             crate::Scram::new(crate::ScramHash::Sha256, creds)?
                 .max_iterations(options.scram_max_iterations),
         ),
+        "OAUTHBEARER" => Box::new(crate::OAuth::new(
+            crate::OAuthKind::OAuthBearer,
+            creds,
+            options.oauth_host.as_deref(),
+            options.oauth_port,
+        )?),
+        "XOAUTH2" => Box::new(crate::OAuth::new(
+            crate::OAuthKind::XOAuth2,
+            creds,
+            None,
+            None,
+        )?),
+        "EXTERNAL" => Box::new(crate::External::new(creds)),
+        "ANONYMOUS" => Box::new(crate::Anonymous::new(creds)?),
         _ => {
             return Err(SaslError::UnknownMechanism {
                 name: name.to_owned(),
