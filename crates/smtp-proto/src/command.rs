@@ -459,3 +459,337 @@ pub fn decode_challenge(reply: &Reply) -> Result<Vec<u8>, ChallengeError> {
             reason: e.to_string(),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AuthParam, Body, Mailbox, Notify, Orcpt, ReplyCode};
+
+    fn line(cmd: Command<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        cmd.encode(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn rfc5321_d1_transaction_lines() {
+        // RFC 5321 D.1 "A Typical SMTP Transaction Scenario", client side.
+        let bar = Domain::new("bar.com").unwrap();
+        let from = ReversePath::Mailbox(Mailbox::new("Smith@bar.com").unwrap());
+        let to = ForwardPath::new("Jones@foo.com").unwrap();
+        assert_eq!(line(Command::Ehlo(&bar)), b"EHLO bar.com\r\n");
+        assert_eq!(
+            line(Command::Mail {
+                from: &from,
+                params: &MailParams::default()
+            }),
+            b"MAIL FROM:<Smith@bar.com>\r\n"
+        );
+        assert_eq!(
+            line(Command::Rcpt {
+                to: &to,
+                params: &RcptParams::default()
+            }),
+            b"RCPT TO:<Jones@foo.com>\r\n"
+        );
+        assert_eq!(line(Command::Data), b"DATA\r\n");
+        assert_eq!(line(Command::Quit), b"QUIT\r\n");
+    }
+
+    #[test]
+    fn every_simple_command() {
+        let d = Domain::new("[192.0.2.1]").unwrap();
+        let t = Text::new("Smith").unwrap();
+        assert_eq!(line(Command::Helo(&d)), b"HELO [192.0.2.1]\r\n");
+        assert_eq!(line(Command::Rset), b"RSET\r\n");
+        assert_eq!(line(Command::Noop), b"NOOP\r\n");
+        assert_eq!(line(Command::StartTls), b"STARTTLS\r\n");
+        assert_eq!(line(Command::Vrfy(&t)), b"VRFY Smith\r\n");
+        assert_eq!(line(Command::Expn(&t)), b"EXPN Smith\r\n");
+        assert_eq!(line(Command::Help(None)), b"HELP\r\n");
+        assert_eq!(line(Command::Help(Some(&t))), b"HELP Smith\r\n");
+        assert_eq!(line(Command::Etrn(&t)), b"ETRN Smith\r\n");
+        // RFC 3030 examples.
+        assert_eq!(
+            line(Command::Bdat {
+                size: 86,
+                last: false
+            }),
+            b"BDAT 86\r\n"
+        );
+        assert_eq!(
+            line(Command::Bdat {
+                size: 44,
+                last: true
+            }),
+            b"BDAT 44 LAST\r\n"
+        );
+        assert_eq!(line(Command::AuthCancel), b"*\r\n");
+        assert_eq!(
+            line(Command::Mail {
+                from: &ReversePath::Null,
+                params: &MailParams::default()
+            }),
+            b"MAIL FROM:<>\r\n"
+        );
+        assert_eq!(
+            line(Command::Rcpt {
+                to: &ForwardPath::postmaster(),
+                params: &RcptParams::default()
+            }),
+            b"RCPT TO:<Postmaster>\r\n"
+        );
+    }
+
+    #[test]
+    fn rfc4954_auth_lines() {
+        // RFC 4954 6 examples: "AUTH PLAIN dGVzdAB0ZXN0ADEyMzQ=" and the empty "=".
+        assert_eq!(
+            line(Command::Auth {
+                mechanism: "PLAIN",
+                initial_response: Some(b"test\0test\x001234")
+            }),
+            b"AUTH PLAIN dGVzdAB0ZXN0ADEyMzQ=\r\n"
+        );
+        assert_eq!(
+            line(Command::Auth {
+                mechanism: "EXTERNAL",
+                initial_response: Some(b"")
+            }),
+            b"AUTH EXTERNAL =\r\n"
+        );
+        assert_eq!(
+            line(Command::Auth {
+                mechanism: "CRAM-MD5",
+                initial_response: None
+            }),
+            b"AUTH CRAM-MD5\r\n"
+        );
+        // RFC 2195 example response.
+        assert_eq!(
+            line(Command::AuthResponse(
+                b"tim b913a602c7eda7a495b4e6e7334d3890"
+            )),
+            b"dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n"
+        );
+        assert_eq!(line(Command::AuthResponse(b"")), b"\r\n");
+    }
+
+    #[test]
+    fn bad_mechanism_names_are_refused() {
+        for bad in [
+            "",
+            "PLAIN\r\nMAIL",
+            "A B",
+            "TOO-LONG-MECHANISM-NAME",
+            "PLAIN=",
+        ] {
+            let mut out = b"kept".to_vec();
+            let e = Command::Auth {
+                mechanism: bad,
+                initial_response: None,
+            }
+            .encode(&mut out)
+            .unwrap_err();
+            assert!(matches!(e, CommandError::Invalid(_)), "{bad:?}");
+            assert_eq!(out, b"kept");
+        }
+    }
+
+    #[test]
+    fn secrets_never_in_redacted_or_debug() {
+        let secret = b"\0user\0hunter2";
+        let cmds = [
+            Command::Auth {
+                mechanism: "PLAIN",
+                initial_response: Some(secret),
+            },
+            Command::AuthResponse(b"hunter2"),
+        ];
+        for cmd in cmds {
+            assert!(cmd.is_secret());
+            let mut wire = Vec::new();
+            cmd.encode(&mut wire).unwrap();
+            let b64 = String::from_utf8(wire).unwrap();
+            let b64 = b64.trim_end().rsplit(' ').next().unwrap().to_owned();
+            for shown in [cmd.redacted(), format!("{cmd:?}")] {
+                assert!(!shown.contains("hunter2"), "{shown}");
+                assert!(!shown.contains(&b64), "{shown}");
+                assert!(shown.contains("****"), "{shown}");
+            }
+        }
+        assert_eq!(Command::AuthResponse(b"x").redacted(), "****");
+        assert!(!Command::Auth {
+            mechanism: "LOGIN",
+            initial_response: None
+        }
+        .is_secret());
+        assert_eq!(
+            Command::Auth {
+                mechanism: "LOGIN",
+                initial_response: None
+            }
+            .redacted(),
+            "AUTH LOGIN"
+        );
+        assert_eq!(Command::Quit.redacted(), "QUIT");
+    }
+
+    #[test]
+    fn mail_with_params_and_smtputf8() {
+        let from = ReversePath::Mailbox(Mailbox::new("jürgen@example.de").unwrap());
+        let mut out = b"x".to_vec();
+        let e = Command::Mail {
+            from: &from,
+            params: &MailParams::default(),
+        }
+        .encode(&mut out)
+        .unwrap_err();
+        assert_eq!(
+            e,
+            CommandError::NeedsSmtpUtf8 {
+                mailbox: "jürgen@example.de".into()
+            }
+        );
+        assert_eq!(out, b"x");
+        let params = MailParams {
+            smtp_utf8: true,
+            body: Some(Body::EightBitMime),
+            ..Default::default()
+        };
+        assert_eq!(
+            line(Command::Mail {
+                from: &from,
+                params: &params
+            }),
+            "MAIL FROM:<jürgen@example.de> BODY=8BITMIME SMTPUTF8\r\n".as_bytes()
+        );
+        let sender = Mailbox::new("e+e@example.org").unwrap();
+        let params = MailParams {
+            auth: Some(AuthParam::mailbox(&sender)),
+            ..Default::default()
+        };
+        assert_eq!(
+            line(Command::Mail {
+                from: &ReversePath::Null,
+                params: &params
+            }),
+            b"MAIL FROM:<> AUTH=e+2Be@example.org\r\n"
+        );
+        let to = ForwardPath::new("Bob@Example.COM").unwrap();
+        let rp = RcptParams {
+            notify: Some(Notify::never()),
+            orcpt: Some(Orcpt::rfc822(to.mailbox().unwrap())),
+            extra: vec![],
+        };
+        assert_eq!(
+            line(Command::Rcpt {
+                to: &to,
+                params: &rp
+            }),
+            b"RCPT TO:<Bob@Example.COM> NOTIFY=NEVER ORCPT=rfc822;Bob@Example.COM\r\n"
+        );
+    }
+
+    #[test]
+    fn over_long_lines_are_refused_not_truncated() {
+        let from = ReversePath::Mailbox(Mailbox::new("a@example.com").unwrap());
+        let extra: Vec<_> = (0..60)
+            .map(|i| crate::EsmtpParam::new(&format!("X{i}"), Some("vvvv")).unwrap())
+            .collect();
+        let params = MailParams {
+            extra,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        let e = Command::Mail {
+            from: &from,
+            params: &params,
+        }
+        .encode(&mut out)
+        .unwrap_err();
+        match e {
+            CommandError::TooLong {
+                verb: "MAIL",
+                len,
+                limit: 512,
+            } => assert!(len > 512),
+            other => panic!("{other:?}"),
+        }
+        assert!(out.is_empty());
+        // Exactly 512 with CRLF is fine: "VRFY " + 505 + CRLF.
+        let t = Text::new(&"a".repeat(505)).unwrap();
+        assert_eq!(line(Command::Vrfy(&t)).len(), 512);
+        let t = Text::new(&"a".repeat(506)).unwrap();
+        assert!(Command::Vrfy(&t).encode(&mut out).is_err());
+    }
+
+    #[test]
+    fn auth_line_limit_rfc4954() {
+        // "AUTH PLAIN " (11) + base64 + CRLF (2) <= 12288: base64 <= 12275 -> 12272 (3 * 3068 raw... )
+        let raw_max = 12272 / 4 * 3; // 9204 raw bytes -> 12272 base64 chars
+        assert!(auth_line_fits("PLAIN", raw_max));
+        assert!(!auth_line_fits("PLAIN", raw_max + 1));
+        let ir = vec![7u8; raw_max];
+        let l = line(Command::Auth {
+            mechanism: "PLAIN",
+            initial_response: Some(&ir),
+        });
+        assert_eq!(l.len(), 12285);
+        let ir = vec![7u8; raw_max + 1];
+        let e = Command::Auth {
+            mechanism: "PLAIN",
+            initial_response: Some(&ir),
+        }
+        .encode(&mut Vec::new())
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            CommandError::TooLong {
+                verb: "AUTH",
+                limit: 12288,
+                ..
+            }
+        ));
+        let big = vec![0u8; 9216];
+        assert!(Command::AuthResponse(&big).encode(&mut Vec::new()).is_err());
+        assert!(Command::AuthResponse(&big[..9189])
+            .encode(&mut Vec::new())
+            .is_ok());
+    }
+
+    #[test]
+    fn challenges() {
+        let code = |c| ReplyCode::new(c).unwrap();
+        // RFC 4954 6 / RFC 2195 challenge.
+        let r = Reply::new(
+            code(334),
+            &[b"PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+"],
+        )
+        .unwrap();
+        assert_eq!(
+            decode_challenge(&r).unwrap(),
+            b"<1896.697170952@postoffice.reston.mci.net>"
+        );
+        assert_eq!(
+            decode_challenge(&Reply::new(code(334), &[b""]).unwrap()).unwrap(),
+            b""
+        );
+        assert_eq!(
+            decode_challenge(&Reply::new(code(334), &[b"YQ"]).unwrap()).unwrap(),
+            b"a"
+        );
+        assert!(matches!(
+            decode_challenge(&Reply::new(code(334), &[b"!!"]).unwrap()),
+            Err(ChallengeError::BadBase64 { .. })
+        ));
+        assert_eq!(
+            decode_challenge(&Reply::new(code(235), &[b"ok"]).unwrap()),
+            Err(ChallengeError::NotChallenge { code: 235 })
+        );
+        assert_eq!(
+            decode_challenge(&Reply::new(code(334), &[b"YQ", b"YQ"]).unwrap()),
+            Err(ChallengeError::MultiLine)
+        );
+    }
+}

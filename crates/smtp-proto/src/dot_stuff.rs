@@ -259,3 +259,97 @@ pub fn crlf_normalise(input: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stuff_chunks(chunks: &[&[u8]]) -> Vec<u8> {
+        let mut s = DotStuffer::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            s.stuff(c, &mut out);
+        }
+        s.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn rfc5321_4_5_2_transparency() {
+        assert_eq!(stuff_chunks(&[b".\r\n"]), b"..\r\n.\r\n");
+        assert_eq!(stuff_chunks(&[b"a\r\n.\r\nb"]), b"a\r\n..\r\nb\r\n.\r\n");
+        assert_eq!(stuff_chunks(&[b"..x\r\n"]), b"...x\r\n.\r\n");
+        assert_eq!(stuff_chunks(&[b"a.b\r\n"]), b"a.b\r\n.\r\n");
+        assert_eq!(stuff_chunks(&[]), b".\r\n");
+        assert_eq!(stuff_chunks(&[b"x"]), b"x\r\n.\r\n");
+    }
+
+    #[test]
+    fn line_ends_are_normalised() {
+        assert_eq!(
+            stuff_chunks(&[b"a\nb\rc\r\n\r\rd"]),
+            b"a\r\nb\r\nc\r\n\r\n\r\nd\r\n.\r\n"
+        );
+        assert_eq!(
+            stuff_chunks(&[b"\n.\r.\r\n."]),
+            b"\r\n..\r\n..\r\n..\r\n.\r\n"
+        );
+    }
+
+    #[test]
+    fn chunk_boundaries_do_not_matter() {
+        let whole = stuff_chunks(&[b"a\r\n.b\r\r\n.\n\r."]);
+        assert_eq!(
+            stuff_chunks(&[b"a\r", b"\n", b".b\r", b"\r", b"\n", b".", b"\n\r", b"."]),
+            whole
+        );
+        assert_eq!(
+            stuff_chunks(&[b"a\r\n", b"", b".b\r\r\n.\n\r", b"", b"."]),
+            whole
+        );
+    }
+
+    #[test]
+    fn finish_resets() {
+        let mut s = DotStuffer::new();
+        let mut out = Vec::new();
+        s.stuff(b"a\r", &mut out);
+        s.finish(&mut out);
+        s.stuff(b"\n.", &mut out);
+        s.finish(&mut out);
+        assert_eq!(out, b"a\r\n.\r\n\r\n..\r\n.\r\n");
+    }
+
+    #[test]
+    fn unstuffer_rfc_cases() {
+        assert_eq!(unstuff(b".\r\n"), Some((Vec::new(), 3)));
+        assert_eq!(
+            unstuff(b"a\r\n..\r\n.\r\nMAIL"),
+            Some((b"a\r\n.\r\n".to_vec(), 10))
+        );
+        assert_eq!(unstuff(b"a\n.\n"), Some((b"a\n".to_vec(), 4)));
+        assert_eq!(unstuff(b"a\r\n.x\r\n"), None);
+        assert_eq!(unstuff(b"a.\r\n"), None);
+        // "." CR then not LF: the CR stays, the dot goes.
+        assert_eq!(unstuff(b".\rx\r\n.\r\n"), Some((b"\rx\r\n".to_vec(), 8)));
+    }
+
+    #[test]
+    fn unstuffer_any_split_and_done_stops() {
+        let wire = b"l1\r\n..l2\r\n.\r\nNEXT";
+        for cut in 0..=wire.len() {
+            let mut u = Unstuffer::new();
+            let mut out = Vec::new();
+            let first = u.feed(&wire[..cut], &mut out);
+            let second = u.feed(&wire[cut..], &mut out);
+            assert_eq!(out, b"l1\r\n.l2\r\n", "cut {cut}");
+            let total = match (first, second) {
+                (UnstuffStatus::Done { consumed }, UnstuffStatus::Done { consumed: 0 }) => consumed,
+                (UnstuffStatus::NeedMore, UnstuffStatus::Done { consumed }) => cut + consumed,
+                other => panic!("cut {cut}: {other:?}"),
+            };
+            assert_eq!(total, wire.len() - 4);
+            assert!(u.is_done());
+        }
+    }
+}

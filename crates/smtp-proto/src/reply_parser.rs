@@ -145,6 +145,12 @@ impl Scan {
                         limit: limits.max_line_len,
                     });
                 }
+                // A further line has begun where none may: fail now, not at its end.
+                if self.lines >= limits.max_lines && !partial.is_empty() {
+                    return Err(ReplyError::TooManyLines {
+                        limit: limits.max_lines,
+                    });
+                }
                 return Ok(None);
             };
             let lf = self.scanned + pos;
@@ -327,5 +333,238 @@ impl ReplyParser {
         self.buf.clear();
         self.scan = Scan::default();
         self.failed = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_replies(parser: &mut ReplyParser) -> Vec<Reply> {
+        let mut out = Vec::new();
+        while let Some(r) = parser.next_reply().unwrap() {
+            out.push(r);
+        }
+        out
+    }
+
+    fn one(input: &[u8]) -> Result<Option<Reply>, ReplyError> {
+        let mut p = ReplyParser::new();
+        p.feed(input);
+        p.next_reply()
+    }
+
+    #[test]
+    fn rfc5321_d1_ehlo_reply() {
+        let input =
+            b"250-foo.com greets bar.com\r\n250-8BITMIME\r\n250-SIZE\r\n250-DSN\r\n250 HELP\r\n";
+        let r = one(input).unwrap().unwrap();
+        assert_eq!(r.code().get(), 250);
+        assert_eq!(r.line_count(), 5);
+        assert_eq!(r.raw(), input);
+        let lines: Vec<&[u8]> = r.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                &b"foo.com greets bar.com"[..],
+                b"8BITMIME",
+                b"SIZE",
+                b"DSN",
+                b"HELP"
+            ]
+        );
+        assert_eq!(
+            parse_reply(input, &ReplyLimits::default()),
+            Ok(Status::Complete(input.len()))
+        );
+    }
+
+    #[test]
+    fn rfc2920_pipelined_replies_in_one_read() {
+        // RFC 2920 3.2: the server answers a pipelined batch in one go.
+        let input = b"250 Sender <ned@dbc.mtview.ca.us> Ok\r\n\
+250 Recipient <tom@foo.com> Ok\r\n\
+550 No such user here\r\n\
+250 Recipient <dan@foo.com> Ok\r\n\
+354 Enter mail, end with line containing only \".\"\r\n";
+        let mut p = ReplyParser::new();
+        p.feed(input);
+        let replies = all_replies(&mut p);
+        let codes: Vec<u16> = replies.iter().map(|r| r.code().get()).collect();
+        assert_eq!(codes, [250, 250, 550, 250, 354]);
+        assert_eq!(replies[2].text(), "No such user here");
+        assert_eq!(p.buffered_len(), 0);
+    }
+
+    #[test]
+    fn rfc3463_enhanced_code_on_first_line() {
+        let r = one(b"550-5.1.1 The email account that you tried to reach does not exist.\r\n550 5.1.1 https://support.example/?p=NoSuchUser\r\n").unwrap().unwrap();
+        let e = r.enhanced().unwrap();
+        assert_eq!((e.class, e.subject, e.detail), (5, 1, 1));
+        assert_eq!(one(b"250 ok\r\n").unwrap().unwrap().enhanced(), None);
+    }
+
+    #[test]
+    fn bare_lf_and_code_alone() {
+        let r = one(b"250-a\n250 b\n").unwrap().unwrap();
+        assert_eq!(r.lines().collect::<Vec<_>>(), [&b"a"[..], b"b"]);
+        let r = one(b"250\r\n").unwrap().unwrap();
+        assert_eq!(r.code().get(), 250);
+        assert_eq!(r.lines().collect::<Vec<_>>(), [&b""[..]]);
+        let r = one(b"334 \r\n").unwrap().unwrap();
+        assert_eq!(r.lines().collect::<Vec<_>>(), [&b""[..]]);
+        // "250-" then a final "250": the empty last line ends the reply.
+        let r = one(b"250-x\r\n250\r\n").unwrap().unwrap();
+        assert_eq!(r.line_count(), 2);
+    }
+
+    #[test]
+    fn non_utf8_text_is_kept() {
+        let r = one(b"550 caf\xe9\r\n").unwrap().unwrap();
+        assert_eq!(r.lines().next().unwrap(), b"caf\xe9");
+        assert_eq!(r.text(), "caf\u{FFFD}");
+    }
+
+    #[test]
+    fn typed_errors() {
+        for bad in [
+            &b"25 x\r\n"[..],
+            b"abc\r\n",
+            b"199 x\r\n",
+            b"600 x\r\n",
+            b"\r\n",
+            b"2x0 a\n",
+            b" 250 a\n",
+        ] {
+            assert!(
+                matches!(one(bad), Err(ReplyError::BadCode { .. })),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            one(b"250-a\r\n251 b\r\n"),
+            Err(ReplyError::CodeMismatch {
+                first: 250,
+                line: b"251 b".to_vec()
+            })
+        );
+        assert_eq!(
+            one(b"250xok\r\n"),
+            Err(ReplyError::BadSeparator {
+                line: b"250xok".to_vec()
+            })
+        );
+        assert!(matches!(
+            one(b"2500 ok\r\n"),
+            Err(ReplyError::BadSeparator { .. })
+        ));
+        let e = one(b"250\tok\r\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "reply code is not followed by ' ', '-' or the line end: \"250\\tok\""
+        );
+    }
+
+    #[test]
+    fn line_length_limit_is_exact() {
+        let limits = ReplyLimits {
+            max_line_len: 10,
+            max_lines: 512,
+        };
+        let mut p = ReplyParser::with_limits(limits);
+        p.feed(b"250 123456\r\n"); // 10 octets without CRLF
+        assert!(p.next_reply().unwrap().is_some());
+        p.feed(b"250 1234567\r\n");
+        assert_eq!(p.next_reply(), Err(ReplyError::LineTooLong { limit: 10 }));
+    }
+
+    #[test]
+    fn unending_line_fails_once_over_limit() {
+        let limits = ReplyLimits {
+            max_line_len: 100,
+            max_lines: 512,
+        };
+        let mut p = ReplyParser::with_limits(limits);
+        p.feed(b"250 ");
+        p.feed(&[b'a'; 96]); // exactly 100: still fine
+        assert_eq!(p.next_reply(), Ok(None));
+        p.feed(b"\r"); // a CR may still be the line end
+        assert_eq!(p.next_reply(), Ok(None));
+        p.feed(b"a");
+        assert_eq!(p.next_reply(), Err(ReplyError::LineTooLong { limit: 100 }));
+        // Sticky, and nothing more is buffered.
+        p.feed(&[b'a'; 1000]);
+        assert_eq!(p.buffered_len(), 0);
+        assert_eq!(p.next_reply(), Err(ReplyError::LineTooLong { limit: 100 }));
+        p.clear();
+        p.feed(b"220 ready\r\n");
+        assert_eq!(p.next_reply().unwrap().unwrap().code().get(), 220);
+    }
+
+    #[test]
+    fn line_count_limit() {
+        let limits = ReplyLimits {
+            max_line_len: 100,
+            max_lines: 3,
+        };
+        let mut p = ReplyParser::with_limits(limits);
+        p.feed(b"250-a\r\n250-b\r\n250 c\r\n");
+        assert_eq!(p.next_reply().unwrap().unwrap().line_count(), 3);
+        p.feed(b"250-a\r\n250-b\r\n250-c\r\n250-d\r\n");
+        assert_eq!(p.next_reply(), Err(ReplyError::TooManyLines { limit: 3 }));
+        assert_eq!(
+            parse_reply(b"250-a\r\n250-b\r\n250-c\r\n250-d", &limits),
+            Err(ReplyError::TooManyLines { limit: 3 })
+        );
+    }
+
+    #[test]
+    fn drip_feed_resumes_without_rescanning() {
+        let input = b"250-mx.example\r\n250-PIPELINING\r\n250 8BITMIME\r\n";
+        let mut p = ReplyParser::new();
+        let mut got = Vec::new();
+        for &b in input.iter() {
+            p.feed(&[b]);
+            if let Some(r) = p.next_reply().unwrap() {
+                got.push(r);
+            } else {
+                // Everything buffered has been scanned once: the next call starts at the end.
+                assert_eq!(p.scan.scanned, p.buf.len());
+            }
+        }
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].raw(), input);
+    }
+
+    #[test]
+    fn reply_shares_the_parser_buffer() {
+        let mut p = ReplyParser::new();
+        p.feed(b"250 a\r\n251 b\r\n");
+        let a = p.next_reply().unwrap().unwrap();
+        let b = p.next_reply().unwrap().unwrap();
+        // Both are views of the one allocation the parser filled.
+        assert_eq!(
+            a.raw().as_ptr().wrapping_add(a.raw().len()),
+            b.raw().as_ptr()
+        );
+    }
+
+    #[test]
+    fn partial_is_not_an_error() {
+        let limits = ReplyLimits::default();
+        for input in [
+            &b""[..],
+            b"2",
+            b"250",
+            b"250-a\r\n",
+            b"250-a\r\n250 b",
+            b"250 b\r",
+        ] {
+            assert_eq!(
+                parse_reply(input, &limits),
+                Ok(Status::Partial),
+                "{input:?}"
+            );
+        }
     }
 }
