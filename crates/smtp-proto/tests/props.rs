@@ -22,8 +22,11 @@ fn reply() -> impl Strategy<Value = Reply> {
     })
 }
 
+/// A parsed reply as plain data: code and text lines.
+type Parsed = (u16, Vec<Vec<u8>>);
+
 /// Every outcome of feeding `chunks` in order, draining replies after each chunk.
-fn parse_chunks(chunks: &[&[u8]]) -> (Vec<(u16, Vec<Vec<u8>>)>, Option<ReplyError>) {
+fn parse_chunks(chunks: &[&[u8]]) -> (Vec<Parsed>, Option<ReplyError>) {
     let mut p = ReplyParser::new();
     let mut replies = Vec::new();
     for chunk in chunks {
@@ -75,7 +78,7 @@ proptest! {
         }
         let whole = parse_chunks(&[&wire]);
         prop_assert!(whole.1.is_none(), "{:?}", whole.1);
-        let expected: Vec<(u16, Vec<Vec<u8>>)> = replies
+        let expected: Vec<Parsed> = replies
             .iter()
             .map(|r| (r.code().get(), r.lines().map(<[u8]>::to_vec).collect()))
             .collect();
