@@ -44,6 +44,7 @@ mod credentials;
 mod error;
 mod login;
 mod mechanism;
+mod ntlm;
 mod oauth;
 mod oauth_error;
 mod plain;
@@ -62,6 +63,10 @@ pub use credentials::{Credentials, Secret};
 pub use error::SaslError;
 pub use login::Login;
 pub use mechanism::{Mechanism, Response};
+pub use ntlm::{
+    split_user, ChallengeMessage as NtlmChallenge, Ntlm, NtlmOptions, NtlmVersion,
+    MAX_CHALLENGE_LEN,
+};
 pub use oauth::{Anonymous, External, OAuth, OAuthKind};
 pub use oauth_error::{OAuthError, MAX_ERROR_JSON};
 pub use plain::Plain;

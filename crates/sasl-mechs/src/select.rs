@@ -156,6 +156,8 @@ pub struct ClientOptions {
     pub oauth_host: Option<String>,
     /// OAUTHBEARER: the server port to send (`port=`), if any.
     pub oauth_port: Option<u16>,
+    /// NTLM: version, workstation, domain.
+    pub ntlm: crate::NtlmOptions,
 }
 
 impl Default for ClientOptions {
@@ -164,6 +166,7 @@ impl Default for ClientOptions {
             scram_max_iterations: crate::DEFAULT_MAX_ITERATIONS,
             oauth_host: None,
             oauth_port: None,
+            ntlm: crate::NtlmOptions::default(),
         }
     }
 }
@@ -198,6 +201,7 @@ pub fn client_mechanism(
             crate::Scram::new(crate::ScramHash::Sha256, creds)?
                 .max_iterations(options.scram_max_iterations),
         ),
+        "NTLM" => Box::new(crate::Ntlm::new(creds, &options.ntlm)?),
         "OAUTHBEARER" => Box::new(crate::OAuth::new(
             crate::OAuthKind::OAuthBearer,
             creds,
