@@ -103,6 +103,7 @@ pub(crate) fn escape_name(name: &str) -> String {
 }
 
 /// The inverse of [`escape_name`]; `None` for a bad escape.
+#[cfg(feature = "server")]
 pub(crate) fn unescape_name(name: &str) -> Option<String> {
     let mut out = String::with_capacity(name.len());
     let mut rest = name;
