@@ -216,14 +216,23 @@ impl Scram {
                 what: "nonce must be printable ASCII without ','",
             });
         }
-        let gs2_header = match creds.authzid() {
-            Some(z) => format!("n,a={},", escape_name(&saslprep(z))),
+        // SASLprep may map a name to nothing; an empty authzid is no authzid, an empty
+        // user cannot be sent.
+        let gs2_header = match creds.authzid().map(saslprep).filter(|z| !z.is_empty()) {
+            Some(z) => format!("n,a={},", escape_name(&z)),
             None => "n,,".to_owned(),
         };
+        let user = saslprep(creds.authcid());
+        if user.is_empty() {
+            return Err(SaslError::InvalidCredentials {
+                field: "authentication id",
+                reason: "empty after SASLprep",
+            });
+        }
         Ok(Scram {
             hash,
             gs2_header,
-            user: escape_name(&saslprep(creds.authcid())),
+            user: escape_name(&user),
             password: Zeroizing::new(password.expose().to_owned()),
             nonce: nonce.to_owned(),
             max_iterations: DEFAULT_MAX_ITERATIONS,

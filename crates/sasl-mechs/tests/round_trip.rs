@@ -1,0 +1,111 @@
+//! Client against server of the same mechanism, with random users and passwords (UTF-8
+//! included): the right password succeeds and yields the user, a wrong one fails.
+#![cfg(feature = "server")]
+
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use sasl_mechs::server::{server_mechanism, ServerMechanism, ServerStep};
+use sasl_mechs::{client_mechanism, ClientOptions, Credentials, Mechanism, SaslError, Secret};
+
+/// Runs one exchange; Ok(true) on success, Ok(false) on the server's failure.
+fn run(client: &mut dyn Mechanism, server: &mut dyn ServerMechanism) -> Result<bool, SaslError> {
+    let first = client.initial_response()?;
+    let mut step = server.step(first.as_ref().map(|r| &r[..]))?;
+    for _ in 0..8 {
+        match step {
+            ServerStep::Challenge(c) => {
+                let r = client.respond(&c)?;
+                step = server.step(Some(&r))?;
+            }
+            ServerStep::Success(data) => {
+                client.finish(data.as_deref())?;
+                return Ok(true);
+            }
+            ServerStep::Failure => return Ok(false),
+        }
+    }
+    panic!("exchange did not end");
+}
+
+fn exchange(
+    mech: &str,
+    user: &str,
+    authzid: &str,
+    client_pw: &str,
+    stored_pw: &str,
+) -> (bool, Option<(String, Option<String>)>) {
+    let mut creds = Credentials::new(user, client_pw).unwrap();
+    if !authzid.is_empty() {
+        creds = creds.with_authzid(authzid).unwrap();
+    }
+    let mut client = client_mechanism(mech, &creds, &ClientOptions::default()).unwrap();
+    let (u, p) = (user.to_owned(), stored_pw.to_owned());
+    let lookup = Arc::new(move |name: &str| (name == u).then(|| Secret::new(p.clone())));
+    let mut server = server_mechanism(mech, lookup).unwrap();
+    let ok = run(client.as_mut(), server.as_mut()).unwrap();
+    (
+        ok,
+        server
+            .authenticated()
+            .map(|a| (a.authcid.clone(), a.authzid.clone())),
+    )
+}
+
+/// Starts with a character SASLprep keeps, then anything but NUL.
+const NAME: &str = "[a-zA-Z0-9\u{e9}\u{4e2d}][^\\x00]{0,15}";
+/// SCRAM user names travel SASLprep'ed, and the server looks up the prepared name: keep
+/// out the characters SASLprep maps (RFC 3454 B.1 and C.1.2) so the lookup table matches.
+const PREPPED: &str = "[a-zA-Z0-9\u{e9}][^\\x00\u{ad}\u{34f}\u{1806}\u{180b}-\u{180d}\u{200b}-\u{200d}\u{2060}\u{fe00}-\u{fe0f}\u{feff}\u{a0}\u{1680}\u{2000}-\u{200a}\u{202f}\u{205f}\u{3000}]{0,15}";
+const AUTHZID: &str = "([a-zA-Z0-9][^\\x00]{0,7})?";
+
+proptest! {
+    #[test]
+    fn plain_login_cram(user in NAME, authzid in AUTHZID, pw in NAME, other in NAME) {
+        let (ok, who) = exchange("PLAIN", &user, &authzid, &pw, &pw);
+        prop_assert!(ok);
+        let expect_z = (!authzid.is_empty()).then(|| authzid.clone());
+        prop_assert_eq!(who, Some((user.clone(), expect_z)));
+        for mech in ["LOGIN", "CRAM-MD5"] {
+            let (ok, who) = exchange(mech, &user, "", &pw, &pw);
+            prop_assert!(ok, "{}", mech);
+            prop_assert_eq!(who, Some((user.clone(), None)));
+        }
+        if other != pw {
+            for mech in ["PLAIN", "LOGIN", "CRAM-MD5"] {
+                let (ok, who) = exchange(mech, &user, "", &other, &pw);
+                prop_assert!(!ok, "{}", mech);
+                prop_assert_eq!(who, None);
+            }
+        }
+    }
+}
+
+proptest! {
+    // PBKDF2 with 4096 rounds per exchange: fewer cases.
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn scram(user in PREPPED, authzid in proptest::option::of(PREPPED), pw in NAME, other in NAME) {
+        for mech in ["SCRAM-SHA-1", "SCRAM-SHA-256"] {
+            let z = authzid.clone().unwrap_or_default();
+            let (ok, who) = exchange(mech, &user, &z, &pw, &pw);
+            prop_assert!(ok, "{}", mech);
+            prop_assert_eq!(who, Some((user.clone(), authzid.clone())));
+            if other != pw {
+                let (ok, _) = exchange(mech, &user, "", &other, &pw);
+                prop_assert!(!ok, "{}", mech);
+            }
+        }
+    }
+}
+
+#[test]
+fn unknown_user_fails() {
+    for mech in ["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-256"] {
+        let creds = Credentials::new("nobody", "pw").unwrap();
+        let mut client = client_mechanism(mech, &creds, &ClientOptions::default()).unwrap();
+        let mut server = server_mechanism(mech, Arc::new(|_: &str| None)).unwrap();
+        assert!(!run(client.as_mut(), server.as_mut()).unwrap(), "{mech}");
+        assert!(server.authenticated().is_none());
+    }
+}
