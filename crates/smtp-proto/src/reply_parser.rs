@@ -139,21 +139,28 @@ impl Scan {
             let Some(pos) = memchr::memchr(b'\n', &buf[self.scanned..]) else {
                 self.scanned = buf.len();
                 let partial = &buf[self.line_start..];
+                // A further line has begun where none may: fail now, not at its end.
+                // The checks run in the same order as for a complete line, so the
+                // outcome does not depend on where the input was cut.
+                if self.lines >= limits.max_lines && !partial.is_empty() {
+                    return Err(ReplyError::TooManyLines {
+                        limit: limits.max_lines,
+                    });
+                }
                 let content = partial.len() - usize::from(partial.last() == Some(&b'\r'));
                 if content > limits.max_line_len {
                     return Err(ReplyError::LineTooLong {
                         limit: limits.max_line_len,
                     });
                 }
-                // A further line has begun where none may: fail now, not at its end.
-                if self.lines >= limits.max_lines && !partial.is_empty() {
-                    return Err(ReplyError::TooManyLines {
-                        limit: limits.max_lines,
-                    });
-                }
                 return Ok(None);
             };
             let lf = self.scanned + pos;
+            if self.lines >= limits.max_lines {
+                return Err(ReplyError::TooManyLines {
+                    limit: limits.max_lines,
+                });
+            }
             let line = &buf[self.line_start..lf];
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if line.len() > limits.max_line_len {
@@ -188,11 +195,6 @@ impl Scan {
                 });
             }
             self.lines += 1;
-            if self.lines > limits.max_lines {
-                return Err(ReplyError::TooManyLines {
-                    limit: limits.max_lines,
-                });
-            }
             self.line_start = lf + 1;
             self.scanned = self.line_start;
             if last {

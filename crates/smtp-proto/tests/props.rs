@@ -27,7 +27,11 @@ type Parsed = (u16, Vec<Vec<u8>>);
 
 /// Every outcome of feeding `chunks` in order, draining replies after each chunk.
 fn parse_chunks(chunks: &[&[u8]]) -> (Vec<Parsed>, Option<ReplyError>) {
-    let mut p = ReplyParser::new();
+    parse_chunks_with(chunks, ReplyLimits::default())
+}
+
+fn parse_chunks_with(chunks: &[&[u8]], limits: ReplyLimits) -> (Vec<Parsed>, Option<ReplyError>) {
+    let mut p = ReplyParser::with_limits(limits);
     let mut replies = Vec::new();
     for chunk in chunks {
         p.feed(chunk);
@@ -95,6 +99,20 @@ proptest! {
     ) {
         let whole = parse_chunks(&[&data]);
         prop_assert_eq!(parse_chunks(&split(&data, &cuts)), whole);
+    }
+
+    #[test]
+    fn any_split_gives_the_same_outcome_at_the_limits(
+        data in prop::collection::vec(prop::sample::select(b"25 0-\r\nab4".to_vec()), 0..200),
+        cuts in prop::collection::vec(any::<usize>(), 0..12),
+        max_line_len in 0usize..12,
+        max_lines in 0usize..4,
+    ) {
+        let limits = ReplyLimits { max_line_len, max_lines };
+        let whole = parse_chunks_with(&[&data], limits);
+        prop_assert_eq!(parse_chunks_with(&split(&data, &cuts), limits), whole.clone());
+        let bytes: Vec<&[u8]> = data.chunks(1).collect();
+        prop_assert_eq!(parse_chunks_with(&bytes, limits), whole);
     }
 
     #[test]
