@@ -41,40 +41,55 @@ impl DotStuffer {
 
     /// Appends the wire form of `input` to `out`.
     pub fn stuff(&mut self, input: &[u8], out: &mut Vec<u8>) {
-        let mut i = 0;
+        let mut start = 0;
         if self.after_cr && !input.is_empty() {
             self.after_cr = false;
             if input[0] == b'\n' {
-                i = 1;
+                start = 1; // the LF of a CRLF cut in two: already written
             }
         }
-        out.reserve(input.len() + input.len() / 32 + 8);
-        while i < input.len() {
-            if self.at_line_start && input[i] == b'.' {
-                out.push(b'.');
-            }
-            let rest = &input[i..];
-            match memchr::memchr2(b'\r', b'\n', rest) {
-                None => {
-                    out.extend_from_slice(rest);
-                    self.at_line_start = false;
-                    return;
-                }
-                Some(j) => {
-                    out.extend_from_slice(&rest[..j]);
-                    out.extend_from_slice(b"\r\n");
-                    self.at_line_start = true;
-                    i += j + 1;
-                    if rest[j] == b'\r' {
-                        match input.get(i) {
-                            Some(b'\n') => i += 1,
-                            Some(_) => {}
-                            None => self.after_cr = true,
-                        }
+        if start == input.len() {
+            return;
+        }
+        out.reserve(input.len() + input.len() / 16 + 8);
+        if self.at_line_start && input[start] == b'.' {
+            out.push(b'.');
+        }
+        // Bytes are copied in runs; a run ends only where the output differs from the
+        // input: a bare CR or LF, or a dot opening a line. Proper CRLFs stay in the run,
+        // and each line costs one search.
+        let mut run = start;
+        let mut pos = start;
+        while let Some(found) = memchr::memchr2(b'\r', b'\n', &input[pos..]) {
+            let at = pos + found;
+            if input[at] == b'\n' {
+                // An LF found by the search never follows a CR (a CR's LF is skipped
+                // below): it is bare.
+                out.extend_from_slice(&input[run..at]);
+                out.extend_from_slice(b"\r\n");
+                run = at + 1;
+                pos = at + 1;
+            } else {
+                match input.get(at + 1) {
+                    Some(b'\n') => pos = at + 2,
+                    next => {
+                        // Bare CR, or a CR ending the chunk: write CRLF.
+                        out.extend_from_slice(&input[run..=at]);
+                        out.push(b'\n');
+                        run = at + 1;
+                        pos = at + 1;
+                        self.after_cr = next.is_none();
                     }
                 }
             }
+            if input.get(pos) == Some(&b'.') {
+                out.extend_from_slice(&input[run..pos]);
+                out.push(b'.');
+                run = pos;
+            }
         }
+        out.extend_from_slice(&input[run..]);
+        self.at_line_start = matches!(input.last(), Some(b'\r' | b'\n'));
     }
 
     /// Ends the message: CRLF if the last line was not ended, then `.` CRLF. The
