@@ -1,1 +1,45 @@
-//! SMTP client in the manner of Net::SMTP.
+//! SMTP client in the manner of Perl's Net::SMTP: a sans-IO session and a blocking driver,
+//! STARTTLS and implicit TLS with rustls, PIPELINING, streaming DATA and BDAT.
+//!
+//! - [`SmtpClient`] + [`ClientConfig`]: the blocking client, Net::SMTP's methods.
+//! - [`Session`]: the protocol state machine with no I/O and no clock, shared by every
+//!   driver (the blocking one here, an async one later). Deadlines are values.
+//! - [`TlsConfig`] / [`TlsMode`]: certificate trust and when TLS is used; checks are on by
+//!   default, and the only way to turn them off is loudly named.
+//! - [`Error`]: each failure tells what to do about it, and carries the server's reply and
+//!   the (redacted) command it answered.
+//!
+//! ```no_run
+//! use smtp_client::{ClientConfig, SmtpClient, TlsMode};
+//! use smtp_proto::{ForwardPath, MailParams, Mailbox, RcptParams, ReversePath};
+//!
+//! let mut smtp = SmtpClient::connect(
+//!     ClientConfig::new("mail.example.test").tls_mode(TlsMode::StartTlsRequired),
+//! )?;
+//! println!("{:?} supports 8BITMIME: {}", smtp.domain(), smtp.supports("8BITMIME"));
+//! smtp.mail(&ReversePath::Mailbox(Mailbox::new("alice@example.test")?), &MailParams::default())?;
+//! smtp.rcpt(&ForwardPath::new("bob@example.test")?, &RcptParams::default())?;
+//! smtp.data()?;
+//! smtp.datasend(b"Subject: hello\r\n\r\nHi Bob\r\n")?;
+//! smtp.dataend()?;
+//! smtp.quit()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod blocking;
+mod config;
+mod envelope;
+mod error;
+mod session;
+mod timeouts;
+mod tls;
+mod transcript;
+
+pub use blocking::{SmtpClient, BODY_CHUNK};
+pub use config::ClientConfig;
+pub use envelope::{Envelope, RecipientsReport, SendReport};
+pub use error::{ConnectAttempt, Error, ProtocolError, RefusedRecipient, TlsError, TlsUnavailable};
+pub use session::{Event, Expect, Outcome, Session, SessionConfig, StartTlsPolicy};
+pub use timeouts::Timeouts;
+pub use tls::{TlsConfig, TlsMode};
+pub use transcript::{Direction, TranscriptFn, TRANSCRIPT_TARGET};

@@ -1,0 +1,174 @@
+//! The blocking client's configuration: Net::SMTP's constructor options.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use smtp_proto::{Domain, ReplyLimits};
+
+use crate::timeouts::Timeouts;
+use crate::tls::{TlsConfig, TlsMode};
+use crate::transcript::{Direction, TranscriptFn};
+
+type SharedTranscript = Arc<Mutex<dyn FnMut(Direction, &str) + Send>>;
+
+/// How to reach the server and behave on the connection: Net::SMTP's `new` options.
+///
+/// ```
+/// use std::time::Duration;
+/// use smtp_client::{ClientConfig, TlsMode, Timeouts};
+/// let config = ClientConfig::new("mx1.example.test")
+///     .host("mx2.example.test")            // tried in order, like Net::SMTP's host list
+///     .tls_mode(TlsMode::StartTlsRequired)  // the default
+///     .timeouts(Timeouts::uniform(Duration::from_secs(60)));
+/// assert_eq!(config.effective_port(), 25);
+/// assert_eq!(config.hosts(), ["mx1.example.test", "mx2.example.test"]);
+/// ```
+#[derive(Clone)]
+pub struct ClientConfig {
+    pub(crate) hosts: Vec<String>,
+    pub(crate) port: Option<u16>,
+    pub(crate) hello: Option<Domain>,
+    pub(crate) local_addr: Option<IpAddr>,
+    pub(crate) local_port: Option<u16>,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) tls_mode: TlsMode,
+    pub(crate) tls: TlsConfig,
+    pub(crate) send_hello: bool,
+    pub(crate) reply_limits: ReplyLimits,
+    pub(crate) transcript: Option<SharedTranscript>,
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("hosts", &self.hosts)
+            .field("port", &self.effective_port())
+            .field("hello", &self.hello)
+            .field("local_addr", &self.local_addr)
+            .field("local_port", &self.local_port)
+            .field("timeouts", &self.timeouts)
+            .field("tls_mode", &self.tls_mode)
+            .field("tls", &self.tls)
+            .field("send_hello", &self.send_hello)
+            .field("transcript", &self.transcript.as_ref().map(|_| "FnMut"))
+            .finish()
+    }
+}
+
+impl ClientConfig {
+    /// A configuration for one host (a name, an IPv4 address, or an IPv6 address with or
+    /// without brackets), STARTTLS required, default timeouts.
+    pub fn new(host: impl Into<String>) -> ClientConfig {
+        ClientConfig {
+            hosts: vec![host.into()],
+            port: None,
+            hello: None,
+            local_addr: None,
+            local_port: None,
+            timeouts: Timeouts::default(),
+            tls_mode: TlsMode::default(),
+            tls: TlsConfig::default(),
+            send_hello: true,
+            reply_limits: ReplyLimits::default(),
+            transcript: None,
+        }
+    }
+
+    /// Adds another host, tried after the previous ones fail (Net::SMTP's list of hosts).
+    pub fn host(mut self, host: impl Into<String>) -> ClientConfig {
+        self.hosts.push(host.into());
+        self
+    }
+
+    /// The port (default: 465 for implicit TLS, 25 otherwise).
+    pub fn port(mut self, port: u16) -> ClientConfig {
+        self.port = Some(port);
+        self
+    }
+
+    /// The name sent with EHLO/HELO (Net::SMTP's `Hello`). Default: the local host name when
+    /// it is a fully qualified domain name, else the local address as an address literal.
+    pub fn hello(mut self, domain: Domain) -> ClientConfig {
+        self.hello = Some(domain);
+        self
+    }
+
+    /// The local address to connect from (Net::SMTP's `LocalAddr`).
+    pub fn local_addr(mut self, addr: IpAddr) -> ClientConfig {
+        self.local_addr = Some(addr);
+        self
+    }
+
+    /// The local port to connect from (Net::SMTP's `LocalPort`).
+    pub fn local_port(mut self, port: u16) -> ClientConfig {
+        self.local_port = Some(port);
+        self
+    }
+
+    /// All timeouts (Net::SMTP's `Timeout`, split by phase).
+    pub fn timeouts(mut self, timeouts: Timeouts) -> ClientConfig {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// How the connection is protected (Net::SMTP's `SSL` is [`TlsMode::Implicit`]).
+    pub fn tls_mode(mut self, mode: TlsMode) -> ClientConfig {
+        self.tls_mode = mode;
+        self
+    }
+
+    /// Which certificates are trusted, and the name they must carry.
+    pub fn tls(mut self, tls: TlsConfig) -> ClientConfig {
+        self.tls = tls;
+        self
+    }
+
+    /// Whether EHLO is sent right after the greeting (Net::SMTP's `SendHello`, default true).
+    /// Without it, STARTTLS is not attempted at connect time either.
+    pub fn send_hello(mut self, yes: bool) -> ClientConfig {
+        self.send_hello = yes;
+        self
+    }
+
+    /// Bounds on each reply from the server.
+    pub fn reply_limits(mut self, limits: ReplyLimits) -> ClientConfig {
+        self.reply_limits = limits;
+        self
+    }
+
+    /// Calls `callback` with every line sent and received (Net::Cmd's `Debug`). AUTH payloads
+    /// are masked as `****`; the body is summarised. The same lines also go to `tracing`
+    /// (target [`TRANSCRIPT_TARGET`](crate::TRANSCRIPT_TARGET), level DEBUG).
+    pub fn transcript(
+        mut self,
+        callback: impl FnMut(Direction, &str) + Send + 'static,
+    ) -> ClientConfig {
+        self.transcript = Some(Arc::new(Mutex::new(callback)));
+        self
+    }
+
+    /// The hosts, in the order they are tried.
+    pub fn hosts(&self) -> &[String] {
+        &self.hosts
+    }
+
+    /// The port that will be used.
+    pub fn effective_port(&self) -> u16 {
+        self.port.unwrap_or_else(|| self.tls_mode.default_port())
+    }
+
+    /// The TLS mode.
+    pub fn mode(&self) -> TlsMode {
+        self.tls_mode
+    }
+
+    pub(crate) fn transcript_fn(&self) -> Option<TranscriptFn> {
+        let shared = self.transcript.clone()?;
+        Some(Box::new(move |direction, line| {
+            if let Ok(mut f) = shared.lock() {
+                f(direction, line);
+            }
+        }))
+    }
+}

@@ -1,0 +1,254 @@
+//! The client's error type: one variant per kind of failure a person must act on differently.
+
+use std::fmt;
+use std::time::Duration;
+
+use smtp_proto::{CommandError, ForwardPath, InvalidInput, Reply, ReplyError};
+
+/// Everything that can go wrong in an SMTP client session.
+///
+/// The variants tell apart a broken network ([`Io`](Error::Io), [`Timeout`](Error::Timeout),
+/// [`ConnectionClosed`](Error::ConnectionClosed)), a misbehaving server
+/// ([`Protocol`](Error::Protocol)), a TLS failure ([`Tls`](Error::Tls),
+/// [`TlsRequired`](Error::TlsRequired)), a server that said no ([`Refused`](Error::Refused),
+/// [`RecipientsRefused`](Error::RecipientsRefused)), a server that lacks what the message
+/// needs ([`ExtensionMissing`](Error::ExtensionMissing), [`SizeExceeded`](Error::SizeExceeded))
+/// and the caller's own mistake ([`InvalidInput`](Error::InvalidInput),
+/// [`InvalidState`](Error::InvalidState)).
+///
+/// No variant ever holds a secret: commands are stored redacted (`AUTH PLAIN ****`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An I/O operation on the connection failed.
+    #[error("I/O error while {op}: {source}")]
+    Io {
+        /// What the client was doing ("connecting to 127.0.0.1:25", "writing", "reading").
+        op: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No address of any host accepted a TCP connection.
+    #[error("could not connect: {}", format_attempts(.attempts))]
+    Connect {
+        /// Each address tried, in order, with why it failed.
+        attempts: Vec<ConnectAttempt>,
+    },
+    /// The server did not complete an awaited reply (or handshake) before its deadline.
+    ///
+    /// The deadline is absolute: a server that drips bytes slowly does not extend it.
+    #[error("timed out after {after:?} waiting for {awaiting}")]
+    Timeout {
+        /// What was awaited ("the greeting", "the reply to MAIL", "the TLS handshake").
+        awaiting: String,
+        /// The timeout that expired.
+        after: Duration,
+    },
+    /// The server closed the connection while a reply was awaited.
+    #[error("connection closed by the server while waiting for {awaiting}")]
+    ConnectionClosed {
+        /// What was awaited.
+        awaiting: String,
+    },
+    /// TLS failed: configuration, handshake, or certificate verification.
+    #[error("TLS error: {0}")]
+    Tls(#[from] TlsError),
+    /// TLS is required but could not be had; nothing but EHLO, STARTTLS and QUIT was sent in clear.
+    #[error("TLS required but {0}")]
+    TlsRequired(TlsUnavailable),
+    /// The server broke the protocol. The connection is unusable afterwards.
+    #[error("protocol violation: {0}")]
+    Protocol(#[from] ProtocolError),
+    /// The server refused a command (4xx or 5xx, or an unexpected code).
+    #[error("{command} refused: {reply}")]
+    Refused {
+        /// The command, redacted when it holds a secret (`AUTH PLAIN ****`).
+        command: String,
+        /// The server's full reply: code, enhanced status code, text.
+        reply: Reply,
+    },
+    /// The server refused every recipient of a transaction (each one with its reply).
+    #[error("all recipients refused: {}", format_refused(.refused))]
+    RecipientsRefused {
+        /// Each refused recipient with the server's reply to its RCPT.
+        refused: Vec<RefusedRecipient>,
+    },
+    /// The message or envelope needs an extension the server does not offer.
+    #[error("the server does not offer {extension}, needed for {needed_for}")]
+    ExtensionMissing {
+        /// The EHLO keyword ("SMTPUTF8", "8BITMIME", "CHUNKING", "BINARYMIME", "STARTTLS").
+        extension: &'static str,
+        /// Why it is needed ("a non-ASCII address", "8-bit data in the body").
+        needed_for: &'static str,
+    },
+    /// The declared message size exceeds the server's SIZE limit (RFC 1870).
+    #[error("message of {size} bytes exceeds the server's SIZE limit of {limit} bytes")]
+    SizeExceeded {
+        /// The message size the caller declared.
+        size: u64,
+        /// The limit the server announced.
+        limit: u64,
+    },
+    /// A value given by the caller is not valid SMTP; nothing was sent.
+    #[error("invalid input: {0}")]
+    InvalidInput(#[from] InvalidInput),
+    /// A command could not be encoded (too long, needs SMTPUTF8); nothing was sent.
+    #[error("cannot encode command: {0}")]
+    Command(#[from] CommandError),
+    /// The call does not fit the session's state (DATA not started, a fatal error earlier,
+    /// AUTH already done...); nothing was sent.
+    #[error("invalid state: {0}")]
+    InvalidState(&'static str),
+    /// The command is obsolete and deliberately not supported (SEND, SOML, SAML).
+    #[error("{0} is obsolete (removed by RFC 5321) and not supported")]
+    Unsupported(&'static str),
+    /// Reading the message body from the caller's reader failed.
+    #[error("reading the message body failed: {0}")]
+    Body(#[source] std::io::Error),
+}
+
+impl Error {
+    /// True when the connection can no longer be used after this error.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            Error::Io { .. }
+            | Error::Connect { .. }
+            | Error::Timeout { .. }
+            | Error::ConnectionClosed { .. }
+            | Error::Tls(_)
+            | Error::TlsRequired(_)
+            | Error::Protocol(_)
+            | Error::Body(_) => true,
+            Error::Refused { reply, .. } => reply.code().get() == 421,
+            _ => false,
+        }
+    }
+
+    /// The server's reply carried by this error, if any (the first one for refused recipients).
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            Error::Refused { reply, .. } => Some(reply),
+            Error::RecipientsRefused { refused } => refused.first().map(|r| &r.reply),
+            Error::TlsRequired(TlsUnavailable::Refused(reply)) => Some(reply),
+            _ => None,
+        }
+    }
+}
+
+/// One failed connection attempt.
+#[derive(Debug)]
+pub struct ConnectAttempt {
+    /// The host name as configured.
+    pub host: String,
+    /// The address tried, or `None` when the name did not resolve.
+    pub address: Option<std::net::SocketAddr>,
+    /// Why it failed.
+    pub error: std::io::Error,
+}
+
+fn format_attempts(attempts: &[ConnectAttempt]) -> String {
+    if attempts.is_empty() {
+        return "no host to try".to_owned();
+    }
+    attempts
+        .iter()
+        .map(|a| match a.address {
+            Some(addr) => format!("{} ({addr}): {}", a.host, a.error),
+            None => format!("{}: {}", a.host, a.error),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A recipient the server refused, with its reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedRecipient {
+    /// The recipient as given.
+    pub recipient: ForwardPath,
+    /// The server's reply to its RCPT TO.
+    pub reply: Reply,
+}
+
+impl fmt::Display for RefusedRecipient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.recipient, self.reply)
+    }
+}
+
+fn format_refused(refused: &[RefusedRecipient]) -> String {
+    refused
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Why TLS could not be had when it was required.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsUnavailable {
+    /// The EHLO reply did not offer STARTTLS (or EHLO was refused and only HELO would work).
+    NotOffered,
+    /// The server answered STARTTLS with this reply instead of 220.
+    Refused(Reply),
+    /// The caller asked for a command other than EHLO, STARTTLS or QUIT before TLS was up.
+    NotYetEstablished {
+        /// The verb that was held back.
+        verb: &'static str,
+    },
+}
+
+impl fmt::Display for TlsUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsUnavailable::NotOffered => f.write_str("the server does not offer STARTTLS"),
+            TlsUnavailable::Refused(reply) => write!(f, "the server refused STARTTLS: {reply}"),
+            TlsUnavailable::NotYetEstablished { verb } => {
+                write!(f, "{verb} held back: TLS is not established yet")
+            }
+        }
+    }
+}
+
+/// A TLS failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// The TLS configuration could not be built (bad CA file, no roots...).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The host name is not usable as a TLS server name.
+    #[error("invalid server name {0:?}")]
+    ServerName(String),
+    /// The handshake failed; for a certificate problem this says which.
+    #[error("handshake failed: {0}")]
+    Handshake(#[source] rustls::Error),
+    /// The handshake failed on an I/O error.
+    #[error("handshake I/O: {0}")]
+    HandshakeIo(#[source] std::io::Error),
+}
+
+/// How the server broke the protocol.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A reply could not be parsed, or it exceeded the reply limits.
+    #[error("bad reply: {0}")]
+    BadReply(#[from] ReplyError),
+    /// Bytes followed the 220 reply to STARTTLS before the TLS handshake: a response
+    /// injection attempt (CVE-2011-0411). They are never read as a reply.
+    #[error("{0} bytes received after the STARTTLS reply and before the TLS handshake (possible response injection)")]
+    BytesBeforeTlsHandshake(usize),
+    /// A reply arrived when none was awaited.
+    #[error("unsolicited reply from the server: {0}")]
+    UnsolicitedReply(String),
+    /// The greeting or a reply had a code that makes no sense at that point.
+    #[error("unexpected reply {code} to {awaiting}")]
+    UnexpectedCode {
+        /// The code received.
+        code: u16,
+        /// What was awaited.
+        awaiting: String,
+    },
+}
