@@ -1,0 +1,762 @@
+//! Behaviour of the blocking client against the scripted server: exact replies and faults.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use smtp_client::{
+    ClientConfig, Direction, Envelope, Error, ProtocolError, SmtpClient, Timeouts, TlsConfig,
+    TlsError, TlsMode, TlsUnavailable,
+};
+use smtp_proto::{Command, Domain, ForwardPath, MailParams, Mailbox, ReplyError, ReversePath};
+use smtp_testserver::scripted::{test_cert, Record, Script, ScriptedServer};
+
+fn config(server: &ScriptedServer, mode: TlsMode) -> ClientConfig {
+    ClientConfig::new("127.0.0.1")
+        .port(server.port())
+        .tls_mode(mode)
+        .hello(Domain::new("client.test").unwrap())
+        .timeouts(Timeouts::uniform(Duration::from_secs(5)))
+        .tls(trust_test_ca())
+}
+
+fn trust_test_ca() -> TlsConfig {
+    TlsConfig::no_default_roots().add_ca_der(test_cert().ca_der.clone())
+}
+
+fn from(addr: &str) -> ReversePath {
+    ReversePath::Mailbox(Mailbox::new(addr).unwrap())
+}
+
+fn to(addr: &str) -> ForwardPath {
+    ForwardPath::new(addr).unwrap()
+}
+
+fn finish_ok(server: ScriptedServer) -> Record {
+    let record = server.finish();
+    assert!(record.result.is_ok(), "script failed: {:?}", record.result);
+    record
+}
+
+#[test]
+fn greeting_ehlo_capabilities_banner_and_domain() {
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply("220 mx.example.test ESMTP ready")
+            .expect("EHLO client.test")
+            .reply("250-mx.example.test hello\n250-PIPELINING\n250-SIZE 1000\n250 8BITMIME")
+            .expect("QUIT")
+            .reply("221 bye"),
+    )
+    .unwrap();
+    let mut client = SmtpClient::connect(config(&server, TlsMode::None)).unwrap();
+    assert_eq!(client.domain().as_deref(), Some("mx.example.test"));
+    assert_eq!(client.banner().unwrap().code().get(), 220);
+    assert!(client.supports("pipelining"));
+    assert!(client.supports("8BITMIME"));
+    assert!(!client.supports("STARTTLS"));
+    assert!(!client.is_encrypted());
+    let bye = client.quit().unwrap().unwrap();
+    assert_eq!(bye.code().get(), 221);
+    finish_ok(server);
+}
+
+#[test]
+fn ehlo_refused_with_5xx_falls_back_to_helo() {
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply("220 old.example.test")
+            .expect("EHLO client.test")
+            .reply("502 5.5.1 what is EHLO")
+            .expect("HELO client.test")
+            .reply("250 old.example.test")
+            .expect("QUIT")
+            .reply("221 bye"),
+    )
+    .unwrap();
+    let mut client = SmtpClient::connect(config(&server, TlsMode::None)).unwrap();
+    assert!(client.capabilities().is_none());
+    assert_eq!(client.last_reply().unwrap().code().get(), 250);
+    client.quit().unwrap();
+    finish_ok(server);
+}
+
+#[test]
+fn refusal_carries_command_and_full_reply() {
+    let server = ScriptedServer::start(
+        Script::new()
+            .greet_ehlo(&["ENHANCEDSTATUSCODES"])
+            .expect("MAIL FROM:<alice@example.test>")
+            .reply("550 5.7.1 sender rejected")
+            .expect("QUIT")
+            .reply("221 bye"),
+    )
+    .unwrap();
+    let mut client = SmtpClient::connect(config(&server, TlsMode::None)).unwrap();
+    let err = client
+        .mail(&from("alice@example.test"), &MailParams::default())
+        .unwrap_err();
+    match &err {
+        Error::Refused { command, reply } => {
+            assert_eq!(command, "MAIL FROM:<alice@example.test>");
+            assert_eq!(reply.code().get(), 550);
+            assert_eq!(reply.enhanced().unwrap().to_string(), "5.7.1");
+            assert!(reply.text().contains("sender rejected"));
+        }
+        other => panic!("expected Refused, got {other:?}"),
+    }
+    assert!(!err.is_fatal());
+    client.quit().unwrap();
+    finish_ok(server);
+}
+
+#[test]
+fn send_pipelines_envelope_and_reports_each_refused_recipient() {
+    // The server reads MAIL, all RCPTs and DATA before it answers anything: a client that
+    // waited for each reply would stall here and time out.
+    let server = ScriptedServer::start(
+        Script::new()
+            .greet_ehlo(&["PIPELINING", "8BITMIME"])
+            .expect("MAIL FROM:<alice@example.test>")
+            .expect("RCPT TO:<bob@example.test>")
+            .expect("RCPT TO:<refused@example.test>")
+            .expect("RCPT TO:<carol@example.test>")
+            .expect("DATA")
+            .reply("250 2.1.0 ok\n250 2.1.5 ok\n550 5.1.1 no such user\n250 2.1.5 ok\n354 go")
+            .read_data()
+            .reply("250 2.0.0 queued as ABC123")
+            .expect("QUIT")
+            .reply("221 bye"),
+    )
+    .unwrap();
+    let mut client = SmtpClient::connect(config(&server, TlsMode::None)).unwrap();
+    let envelope = Envelope::new(
+        from("alice@example.test"),
+        [
+            to("bob@example.test"),
+            to("refused@example.test"),
+            to("carol@example.test"),
+        ],
+    );
+    let body = b"Subject: t\r\n\r\n.leading dot\r\nend\r\n";
+    let report = client.send(&envelope, &body[..]).unwrap();
+    assert_eq!(
+        report.accepted,
+        vec![to("bob@example.test"), to("carol@example.test")]
+    );
+    assert_eq!(report.refused.len(), 1);
+    assert_eq!(report.refused[0].recipient, to("refused@example.test"));
+    assert_eq!(report.refused[0].reply.code().get(), 550);
+    assert!(report.reply.text().contains("ABC123"));
+    client.quit().unwrap();
+    let record = finish_ok(server);
+    assert_eq!(
+        record.messages[0],
+        b"Subject: t\r\n\r\n..leading dot\r\nend\r\n.\r\n".to_vec()
+    );
+}
+
+#[test]
+fn unpipelined_send_waits_for_each_reply() {
+    let server = ScriptedServer::start(
+        Script::new()
+            .greet_ehlo(&["SIZE 100000"])
+            .expect("MAIL FROM:<> SIZE=20")
+            .reply("250 ok")
+            .expect("RCPT TO:<bob@example.test>")
+            .reply("250 ok")
+            .expect("DATA")
+            .reply("354 go")
+            .read_data()
+            .reply("250 queued")
+            .expect("QUIT")
+            .reply("221 bye"),
+    )
+    .unwrap();
+    let mut client = SmtpClient::connect(config(&server, TlsMode::None)).unwrap();
+    let envelope = Envelope::new(ReversePath::Null, [to("bob@example.test")]).size(20);
+    let report = client
+        .send(&envelope, &b"Subject: x\r\n\r\nhello"[..])
+        .unwrap();
+    assert_eq!(report.reply.code().get(), 250);
+    client.quit().unwrap();
+    let record = finish_ok(server);
+    assert_eq!(
+        record.messages[0],
+        b"Subject: x\r\n\r\nhello\r\n.\r\n".to_vec()
+    );
+}
+
+#[test]
+fn all_recipients_refused_is_an_error_and_the_transaction_is_reset() {
+    let server = ScriptedServer::start(
+        Script::new()
+            .greet_ehlo(&["PIPELINING"])
+            .expect("MAIL FROM:<alice@example.test>")
+            .expect("RCPT TO:<x@example.test>")
+            .expect("DATA")
+            .reply("250 ok\n550 5.1.1 unknown\n554 5.5.1 no valid recipients")
+            .expect("RSET")
+            .reply("250 reset")
+            .expect("NOOP")
+            .reply("250 still here"),
+    )
+    .unwrap();
+    let mut client = SmtpClient::connect(config(&server, TlsMode::None)).unwrap();
+    let envelope = Envelope::new(from("alice@example.test"), [to("x@example.test")]);
+    let err = client.send(&envelope, &b"hi\r\n"[..]).unwrap_err();
+    match err {
+        Error::RecipientsRefused { refused } => {
+            assert_eq!(refused.len(), 1);
+            assert_eq!(refused[0].recipient, to("x@example.test"));
+            assert_eq!(refused[0].reply.enhanced().unwrap().to_string(), "5.1.1");
+        }
+        other => panic!("expected RecipientsRefused, got {other:?}"),
+    }
+    // The session is still usable.
+    assert_eq!(client.noop().unwrap().code().get(), 250);
+    finish_ok(server);
+}
+
+#[test]
+fn silent_server_times_out_on_the_greeting() {
+    let server =
+        ScriptedServer::start(Script::new().pause(Duration::from_secs(3)).close()).unwrap();
+    let mut timeouts = Timeouts::uniform(Duration::from_secs(5));
+    timeouts.greeting = Duration::from_millis(300);
+    let start = Instant::now();
+    let err = SmtpClient::connect(config(&server, TlsMode::None).timeouts(timeouts)).unwrap_err();
+    assert!(
+        matches!(&err, Error::Timeout { awaiting, .. } if awaiting == "the greeting"),
+        "{err:?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(2));
+    server.finish();
+}
+
+#[test]
+fn a_dripping_server_does_not_extend_the_deadline() {
+    // 17 bytes at one per 100 ms take 1.7 s; the reply deadline is 500 ms. A client that
+    // restarted its timer on each byte would wait for the whole reply and succeed.
+    let server = ScriptedServer::start(
+        Script::new()
+            .drip("220 hello there\r\n", Duration::from_millis(100))
+            .close(),
+    )
+    .unwrap();
+    let mut timeouts = Timeouts::uniform(Duration::from_secs(5));
+    timeouts.greeting = Duration::from_millis(500);
+    let start = Instant::now();
+    let err = SmtpClient::connect(config(&server, TlsMode::None).timeouts(timeouts)).unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert!(start.elapsed() < Duration::from_millis(1200));
+    server.finish();
+}
+
+#[test]
+fn an_endless_reply_line_is_bounded() {
+    let mut long = b"220 ".to_vec();
+    long.extend(std::iter::repeat_n(b'a', 100_000));
+    let server =
+        ScriptedServer::start(Script::new().send(long).pause(Duration::from_secs(1))).unwrap();
+    let err = SmtpClient::connect(config(&server, TlsMode::None)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Protocol(ProtocolError::BadReply(ReplyError::LineTooLong { .. }))
+        ),
+        "{err:?}"
+    );
+    server.finish();
+}
+
+#[test]
+fn tls_required_but_starttls_not_offered_sends_nothing_else() {
+    let server = ScriptedServer::start(
+        Script::new()
+            .greet_ehlo(&["PIPELINING", "AUTH PLAIN"])
+            .expect_eof(),
+    )
+    .unwrap();
+    let err = SmtpClient::connect(config(&server, TlsMode::StartTlsRequired)).unwrap_err();
+    assert!(
+        matches!(err, Error::TlsRequired(TlsUnavailable::NotOffered)),
+        "{err:?}"
+    );
+    let record = finish_ok(server);
+    assert_eq!(record.clear_lines(), vec!["EHLO client.test"]);
+}
+
+#[test]
+fn tls_required_and_starttls_refused_sends_nothing_else() {
+    let server = ScriptedServer::start(
+        Script::new()
+            .greet_ehlo(&["STARTTLS"])
+            .expect("STARTTLS")
+            .reply("454 4.7.0 TLS not available")
+            .expect_eof(),
+    )
+    .unwrap();
+    let err = SmtpClient::connect(config(&server, TlsMode::StartTlsRequired)).unwrap_err();
+    match err {
+        Error::TlsRequired(TlsUnavailable::Refused(reply)) => assert_eq!(reply.code().get(), 454),
+        other => panic!("expected TlsRequired(Refused), got {other:?}"),
+    }
+    let record = finish_ok(server);
+    assert_eq!(record.clear_lines(), vec!["EHLO client.test", "STARTTLS"]);
+}
+
+#[test]
+fn garbage_instead_of_a_handshake_is_a_tls_error() {
+    let server = ScriptedServer::start(
+        Script::new()
+            .greet_ehlo(&["STARTTLS"])
+            .expect("STARTTLS")
+            .reply("220 go ahead")
+            .pause(Duration::from_millis(100))
+            .send("this is not TLS at all\r\n250 ok\r\n")
+            .pause(Duration::from_millis(500)),
+    )
+    .unwrap();
+    let err = SmtpClient::connect(config(&server, TlsMode::StartTlsRequired)).unwrap_err();
+    assert!(matches!(err, Error::Tls(_)), "{err:?}");
+    let record = server.finish();
+    assert!(!record.sent_in_clear("MAIL"));
+    assert!(!record.sent_in_clear("AUTH"));
+    assert_eq!(
+        record
+            .clear_lines()
+            .iter()
+            .filter(|l| l.starts_with("EHLO"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn bytes_after_the_starttls_reply_are_refused_as_injection() {
+    // CVE-2011-0411: a man in the middle appends a reply after "220"; a client that kept it
+    // would read it as the answer to its first command inside TLS.
+    let server = ScriptedServer::start(
+        Script::new()
+            .greet_ehlo(&["STARTTLS"])
+            .expect("STARTTLS")
+            .send("220 go ahead\r\n250-injected\r\n250 AUTH PLAIN\r\n")
+            .pause(Duration::from_millis(300)),
+    )
+    .unwrap();
+    let err = SmtpClient::connect(config(&server, TlsMode::StartTlsRequired)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Protocol(ProtocolError::BytesBeforeTlsHandshake(n)) if n > 0
+        ),
+        "{err:?}"
+    );
+    let record = server.finish();
+    assert_eq!(record.clear_lines(), vec!["EHLO client.test", "STARTTLS"]);
+    assert!(record.tls_text.is_empty());
+}
+
+fn starttls_script() -> Script {
+    Script::new()
+        .greet_ehlo(&["STARTTLS", "SIZE 100"])
+        .expect("STARTTLS")
+        .reply("220 go ahead")
+        .start_tls()
+        .expect("EHLO client.test")
+        .reply("250-test.invalid\n250-SIZE 2000\n250 AUTH PLAIN")
+}
+
+#[test]
+fn starttls_upgrades_and_forgets_what_was_learnt_in_clear() {
+    let server = ScriptedServer::start(
+        starttls_script()
+            .expect("MAIL FROM:<alice@example.test>")
+            .reply("250 ok")
+            .expect("QUIT")
+            .reply("221 bye"),
+    )
+    .unwrap();
+    let mut client = SmtpClient::connect(config(&server, TlsMode::StartTlsRequired)).unwrap();
+    assert!(client.is_encrypted());
+    assert!(!client.supports("STARTTLS"));
+    assert!(client.supports("AUTH"));
+    assert_eq!(
+        client.capabilities().unwrap().size(),
+        Some(smtp_proto::SizeLimit::Max(2000))
+    );
+    client
+        .mail(&from("alice@example.test"), &MailParams::default())
+        .unwrap();
+    client.quit().unwrap();
+    let record = finish_ok(server);
+    assert_eq!(record.clear_lines(), vec!["EHLO client.test", "STARTTLS"]);
+    assert_eq!(
+        record.tls_lines(),
+        vec!["EHLO client.test", "MAIL FROM:<alice@example.test>", "QUIT"]
+    );
+}
+
+#[test]
+fn certificate_from_an_unknown_ca_is_refused() {
+    let server = ScriptedServer::start(
+        Script::new()
+            .greet_ehlo(&["STARTTLS"])
+            .expect("STARTTLS")
+            .reply("220 go ahead")
+            .start_tls(),
+    )
+    .unwrap();
+    let config = config(&server, TlsMode::StartTlsRequired).tls(TlsConfig::webpki_roots());
+    let err = SmtpClient::connect(config).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Tls(TlsError::Handshake(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer
+            )))
+        ),
+        "{err:?}"
+    );
+    server.finish();
+}
+
+#[test]
+fn certificate_for_another_name_is_refused() {
+    let server = ScriptedServer::start(
+        Script::new()
+            .greet_ehlo(&["STARTTLS"])
+            .expect("STARTTLS")
+            .reply("220 go ahead")
+            .start_tls(),
+    )
+    .unwrap();
+    let config = config(&server, TlsMode::StartTlsRequired)
+        .tls(trust_test_ca().server_name("mail.example.test"));
+    let err = SmtpClient::connect(config).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Tls(TlsError::Handshake(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                    | rustls::CertificateError::NotValidForNameContext { .. }
+            )))
+        ),
+        "{err:?}"
+    );
+    server.finish();
+}
+
+#[test]
+fn implicit_tls_from_the_first_byte() {
+    let server = ScriptedServer::start(
+        Script::new()
+            .start_tls()
+            .reply("220 tls.example.test ESMTP")
+            .expect("EHLO client.test")
+            .reply("250 tls.example.test")
+            .expect("QUIT")
+            .reply("221 bye"),
+    )
+    .unwrap();
+    let mut client = SmtpClient::connect(config(&server, TlsMode::Implicit)).unwrap();
+    assert!(client.is_encrypted());
+    assert_eq!(client.domain().as_deref(), Some("tls.example.test"));
+    client.quit().unwrap();
+    let record = finish_ok(server);
+    assert!(record.clear_lines().is_empty());
+}
+
+#[test]
+fn tls_required_holds_back_mail_before_tls() {
+    // SendHello off: connected after the greeting only, still in clear.
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply("220 mx.example.test")
+            .expect("QUIT")
+            .reply("221 bye"),
+    )
+    .unwrap();
+    let mut client =
+        SmtpClient::connect(config(&server, TlsMode::StartTlsRequired).send_hello(false)).unwrap();
+    let err = client
+        .mail(&from("alice@example.test"), &MailParams::default())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::TlsRequired(TlsUnavailable::NotYetEstablished { verb: "MAIL" })
+        ),
+        "{err:?}"
+    );
+    let auth = Command::Auth {
+        mechanism: "PLAIN",
+        initial_response: Some(b"\0user\0secret"),
+    };
+    assert!(matches!(client.command(&auth), Err(Error::TlsRequired(_))));
+    client.quit().unwrap();
+    let record = finish_ok(server);
+    assert_eq!(record.clear_lines(), vec!["QUIT"]);
+}
+
+#[test]
+fn transcript_shows_both_directions_and_masks_auth() {
+    let server = ScriptedServer::start(
+        Script::new()
+            .greet_ehlo(&["AUTH PLAIN LOGIN"])
+            .expect("AUTH PLAIN AHVzZXIAc2VjcmV0")
+            .reply("235 2.7.0 ok")
+            .expect("AUTH LOGIN")
+            .reply("334 VXNlcm5hbWU6")
+            .expect("c2VjcmV0")
+            .reply("535 5.7.8 no"),
+    )
+    .unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<(Direction, String)>::new()));
+    let sink = lines.clone();
+    let config = config(&server, TlsMode::None)
+        .transcript(move |d, l| sink.lock().unwrap().push((d, l.to_owned())));
+    let mut client = SmtpClient::connect(config).unwrap();
+    let auth = Command::Auth {
+        mechanism: "PLAIN",
+        initial_response: Some(b"\0user\0secret"),
+    };
+    assert_eq!(client.command(&auth).unwrap().code().get(), 235);
+    let login = Command::Auth {
+        mechanism: "LOGIN",
+        initial_response: None,
+    };
+    assert_eq!(client.command(&login).unwrap().code().get(), 334);
+    // The reply is returned whatever its code.
+    let reply = client.command(&Command::AuthResponse(b"secret")).unwrap();
+    assert_eq!(reply.code().get(), 535);
+    finish_ok(server);
+    let lines = lines.lock().unwrap();
+    let all: Vec<String> = lines.iter().map(|(d, l)| format!("{d} {l}")).collect();
+    assert!(
+        all.contains(&"<<< 220 test.invalid ESMTP scripted".to_owned()),
+        "{all:?}"
+    );
+    assert!(all.contains(&">>> EHLO client.test".to_owned()), "{all:?}");
+    assert!(all.contains(&">>> AUTH PLAIN ****".to_owned()), "{all:?}");
+    assert!(all.contains(&">>> AUTH LOGIN".to_owned()), "{all:?}");
+    assert!(all.contains(&"<<< 535 5.7.8 no".to_owned()), "{all:?}");
+    for line in all.iter() {
+        assert!(!line.contains("AHVzZXIAc2VjcmV0"), "secret in {line}");
+        assert!(!line.contains("c2VjcmV0"), "secret in {line}");
+        assert!(!line.contains("secret"), "secret in {line}");
+    }
+}
+
+#[test]
+fn hosts_are_tried_in_order() {
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply("220 second.example.test")
+            .expect("EHLO client.test")
+            .reply("250 second")
+            .expect("QUIT")
+            .reply("221 bye"),
+    )
+    .unwrap();
+    // 127.0.0.2 is loopback too, but nothing listens there on this port.
+    let config = ClientConfig::new("127.0.0.2")
+        .host("127.0.0.1")
+        .port(server.port())
+        .tls_mode(TlsMode::None)
+        .hello(Domain::new("client.test").unwrap());
+    let mut client = SmtpClient::connect(config).unwrap();
+    assert_eq!(client.domain().as_deref(), Some("second.example.test"));
+    assert_eq!(client.peer_addr(), server.addr());
+    client.quit().unwrap();
+    finish_ok(server);
+}
+
+#[test]
+fn size_limit_smtputf8_and_8bit_are_checked_before_sending() {
+    let server = ScriptedServer::start(
+        Script::new()
+            .greet_ehlo(&["SIZE 1000"])
+            .expect("QUIT")
+            .reply("221 bye"),
+    )
+    .unwrap();
+    let mut client = SmtpClient::connect(config(&server, TlsMode::None)).unwrap();
+    let big = Envelope::new(from("alice@example.test"), [to("bob@example.test")]).size(5000);
+    let err = client.send(&big, &b"x"[..]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::SizeExceeded {
+                size: 5000,
+                limit: 1000
+            }
+        ),
+        "{err:?}"
+    );
+    let utf8 = Envelope::new(from("jürgen@example.test"), [to("bob@example.test")]);
+    let err = client.send(&utf8, &b"x"[..]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ExtensionMissing {
+                extension: "SMTPUTF8",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let plain = Envelope::new(from("alice@example.test"), [to("bob@example.test")]);
+    let err = client
+        .send(&plain, "Subject: café\r\n\r\n".as_bytes())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::ExtensionMissing {
+                extension: "8BITMIME",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    client.quit().unwrap();
+    let record = finish_ok(server);
+    assert!(!record.sent_in_clear("MAIL"));
+}
+
+#[test]
+fn smtputf8_and_8bitmime_are_declared_when_needed() {
+    let server = ScriptedServer::start(
+        Script::new()
+            .greet_ehlo(&["8BITMIME", "SMTPUTF8"])
+            .expect("MAIL FROM:<jürgen@example.test> BODY=8BITMIME SMTPUTF8")
+            .reply("250 ok")
+            .expect("RCPT TO:<bob@example.test>")
+            .reply("250 ok")
+            .expect("DATA")
+            .reply("354 go")
+            .read_data()
+            .reply("250 ok"),
+    )
+    .unwrap();
+    let mut client = SmtpClient::connect(config(&server, TlsMode::None)).unwrap();
+    let env = Envelope::new(from("jürgen@example.test"), [to("bob@example.test")]);
+    client
+        .send(&env, "Subject: café\r\n\r\nhé\r\n".as_bytes())
+        .unwrap();
+    let record = finish_ok(server);
+    assert_eq!(
+        record.messages[0],
+        "Subject: café\r\n\r\nhé\r\n.\r\n".as_bytes()
+    );
+}
+
+#[test]
+fn bdat_when_chunking_is_offered_and_asked_for() {
+    let body = b"Subject: chunk\r\n\r\nline\r\n.dot\r\n";
+    let server = ScriptedServer::start(
+        Script::new()
+            .greet_ehlo(&["PIPELINING", "CHUNKING"])
+            .expect("MAIL FROM:<alice@example.test>")
+            .expect("RCPT TO:<bob@example.test>")
+            .reply("250 ok\n250 ok")
+            .expect(&format!("BDAT {} LAST", body.len()))
+            .read_bytes(body.len())
+            .reply("250 2.0.0 queued"),
+    )
+    .unwrap();
+    let mut client = SmtpClient::connect(config(&server, TlsMode::None)).unwrap();
+    let env =
+        Envelope::new(from("alice@example.test"), [to("bob@example.test")]).prefer_chunking(true);
+    let report = client.send(&env, &body[..]).unwrap();
+    assert!(report.reply.text().contains("queued"));
+    let record = finish_ok(server);
+    assert_eq!(record.messages[0], body.to_vec());
+}
+
+#[test]
+fn a_large_body_is_streamed_and_stuffed() {
+    // 1 MiB in 64 KiB chunks, every line starting with a dot.
+    let line = b".0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n";
+    let count = 1024 * 1024 / line.len();
+    let body: Vec<u8> = line
+        .iter()
+        .copied()
+        .cycle()
+        .take(line.len() * count)
+        .collect();
+    let server = ScriptedServer::start(
+        Script::new()
+            .greet_ehlo(&["PIPELINING"])
+            .expect("MAIL FROM:<alice@example.test>")
+            .expect("RCPT TO:<bob@example.test>")
+            .expect("DATA")
+            .reply("250 ok\n250 ok\n354 go")
+            .read_data()
+            .reply("250 ok"),
+    )
+    .unwrap();
+    let mut client = SmtpClient::connect(config(&server, TlsMode::None)).unwrap();
+    let env = Envelope::new(from("alice@example.test"), [to("bob@example.test")]);
+    client.send(&env, &body[..]).unwrap();
+    let record = finish_ok(server);
+    let got = &record.messages[0];
+    assert_eq!(got.len(), body.len() + count + 3);
+    assert!(got.starts_with(b"..0123"));
+    assert!(got.ends_with(b"abcd\r\n.\r\n"));
+}
+
+#[test]
+fn low_level_data_datasend_dataend_and_obsolete_commands() {
+    let server = ScriptedServer::start(
+        Script::new()
+            .greet_ehlo(&[])
+            .expect("MAIL FROM:<alice@example.test>")
+            .reply("250 ok")
+            .expect("RCPT TO:<bob@example.test>")
+            .reply("250 ok")
+            .expect("DATA")
+            .reply("354 go")
+            .read_data()
+            .reply("250 done")
+            .expect("VRFY bob")
+            .reply("252 cannot verify")
+            .expect("RSET")
+            .reply("250 ok"),
+    )
+    .unwrap();
+    let mut client = SmtpClient::connect(config(&server, TlsMode::None)).unwrap();
+    client
+        .mail(&from("alice@example.test"), &MailParams::default())
+        .unwrap();
+    client
+        .rcpt(&to("bob@example.test"), &Default::default())
+        .unwrap();
+    client.data().unwrap();
+    client.datasend(b"Subject: a\n\n.x").unwrap();
+    client.datasend(b"\nend").unwrap();
+    assert_eq!(client.dataend().unwrap().text(), "done");
+    let vrfy = client
+        .verify(&smtp_proto::Text::new("bob").unwrap())
+        .unwrap();
+    assert_eq!(vrfy.code().get(), 252);
+    client.reset().unwrap();
+    assert!(matches!(
+        client.send_or_mail(),
+        Err(Error::Unsupported("SOML"))
+    ));
+    let record = finish_ok(server);
+    assert_eq!(
+        record.messages[0],
+        b"Subject: a\r\n\r\n..x\r\nend\r\n.\r\n".to_vec()
+    );
+}
+
+#[test]
+fn connection_closed_mid_reply_is_reported() {
+    let server = ScriptedServer::start(Script::new().send("220-partial\r\n").close()).unwrap();
+    let err = SmtpClient::connect(config(&server, TlsMode::None)).unwrap_err();
+    assert!(matches!(err, Error::ConnectionClosed { .. }), "{err:?}");
+    server.finish();
+}

@@ -1,0 +1,197 @@
+//! The sans-IO session on its own: time is a value, output is inspected byte for byte.
+
+use std::time::{Duration, Instant};
+
+use smtp_client::{
+    Envelope, Error, Event, Expect, Outcome, Session, SessionConfig, StartTlsPolicy, Timeouts,
+};
+use smtp_proto::{Command, Domain, ForwardPath, Mailbox, ReversePath};
+
+fn session(policy: StartTlsPolicy) -> Session {
+    let mut config = SessionConfig::new(Domain::new("client.test").unwrap());
+    config.starttls = policy;
+    Session::new(config)
+}
+
+/// Runs the greeting and EHLO with `caps`, leaving the session idle.
+fn opened(caps: &str, now: Instant) -> Session {
+    let mut s = session(StartTlsPolicy::Never);
+    s.start_open(now).unwrap();
+    s.handle_input(b"220 mx ready\r\n");
+    assert!(matches!(s.poll(now).unwrap(), Event::NeedInput));
+    s.consume_output(s.output().len());
+    s.handle_input(caps.as_bytes());
+    assert!(matches!(s.poll(now).unwrap(), Event::Done(_)));
+    s
+}
+
+fn take(s: &mut Session) -> Vec<u8> {
+    let out = s.output().to_vec();
+    s.consume_output(out.len());
+    out
+}
+
+#[test]
+fn greeting_deadline_fires_without_sleeping() {
+    let t0 = Instant::now();
+    let mut s = session(StartTlsPolicy::Never);
+    s.start_open(t0).unwrap();
+    assert_eq!(s.poll_timeout(), Some(t0 + Timeouts::default().greeting));
+    s.handle_timeout(t0 + Duration::from_secs(299));
+    assert!(matches!(s.poll(t0).unwrap(), Event::NeedInput));
+    s.handle_timeout(t0 + Duration::from_secs(300));
+    let err = s.poll(t0).unwrap_err();
+    assert!(
+        matches!(&err, Error::Timeout { awaiting, after } if awaiting == "the greeting" && after.as_secs() == 300)
+    );
+    assert!(s.is_broken());
+    assert!(s
+        .start_command(&Command::Noop, Expect::Completion, t0)
+        .is_err());
+}
+
+#[test]
+fn partial_bytes_do_not_move_the_deadline() {
+    let t0 = Instant::now();
+    let mut s = session(StartTlsPolicy::Never);
+    s.start_open(t0).unwrap();
+    let deadline = s.poll_timeout().unwrap();
+    // One byte every 10 s: the deadline stays where it was.
+    for (i, b) in b"220 slow".iter().enumerate() {
+        let now = t0 + Duration::from_secs(10 * i as u64);
+        s.handle_input(&[*b]);
+        assert!(matches!(s.poll(now).unwrap(), Event::NeedInput));
+        assert_eq!(s.poll_timeout(), Some(deadline));
+    }
+    s.handle_timeout(deadline);
+    assert!(matches!(s.poll(deadline), Err(Error::Timeout { .. })));
+}
+
+#[test]
+fn each_pipelined_reply_gets_its_own_deadline() {
+    let t0 = Instant::now();
+    let mut s = opened("250-mx\r\n250 PIPELINING\r\n", t0);
+    let recipients = vec![
+        (
+            ForwardPath::new("a@example.test").unwrap(),
+            Default::default(),
+        ),
+        (
+            ForwardPath::new("b@example.test").unwrap(),
+            Default::default(),
+        ),
+    ];
+    let t1 = t0 + Duration::from_secs(1);
+    s.start_recipients(&recipients, t1).unwrap();
+    assert_eq!(
+        take(&mut s),
+        b"RCPT TO:<a@example.test>\r\nRCPT TO:<b@example.test>\r\n"
+    );
+    assert_eq!(s.poll_timeout(), Some(t1 + Duration::from_secs(300)));
+    let t2 = t0 + Duration::from_secs(100);
+    s.handle_input(b"250 ok\r\n");
+    assert!(matches!(s.poll(t2).unwrap(), Event::NeedInput));
+    assert_eq!(s.poll_timeout(), Some(t2 + Duration::from_secs(300)));
+    s.handle_input(b"550 no\r\n");
+    match s.poll(t2).unwrap() {
+        Event::Done(Outcome::Recipients(r)) => {
+            assert_eq!(r.accepted.len(), 1);
+            assert_eq!(r.refused[0].reply.code().get(), 550);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn pipelined_envelope_is_one_output_and_last_chunk_goes_with_the_dot() {
+    let t0 = Instant::now();
+    let mut s = opened("250-mx\r\n250-PIPELINING\r\n250 SIZE 1000\r\n", t0);
+    let env = Envelope::new(
+        ReversePath::Mailbox(Mailbox::new("a@example.test").unwrap()),
+        [ForwardPath::new("b@example.test").unwrap()],
+    )
+    .size(9);
+    s.start_send(env, t0).unwrap();
+    assert!(matches!(s.poll(t0).unwrap(), Event::NeedBody));
+    s.push_body(b"hello\r\n", true, t0).unwrap();
+    assert!(matches!(s.poll(t0).unwrap(), Event::NeedInput));
+    // The whole batch is ready before any reply: one write.
+    assert_eq!(
+        take(&mut s),
+        b"MAIL FROM:<a@example.test> SIZE=9\r\nRCPT TO:<b@example.test>\r\nDATA\r\n"
+    );
+    s.handle_input(b"250 ok\r\n250 ok\r\n354 go\r\n");
+    assert!(matches!(s.poll(t0).unwrap(), Event::NeedInput));
+    // The body and the end of data are one output: one write.
+    assert_eq!(take(&mut s), b"hello\r\n.\r\n");
+    assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(600)));
+    s.handle_input(b"250 queued\r\n");
+    assert!(matches!(s.poll(t0).unwrap(), Event::Done(Outcome::Sent(_))));
+    assert!(s.is_idle());
+}
+
+#[test]
+fn starttls_requested_only_after_a_clean_220() {
+    let t0 = Instant::now();
+    let mut s = session(StartTlsPolicy::Required);
+    s.start_open(t0).unwrap();
+    s.handle_input(b"220 mx\r\n");
+    assert!(matches!(s.poll(t0).unwrap(), Event::NeedInput));
+    s.handle_input(b"250-mx\r\n250 STARTTLS\r\n");
+    assert!(matches!(s.poll(t0).unwrap(), Event::NeedInput));
+    assert_eq!(take(&mut s), b"EHLO client.test\r\nSTARTTLS\r\n");
+    s.handle_input(b"220 go\r\n");
+    assert!(matches!(s.poll(t0).unwrap(), Event::StartTls));
+    s.tls_established(t0).unwrap();
+    assert!(s.is_encrypted());
+    assert!(s.capabilities().is_none());
+    assert_eq!(take(&mut s), b"EHLO client.test\r\n");
+    s.handle_input(b"250-mx\r\n250 AUTH PLAIN\r\n");
+    assert!(matches!(s.poll(t0).unwrap(), Event::Done(_)));
+    assert_eq!(s.capabilities().unwrap().auth_mechanisms(), ["PLAIN"]);
+}
+
+#[test]
+fn authenticated_flag_is_cleared_by_ehlo() {
+    let t0 = Instant::now();
+    let mut s = opened("250-mx\r\n250 AUTH PLAIN\r\n", t0);
+    s.set_authenticated();
+    assert!(s.is_authenticated());
+    s.start_hello(None, t0).unwrap();
+    s.handle_input(b"250 mx\r\n");
+    assert!(matches!(s.poll(t0).unwrap(), Event::Done(_)));
+    assert!(!s.is_authenticated());
+}
+
+#[test]
+fn unsolicited_bytes_never_answer_the_next_command() {
+    let t0 = Instant::now();
+    let mut s = opened("250 mx\r\n", t0);
+    s.handle_input(b"250 spoofed\r\n");
+    let err = s
+        .start_command(&Command::Noop, Expect::Completion, t0)
+        .unwrap_err();
+    assert!(matches!(err, Error::Protocol(_)), "{err:?}");
+    assert!(s.output().is_empty());
+}
+
+#[test]
+fn invalid_command_sends_nothing() {
+    let t0 = Instant::now();
+    let mut s = opened("250 mx\r\n", t0);
+    let from = ReversePath::Mailbox(Mailbox::new("jürgen@example.test").unwrap());
+    let params = Default::default();
+    let err = s
+        .start_command(
+            &Command::Mail {
+                from: &from,
+                params: &params,
+            },
+            Expect::Completion,
+            t0,
+        )
+        .unwrap_err();
+    assert!(matches!(err, Error::Command(_)), "{err:?}");
+    assert!(s.output().is_empty());
+    assert!(s.is_idle());
+}
