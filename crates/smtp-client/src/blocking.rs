@@ -235,6 +235,7 @@ impl SmtpClient {
         session_config.timeouts = config.timeouts;
         session_config.reply_limits = config.reply_limits;
         session_config.send_hello = config.send_hello;
+        session_config.pipelining = config.pipelining;
         session_config.implicit_tls = config.tls_mode == TlsMode::Implicit;
         session_config.starttls = match config.tls_mode {
             TlsMode::None | TlsMode::Implicit => StartTlsPolicy::Never,

@@ -35,6 +35,7 @@ pub struct ClientConfig {
     pub(crate) tls_mode: TlsMode,
     pub(crate) tls: TlsConfig,
     pub(crate) send_hello: bool,
+    pub(crate) pipelining: bool,
     pub(crate) reply_limits: ReplyLimits,
     pub(crate) transcript: Option<SharedTranscript>,
 }
@@ -51,6 +52,7 @@ impl fmt::Debug for ClientConfig {
             .field("tls_mode", &self.tls_mode)
             .field("tls", &self.tls)
             .field("send_hello", &self.send_hello)
+            .field("pipelining", &self.pipelining)
             .field("transcript", &self.transcript.as_ref().map(|_| "FnMut"))
             .finish()
     }
@@ -70,6 +72,7 @@ impl ClientConfig {
             tls_mode: TlsMode::default(),
             tls: TlsConfig::default(),
             send_hello: true,
+            pipelining: true,
             reply_limits: ReplyLimits::default(),
             transcript: None,
         }
@@ -128,6 +131,13 @@ impl ClientConfig {
     /// Without it, STARTTLS is not attempted at connect time either.
     pub fn send_hello(mut self, yes: bool) -> ClientConfig {
         self.send_hello = yes;
+        self
+    }
+
+    /// Whether PIPELINING is used when the server offers it (default true). Off, every
+    /// command waits for its reply, as Net::SMTP does.
+    pub fn pipelining(mut self, yes: bool) -> ClientConfig {
+        self.pipelining = yes;
         self
     }
 

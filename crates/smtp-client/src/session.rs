@@ -56,6 +56,8 @@ pub struct SessionConfig {
     pub implicit_tls: bool,
     /// Send EHLO after the greeting (Net::SMTP's `SendHello`).
     pub send_hello: bool,
+    /// Use PIPELINING (RFC 2920) when the server offers it (default true).
+    pub pipelining: bool,
 }
 
 impl SessionConfig {
@@ -68,6 +70,7 @@ impl SessionConfig {
             starttls: StartTlsPolicy::Required,
             implicit_tls: false,
             send_hello: true,
+            pipelining: true,
         }
     }
 }
@@ -681,7 +684,8 @@ impl Session {
         if recipients.is_empty() {
             return Err(Error::InvalidState("no recipient given"));
         }
-        let pipelined = self.caps.as_ref().is_some_and(Capabilities::pipelining);
+        let pipelined =
+            self.config.pipelining && self.caps.as_ref().is_some_and(Capabilities::pipelining);
         let mut op = Recipients {
             list: recipients.to_vec(),
             pipelined,
@@ -788,7 +792,7 @@ impl Session {
             envelope.declared_body(),
             Some(Body::EightBitMime | Body::BinaryMime)
         );
-        let pipelined = has(Capabilities::pipelining);
+        let pipelined = self.config.pipelining && has(Capabilities::pipelining);
         self.op = Op::Send(Box::new(SendOp {
             envelope,
             phase: SendPhase::PeekBody,

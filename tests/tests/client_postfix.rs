@@ -1,0 +1,300 @@
+//! smtp-client against a real Postfix on loopback (`cargo xtask servers up`).
+//!
+//! Listeners: 127.0.0.1:12525 plain text, :12587 STARTTLS required, :12465 implicit TLS.
+//! Every message for `@example.test` lands in the sink Maildir; `refused@example.test` gets
+//! 550. Each test marks its message with a unique token and finds it in the Maildir.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use smtp_client::{ClientConfig, Envelope, SmtpClient, Timeouts, TlsConfig, TlsMode};
+use smtp_proto::{Domain, ForwardPath, Mailbox, ReversePath};
+
+const STATE_DIR: &str = "/var/tmp/smtp-auth-it";
+const NEEDS: &str = "needs real servers: cargo xtask servers up";
+
+fn ca_file() -> PathBuf {
+    Path::new(STATE_DIR).join("tls/ca.pem")
+}
+
+fn token(name: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{name}-{}-{nanos}", std::process::id())
+}
+
+fn config(host: &str, port: u16, mode: TlsMode) -> ClientConfig {
+    ClientConfig::new(host)
+        .port(port)
+        .tls_mode(mode)
+        .hello(Domain::new("client.example.test").unwrap())
+        .timeouts(Timeouts::uniform(Duration::from_secs(30)))
+        .tls(
+            TlsConfig::no_default_roots()
+                .add_ca_pem_file(ca_file())
+                .unwrap(),
+        )
+}
+
+fn from(addr: &str) -> ReversePath {
+    ReversePath::Mailbox(Mailbox::new(addr).unwrap())
+}
+
+fn to(addr: &str) -> ForwardPath {
+    ForwardPath::new(addr).unwrap()
+}
+
+/// Waits (up to 30 s) for delivered messages containing `token`; returns their contents.
+fn delivered(token: &str, count: usize) -> Vec<Vec<u8>> {
+    let dir = Path::new(STATE_DIR).join("maildir/sink/new");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut found = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                if let Ok(bytes) = std::fs::read(entry.path()) {
+                    if bytes.windows(token.len()).any(|w| w == token.as_bytes()) {
+                        found.push(bytes);
+                    }
+                }
+            }
+        }
+        if found.len() >= count {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "message {token} not delivered to {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// What Postfix stores for a message sent with CRLF line ends: the same bytes with LF.
+fn as_stored(sent: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(sent.len());
+    let mut i = 0;
+    while i < sent.len() {
+        if sent[i] == b'\r' && sent.get(i + 1) == Some(&b'\n') {
+            i += 1;
+            continue;
+        }
+        out.push(sent[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Headers Postfix would add when missing (it does for loopback clients): with them
+/// present, the stored message is exactly what was sent.
+fn fixed_headers(token: &str) -> String {
+    format!("Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <{token}@client.example.test>\r\n")
+}
+
+fn message(token: &str, extra_body: &str) -> Vec<u8> {
+    format!(
+        "{}From: alice@example.test\r\nTo: sink@example.test\r\nSubject: {token}\r\n\r\n\
+         Hello.\r\n.a line with a leading dot\r\n..two dots\r\n{extra_body}end\r\n",
+        fixed_headers(token)
+    )
+    .into_bytes()
+}
+
+/// Sends one message and checks it arrived byte for byte (after Postfix's own headers).
+fn send_and_check(client: &mut SmtpClient, name: &str, chunking: bool) {
+    let token = token(name);
+    let msg = message(&token, "");
+    let env = Envelope::new(from("alice@example.test"), [to("sink@example.test")])
+        .size(msg.len() as u64)
+        .prefer_chunking(chunking);
+    let report = client.send(&env, &msg[..]).unwrap();
+    assert_eq!(report.reply.code().get(), 250, "{}", report.reply);
+    let got = delivered(&token, 1);
+    assert!(
+        got[0].ends_with(&as_stored(&msg)),
+        "delivered message differs:\n{}",
+        String::from_utf8_lossy(&got[0])
+    );
+}
+
+#[test]
+#[ignore = "needs real servers: cargo xtask servers up"]
+fn plaintext_pipelined() {
+    let _ = NEEDS;
+    let mut client = SmtpClient::connect(config("127.0.0.1", 12525, TlsMode::None)).unwrap();
+    assert!(client.supports("PIPELINING"));
+    assert!(!client.is_encrypted());
+    send_and_check(&mut client, "plain-pipelined", false);
+    // A second transaction on the same connection.
+    send_and_check(&mut client, "plain-second", false);
+    client.quit().unwrap();
+}
+
+#[test]
+#[ignore = "needs real servers: cargo xtask servers up"]
+fn plaintext_unpipelined() {
+    let mut client =
+        SmtpClient::connect(config("127.0.0.1", 12525, TlsMode::None).pipelining(false)).unwrap();
+    send_and_check(&mut client, "plain-unpipelined", false);
+    client.quit().unwrap();
+}
+
+#[test]
+#[ignore = "needs real servers: cargo xtask servers up"]
+fn plaintext_bdat() {
+    let mut client = SmtpClient::connect(config("127.0.0.1", 12525, TlsMode::None)).unwrap();
+    assert!(client.supports("CHUNKING"));
+    send_and_check(&mut client, "plain-bdat", true);
+    client.quit().unwrap();
+}
+
+#[test]
+#[ignore = "needs real servers: cargo xtask servers up"]
+fn starttls_required_with_a_private_ca() {
+    // "localhost" may resolve to ::1 first, where 12587 does not listen: every address of
+    // the name is tried in turn. The certificate must name "localhost".
+    let mut client =
+        SmtpClient::connect(config("localhost", 12587, TlsMode::StartTlsRequired)).unwrap();
+    assert!(client.is_encrypted());
+    assert!(!client.supports("STARTTLS"));
+    send_and_check(&mut client, "starttls", false);
+    client.quit().unwrap();
+}
+
+#[test]
+#[ignore = "needs real servers: cargo xtask servers up"]
+fn starttls_refuses_a_certificate_from_another_ca() {
+    let config =
+        config("localhost", 12587, TlsMode::StartTlsRequired).tls(TlsConfig::webpki_roots());
+    let err = SmtpClient::connect(config).unwrap_err();
+    assert!(matches!(err, smtp_client::Error::Tls(_)), "{err:?}");
+}
+
+#[test]
+#[ignore = "needs real servers: cargo xtask servers up"]
+fn implicit_tls() {
+    let mut client = SmtpClient::connect(config("127.0.0.1", 12465, TlsMode::Implicit)).unwrap();
+    assert!(client.is_encrypted());
+    send_and_check(&mut client, "implicit-tls", false);
+    client.quit().unwrap();
+}
+
+/// A body generated on the fly: constant memory on the sending side.
+struct Generated {
+    line: Vec<u8>,
+    remaining: usize,
+    pos: usize,
+}
+
+impl Read for Generated {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut n = 0;
+        while n < buf.len() && self.remaining > 0 {
+            buf[n] = self.line[self.pos];
+            self.pos = (self.pos + 1) % self.line.len();
+            self.remaining -= 1;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+#[test]
+#[ignore = "needs real servers: cargo xtask servers up"]
+fn twenty_mib_message_over_starttls() {
+    let token = token("20mib");
+    let header = format!(
+        "{}From: alice@example.test\r\nSubject: {token}\r\n\r\n",
+        fixed_headers(&token)
+    )
+    .into_bytes();
+    let line = b".dot-led line of the twenty mebibyte message 0123456789abcdefghij\r\n".to_vec();
+    let total = 20 * 1024 * 1024;
+    let body_len = total - header.len();
+    let body_len = body_len - body_len % line.len();
+    let generated = Generated {
+        line: line.clone(),
+        remaining: body_len,
+        pos: 0,
+    };
+    let mut client =
+        SmtpClient::connect(config("127.0.0.1", 12587, TlsMode::StartTlsRequired)).unwrap();
+    let env = Envelope::new(from("alice@example.test"), [to("sink@example.test")])
+        .size((header.len() + body_len) as u64);
+    let start = Instant::now();
+    let report = client.send(&env, (&header[..]).chain(generated)).unwrap();
+    eprintln!("20 MiB sent in {:?}", start.elapsed());
+    assert_eq!(report.reply.code().get(), 250);
+    client.quit().unwrap();
+    let got = delivered(&token, 1);
+    let mut expected = as_stored(&header);
+    let stored_line = as_stored(&line);
+    for _ in 0..body_len / line.len() {
+        expected.extend_from_slice(&stored_line);
+    }
+    assert!(got[0].len() > expected.len());
+    assert!(got[0].ends_with(&expected), "20 MiB message differs");
+}
+
+#[test]
+#[ignore = "needs real servers: cargo xtask servers up"]
+fn smtputf8_addresses() {
+    let token = token("utf8");
+    let msg = format!(
+        "{}From: jürgen@example.test\r\nTo: bücher@example.test\r\nSubject: {token} grüße\r\n\
+         \r\nnon-ASCII body: café\r\n",
+        fixed_headers(&token)
+    )
+    .into_bytes();
+    let mut client = SmtpClient::connect(config("127.0.0.1", 12525, TlsMode::None)).unwrap();
+    assert!(client.supports("SMTPUTF8"));
+    let env = Envelope::new(from("jürgen@example.test"), [to("bücher@example.test")]);
+    client.send(&env, &msg[..]).unwrap();
+    client.quit().unwrap();
+    let got = delivered(&token, 1);
+    assert!(got[0].ends_with(&as_stored(&msg)));
+    let text = String::from_utf8_lossy(&got[0]);
+    assert!(
+        text.contains("Return-Path: <jürgen@example.test>"),
+        "{text}"
+    );
+    assert!(text.contains("bücher@example.test"), "{text}");
+}
+
+#[test]
+#[ignore = "needs real servers: cargo xtask servers up"]
+fn several_recipients_one_refused() {
+    let token = token("rcpts");
+    let msg = message(&token, "");
+    let mut client = SmtpClient::connect(config("127.0.0.1", 12525, TlsMode::None)).unwrap();
+    let env = Envelope::new(
+        from("alice@example.test"),
+        [
+            to("one@example.test"),
+            to("refused@example.test"),
+            to("two@example.test"),
+        ],
+    );
+    let report = client.send(&env, &msg[..]).unwrap();
+    assert_eq!(
+        report.accepted,
+        vec![to("one@example.test"), to("two@example.test")]
+    );
+    assert_eq!(report.refused.len(), 1);
+    assert_eq!(report.refused[0].recipient, to("refused@example.test"));
+    assert_eq!(report.refused[0].reply.code().get(), 550);
+    assert_eq!(
+        report.refused[0].reply.enhanced().map(|e| e.to_string()),
+        Some("5.1.1".to_owned())
+    );
+    client.quit().unwrap();
+    // Both accepted recipients go to the sink Maildir: two deliveries.
+    let got = delivered(&token, 2);
+    for m in &got {
+        assert!(m.ends_with(&as_stored(&msg)));
+    }
+}
