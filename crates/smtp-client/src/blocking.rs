@@ -727,3 +727,23 @@ fn assert_send() {
     fn is_send<T: Send>() {}
     is_send::<SmtpClient>();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_client_id_is_a_fqdn_or_an_address_literal() {
+        let v4 = default_client_id("192.0.2.7:2525".parse().unwrap());
+        assert!(v4.as_str().contains('.'));
+        assert!(v4.as_str() == "[192.0.2.7]" || !v4.is_address_literal());
+        let v6 = default_client_id("[2001:db8::7]:2525".parse().unwrap());
+        assert!(v6.as_str() == "[IPv6:2001:db8::7]" || !v6.is_address_literal());
+    }
+
+    #[test]
+    fn address_literals_are_valid_domains() {
+        assert!(Domain::new("[192.0.2.7]").is_ok());
+        assert!(Domain::new("[IPv6:2001:db8::7]").is_ok());
+    }
+}
