@@ -4,18 +4,23 @@
 //! 1. `cargo fmt --all --check`
 //! 2. `cargo clippy --workspace --all-targets --all-features -- -D warnings`
 //! 3. `cargo doc --workspace --no-deps --all-features` with `RUSTDOCFLAGS=-D warnings`
-//! 4. `cargo test --workspace --all-features` (unit, integration and doc tests)
+//! 4. `cargo test --workspace --all-features --no-fail-fast` (unit, integration, doc tests)
 //! 5. `cargo xtask servers up` (installs Postfix/Dovecot/Cyrus as root when missing)
-//! 6. `cargo test --workspace --all-features -- --ignored` (the real-server tests)
+//! 6. the same with `-- --ignored`: the real-server tests (and any other ignored test)
 //! 7. `cargo xtask servers down`, whatever step 5 or 6 gave
 //! 8. the fuzz smoke: every fuzz target for [`FUZZ_SECONDS`] seconds
+//!
+//! It ends with a summary of the steps and the closing line
+//! `ci: N passed, N failed, N skipped`, the test counts of steps 4 and 6 added up.
 //!
 //! The servers are stopped as soon as the tests that need them are done, so the fuzz
 //! smoke has both cores; a failure in 5 or 6 still stops them before returning.
 
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::cmd::{cargo, exec};
+use crate::cmd::{cargo, describe, exec};
 use crate::servers;
 
 /// Seconds each fuzz target runs in the smoke.
@@ -39,24 +44,90 @@ pub fn run(args: &[String]) -> Result<(), String> {
         );
     }
     match &result {
-        Ok(()) => println!(
-            "ci: ok, all {} steps passed in {:.0} s",
+        Ok(()) => eprintln!(
+            "all {} steps passed in {:.0} s",
             steps.done.len(),
             total.as_secs_f64()
         ),
-        Err(e) => println!(
-            "ci: FAILED after {:.0} s: {}",
+        Err(e) => eprintln!(
+            "FAILED after {:.0} s: {}",
             total.as_secs_f64(),
             e.lines().next().unwrap_or("")
         ),
     }
+    // The closing line: every cargo test in both test steps, added up. Ignored tests
+    // that never ran (the real-server step failed or was not reached) count as skipped.
+    let c = &steps.tests;
+    let skipped = if c.ignored_run { 0 } else { c.ignored };
+    println!(
+        "ci: {} passed, {} failed, {skipped} skipped",
+        c.passed, c.failed
+    );
     result
 }
 
-/// The steps run so far: name, duration, success.
+/// Test counts from `cargo test`'s "test result:" lines.
+#[derive(Default)]
+struct TestCounts {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+    /// Whether the `--ignored` run completed.
+    ignored_run: bool,
+}
+
+impl TestCounts {
+    /// Adds one "test result: ok. 3 passed; 0 failed; 1 ignored; ..." line.
+    fn add(&mut self, line: &str) {
+        let Some(rest) = line.strip_prefix("test result: ") else {
+            return;
+        };
+        for part in rest.split([';', '.']) {
+            let mut words = part.split_whitespace();
+            let (Some(n), Some(what)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(n) = n.parse::<u64>() else { continue };
+            match what {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                "ignored" => self.ignored += n,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Runs a `cargo test` command, passing its output through and counting its results.
+fn exec_counting(cmd: &mut Command, counts: &mut TestCounts) -> Result<(), String> {
+    eprintln!("+ {}", describe(cmd));
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", describe(cmd)))?;
+    if let Some(stdout) = child.stdout.take() {
+        let mut out = std::io::stdout();
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            counts.add(&line);
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("{}: {e}", describe(cmd)))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{} failed: {status}", describe(cmd)))
+    }
+}
+
+/// The steps run so far: name, duration, success; and the tests counted.
 #[derive(Default)]
 struct Steps {
     done: Vec<(&'static str, Duration, bool)>,
+    tests: TestCounts,
 }
 
 impl Steps {
@@ -94,16 +165,40 @@ fn all_steps(steps: &mut Steps) -> Result<(), String> {
                 .env("RUSTDOCFLAGS", "-D warnings"),
         )
     })?;
-    steps.run("test", || {
-        exec(cargo().args(["test", "--workspace", "--all-features"]))
-    })?;
+    let mut counts = TestCounts::default();
+    let tests = steps.run("test", || {
+        exec_counting(
+            cargo().args(["test", "--workspace", "--all-features", "--no-fail-fast"]),
+            &mut counts,
+        )
+    });
+    steps.tests = counts;
+    tests?;
 
     // From here the servers may be running: whatever happens, stop them before returning.
     let up = steps.run("servers up", servers::up);
     let tests = match up {
-        Ok(()) => steps.run("real-server tests", || {
-            exec(cargo().args(["test", "--workspace", "--all-features", "--", "--ignored"]))
-        }),
+        Ok(()) => {
+            // Only the pass/fail counts: the ignored tests were counted as ignored above.
+            let mut counts = TestCounts::default();
+            let tests = steps.run("real-server tests", || {
+                exec_counting(
+                    cargo().args([
+                        "test",
+                        "--workspace",
+                        "--all-features",
+                        "--no-fail-fast",
+                        "--",
+                        "--ignored",
+                    ]),
+                    &mut counts,
+                )
+            });
+            steps.tests.passed += counts.passed;
+            steps.tests.failed += counts.failed;
+            steps.tests.ignored_run = true;
+            tests
+        }
         Err(e) => Err(e),
     };
     let down = steps.run("servers down", servers::down);
@@ -111,4 +206,18 @@ fn all_steps(steps: &mut Steps) -> Result<(), String> {
     down?;
 
     steps.run("fuzz smoke", || crate::fuzz::smoke(FUZZ_SECONDS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TestCounts;
+
+    #[test]
+    fn counts_cargo_test_result_lines() {
+        let mut c = TestCounts::default();
+        c.add("test result: ok. 9 passed; 0 failed; 2 ignored; 0 measured; 0 filtered out; finished in 0.60s");
+        c.add("test result: FAILED. 3 passed; 1 failed; 0 ignored; 0 measured; 5 filtered out; finished in 1.00s");
+        c.add("test passed_thing ... ok");
+        assert_eq!((c.passed, c.failed, c.ignored), (12, 1, 2));
+    }
 }
