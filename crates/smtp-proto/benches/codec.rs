@@ -216,8 +216,19 @@ fn bench_dot_stuffing() {
             black_box(pos);
         }
     });
-    let lines_mb = report("memchr_line_scan", "dot_heavy_20mib", body.len(), lines, &scan);
-    ratio("dot_stuffer_vs_memchr_line_scan", stuff / lines_mb, "none", true);
+    let lines_mb = report(
+        "memchr_line_scan",
+        "dot_heavy_20mib",
+        body.len(),
+        lines,
+        &scan,
+    );
+    ratio(
+        "dot_stuffer_vs_memchr_line_scan",
+        stuff / lines_mb,
+        "none",
+        true,
+    );
 
     // The server side, on the wire form just produced.
     let wire = out.clone();
