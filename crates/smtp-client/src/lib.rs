@@ -28,15 +28,18 @@
 
 mod blocking;
 mod config;
+mod driver;
 mod envelope;
 mod error;
+mod methods;
 mod session;
 mod timeouts;
 mod tls;
 mod transcript;
 
-pub use blocking::{SmtpClient, BODY_CHUNK};
+pub use blocking::SmtpClient;
 pub use config::ClientConfig;
+pub use driver::BODY_CHUNK;
 pub use envelope::{Envelope, RecipientsReport, SendReport};
 pub use error::{ConnectAttempt, Error, ProtocolError, RefusedRecipient, TlsError, TlsUnavailable};
 pub use session::{Event, Expect, Outcome, Session, SessionConfig, StartTlsPolicy};

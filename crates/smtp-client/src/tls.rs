@@ -229,6 +229,27 @@ impl TlsConfig {
     }
 }
 
+/// The error of a TLS handshake that did not finish within `after`.
+pub(crate) fn handshake_timed_out(after: std::time::Duration) -> Error {
+    Error::Timeout {
+        awaiting: "the TLS handshake".to_owned(),
+        after,
+    }
+}
+
+/// The error of a failed TLS handshake: rustls's own error when the I/O error carries one
+/// (a certificate refused, garbage instead of TLS), else the I/O error.
+pub(crate) fn handshake_failed(e: std::io::Error) -> Error {
+    let rustls_error = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .cloned();
+    match rustls_error {
+        Some(r) => TlsError::Handshake(r).into(),
+        None => TlsError::HandshakeIo(e).into(),
+    }
+}
+
 /// The verifier behind `dangerous_accept_any_certificate_for_testing_only`: checks the
 /// handshake signatures (so the session is at least consistent) but trusts any certificate.
 #[derive(Debug)]
