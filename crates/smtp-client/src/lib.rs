@@ -1,9 +1,12 @@
-//! SMTP client in the manner of Perl's Net::SMTP: a sans-IO session and a blocking driver,
-//! STARTTLS and implicit TLS with rustls, PIPELINING, streaming DATA and BDAT.
+//! SMTP client in the manner of Perl's Net::SMTP: a sans-IO session with a blocking and an
+//! async (tokio) driver, STARTTLS and implicit TLS with rustls, PIPELINING, streaming DATA
+//! and BDAT.
 //!
 //! - [`SmtpClient`] + [`ClientConfig`]: the blocking client, Net::SMTP's methods.
-//! - [`Session`]: the protocol state machine with no I/O and no clock, shared by every
-//!   driver (the blocking one here, an async one later). Deadlines are values.
+//! - `tokio::AsyncSmtpClient` (feature `tokio`): the same methods as `async fn`, over
+//!   tokio and tokio-rustls; see its documentation for what cancelling a call does.
+//! - [`Session`]: the protocol state machine with no I/O and no clock, shared by both
+//!   drivers, which differ only in how bytes move. Deadlines are values.
 //! - [`TlsConfig`] / [`TlsMode`]: certificate trust and when TLS is used; checks are on by
 //!   default, and the only way to turn them off is loudly named.
 //! - [`Error`]: each failure tells what to do about it, and carries the server's reply and
@@ -35,6 +38,8 @@ mod methods;
 mod session;
 mod timeouts;
 mod tls;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 mod transcript;
 
 pub use blocking::SmtpClient;

@@ -1,14 +1,52 @@
-//! Behaviour of the blocking client against the scripted server: exact replies and faults.
+//! Behaviour of both clients against the scripted server: exact replies and faults.
+//!
+//! Each test is written once, generic over [`Driver`], and run against the blocking client
+//! (`blocking::*`) and the async client (`tokio::*`, feature `tokio`).
+
+#[macro_use]
+#[path = "support/drivers.rs"]
+mod drivers;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use smtp_client::{
-    ClientConfig, Direction, Envelope, Error, ProtocolError, SmtpClient, Timeouts, TlsConfig,
-    TlsError, TlsMode, TlsUnavailable,
+    ClientConfig, Direction, Envelope, Error, ProtocolError, Timeouts, TlsConfig, TlsError,
+    TlsMode, TlsUnavailable,
 };
 use smtp_proto::{Command, Domain, ForwardPath, MailParams, Mailbox, ReplyError, ReversePath};
 use smtp_testserver::scripted::{test_cert, Record, Script, ScriptedServer};
+
+use drivers::Driver;
+
+for_both_drivers!(
+    greeting_ehlo_capabilities_banner_and_domain,
+    ehlo_refused_with_5xx_falls_back_to_helo,
+    refusal_carries_command_and_full_reply,
+    send_pipelines_envelope_and_reports_each_refused_recipient,
+    unpipelined_send_waits_for_each_reply,
+    all_recipients_refused_is_an_error_and_the_transaction_is_reset,
+    silent_server_times_out_on_the_greeting,
+    a_dripping_server_does_not_extend_the_deadline,
+    an_endless_reply_line_is_bounded,
+    tls_required_but_starttls_not_offered_sends_nothing_else,
+    tls_required_and_starttls_refused_sends_nothing_else,
+    garbage_instead_of_a_handshake_is_a_tls_error,
+    bytes_after_the_starttls_reply_are_refused_as_injection,
+    starttls_upgrades_and_forgets_what_was_learnt_in_clear,
+    certificate_from_an_unknown_ca_is_refused,
+    certificate_for_another_name_is_refused,
+    implicit_tls_from_the_first_byte,
+    tls_required_holds_back_mail_before_tls,
+    transcript_shows_both_directions_and_masks_auth,
+    hosts_are_tried_in_order,
+    size_limit_smtputf8_and_8bit_are_checked_before_sending,
+    smtputf8_and_8bitmime_are_declared_when_needed,
+    bdat_when_chunking_is_offered_and_asked_for,
+    a_large_body_is_streamed_and_stuffed,
+    low_level_data_datasend_dataend_and_obsolete_commands,
+    connection_closed_mid_reply_is_reported,
+);
 
 fn config(server: &ScriptedServer, mode: TlsMode) -> ClientConfig {
     ClientConfig::new("127.0.0.1")
@@ -37,8 +75,7 @@ fn finish_ok(server: ScriptedServer) -> Record {
     record
 }
 
-#[test]
-fn greeting_ehlo_capabilities_banner_and_domain() {
+fn greeting_ehlo_capabilities_banner_and_domain<C: Driver>() {
     let server = ScriptedServer::start(
         Script::new()
             .reply("220 mx.example.test ESMTP ready")
@@ -48,7 +85,7 @@ fn greeting_ehlo_capabilities_banner_and_domain() {
             .reply("221 bye"),
     )
     .unwrap();
-    let mut client = SmtpClient::connect(config(&server, TlsMode::None)).unwrap();
+    let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
     assert_eq!(client.domain().as_deref(), Some("mx.example.test"));
     assert_eq!(client.banner().unwrap().code().get(), 220);
     assert!(client.supports("pipelining"));
@@ -60,8 +97,7 @@ fn greeting_ehlo_capabilities_banner_and_domain() {
     finish_ok(server);
 }
 
-#[test]
-fn ehlo_refused_with_5xx_falls_back_to_helo() {
+fn ehlo_refused_with_5xx_falls_back_to_helo<C: Driver>() {
     let server = ScriptedServer::start(
         Script::new()
             .reply("220 old.example.test")
@@ -73,15 +109,14 @@ fn ehlo_refused_with_5xx_falls_back_to_helo() {
             .reply("221 bye"),
     )
     .unwrap();
-    let mut client = SmtpClient::connect(config(&server, TlsMode::None)).unwrap();
+    let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
     assert!(client.capabilities().is_none());
     assert_eq!(client.last_reply().unwrap().code().get(), 250);
     client.quit().unwrap();
     finish_ok(server);
 }
 
-#[test]
-fn refusal_carries_command_and_full_reply() {
+fn refusal_carries_command_and_full_reply<C: Driver>() {
     let server = ScriptedServer::start(
         Script::new()
             .greet_ehlo(&["ENHANCEDSTATUSCODES"])
@@ -91,7 +126,7 @@ fn refusal_carries_command_and_full_reply() {
             .reply("221 bye"),
     )
     .unwrap();
-    let mut client = SmtpClient::connect(config(&server, TlsMode::None)).unwrap();
+    let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
     let err = client
         .mail(&from("alice@example.test"), &MailParams::default())
         .unwrap_err();
@@ -109,8 +144,7 @@ fn refusal_carries_command_and_full_reply() {
     finish_ok(server);
 }
 
-#[test]
-fn send_pipelines_envelope_and_reports_each_refused_recipient() {
+fn send_pipelines_envelope_and_reports_each_refused_recipient<C: Driver>() {
     // The server reads MAIL, all RCPTs and DATA before it answers anything: a client that
     // waited for each reply would stall here and time out.
     let server = ScriptedServer::start(
@@ -128,7 +162,7 @@ fn send_pipelines_envelope_and_reports_each_refused_recipient() {
             .reply("221 bye"),
     )
     .unwrap();
-    let mut client = SmtpClient::connect(config(&server, TlsMode::None)).unwrap();
+    let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
     let envelope = Envelope::new(
         from("alice@example.test"),
         [
@@ -155,8 +189,7 @@ fn send_pipelines_envelope_and_reports_each_refused_recipient() {
     );
 }
 
-#[test]
-fn unpipelined_send_waits_for_each_reply() {
+fn unpipelined_send_waits_for_each_reply<C: Driver>() {
     let server = ScriptedServer::start(
         Script::new()
             .greet_ehlo(&["SIZE 100000"])
@@ -172,7 +205,7 @@ fn unpipelined_send_waits_for_each_reply() {
             .reply("221 bye"),
     )
     .unwrap();
-    let mut client = SmtpClient::connect(config(&server, TlsMode::None)).unwrap();
+    let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
     let envelope = Envelope::new(ReversePath::Null, [to("bob@example.test")]).size(20);
     let report = client
         .send(&envelope, &b"Subject: x\r\n\r\nhello"[..])
@@ -186,8 +219,7 @@ fn unpipelined_send_waits_for_each_reply() {
     );
 }
 
-#[test]
-fn all_recipients_refused_is_an_error_and_the_transaction_is_reset() {
+fn all_recipients_refused_is_an_error_and_the_transaction_is_reset<C: Driver>() {
     let server = ScriptedServer::start(
         Script::new()
             .greet_ehlo(&["PIPELINING"])
@@ -201,7 +233,7 @@ fn all_recipients_refused_is_an_error_and_the_transaction_is_reset() {
             .reply("250 still here"),
     )
     .unwrap();
-    let mut client = SmtpClient::connect(config(&server, TlsMode::None)).unwrap();
+    let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
     let envelope = Envelope::new(from("alice@example.test"), [to("x@example.test")]);
     let err = client.send(&envelope, &b"hi\r\n"[..]).unwrap_err();
     match err {
@@ -217,14 +249,13 @@ fn all_recipients_refused_is_an_error_and_the_transaction_is_reset() {
     finish_ok(server);
 }
 
-#[test]
-fn silent_server_times_out_on_the_greeting() {
+fn silent_server_times_out_on_the_greeting<C: Driver>() {
     let server =
         ScriptedServer::start(Script::new().pause(Duration::from_secs(3)).close()).unwrap();
     let mut timeouts = Timeouts::uniform(Duration::from_secs(5));
     timeouts.greeting = Duration::from_millis(300);
     let start = Instant::now();
-    let err = SmtpClient::connect(config(&server, TlsMode::None).timeouts(timeouts)).unwrap_err();
+    let err = C::connect(config(&server, TlsMode::None).timeouts(timeouts)).unwrap_err();
     assert!(
         matches!(&err, Error::Timeout { awaiting, .. } if awaiting == "the greeting"),
         "{err:?}"
@@ -233,8 +264,7 @@ fn silent_server_times_out_on_the_greeting() {
     server.finish();
 }
 
-#[test]
-fn a_dripping_server_does_not_extend_the_deadline() {
+fn a_dripping_server_does_not_extend_the_deadline<C: Driver>() {
     // 17 bytes at one per 100 ms take 1.7 s; the reply deadline is 500 ms. A client that
     // restarted its timer on each byte would wait for the whole reply and succeed.
     let server = ScriptedServer::start(
@@ -246,19 +276,18 @@ fn a_dripping_server_does_not_extend_the_deadline() {
     let mut timeouts = Timeouts::uniform(Duration::from_secs(5));
     timeouts.greeting = Duration::from_millis(500);
     let start = Instant::now();
-    let err = SmtpClient::connect(config(&server, TlsMode::None).timeouts(timeouts)).unwrap_err();
+    let err = C::connect(config(&server, TlsMode::None).timeouts(timeouts)).unwrap_err();
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
     assert!(start.elapsed() < Duration::from_millis(1200));
     server.finish();
 }
 
-#[test]
-fn an_endless_reply_line_is_bounded() {
+fn an_endless_reply_line_is_bounded<C: Driver>() {
     let mut long = b"220 ".to_vec();
     long.extend(std::iter::repeat_n(b'a', 100_000));
     let server =
         ScriptedServer::start(Script::new().send(long).pause(Duration::from_secs(1))).unwrap();
-    let err = SmtpClient::connect(config(&server, TlsMode::None)).unwrap_err();
+    let err = C::connect(config(&server, TlsMode::None)).unwrap_err();
     assert!(
         matches!(
             err,
@@ -269,15 +298,14 @@ fn an_endless_reply_line_is_bounded() {
     server.finish();
 }
 
-#[test]
-fn tls_required_but_starttls_not_offered_sends_nothing_else() {
+fn tls_required_but_starttls_not_offered_sends_nothing_else<C: Driver>() {
     let server = ScriptedServer::start(
         Script::new()
             .greet_ehlo(&["PIPELINING", "AUTH PLAIN"])
             .expect_eof(),
     )
     .unwrap();
-    let err = SmtpClient::connect(config(&server, TlsMode::StartTlsRequired)).unwrap_err();
+    let err = C::connect(config(&server, TlsMode::StartTlsRequired)).unwrap_err();
     assert!(
         matches!(err, Error::TlsRequired(TlsUnavailable::NotOffered)),
         "{err:?}"
@@ -286,8 +314,7 @@ fn tls_required_but_starttls_not_offered_sends_nothing_else() {
     assert_eq!(record.clear_lines(), vec!["EHLO client.test"]);
 }
 
-#[test]
-fn tls_required_and_starttls_refused_sends_nothing_else() {
+fn tls_required_and_starttls_refused_sends_nothing_else<C: Driver>() {
     let server = ScriptedServer::start(
         Script::new()
             .greet_ehlo(&["STARTTLS"])
@@ -296,7 +323,7 @@ fn tls_required_and_starttls_refused_sends_nothing_else() {
             .expect_eof(),
     )
     .unwrap();
-    let err = SmtpClient::connect(config(&server, TlsMode::StartTlsRequired)).unwrap_err();
+    let err = C::connect(config(&server, TlsMode::StartTlsRequired)).unwrap_err();
     match err {
         Error::TlsRequired(TlsUnavailable::Refused(reply)) => assert_eq!(reply.code().get(), 454),
         other => panic!("expected TlsRequired(Refused), got {other:?}"),
@@ -305,8 +332,7 @@ fn tls_required_and_starttls_refused_sends_nothing_else() {
     assert_eq!(record.clear_lines(), vec!["EHLO client.test", "STARTTLS"]);
 }
 
-#[test]
-fn garbage_instead_of_a_handshake_is_a_tls_error() {
+fn garbage_instead_of_a_handshake_is_a_tls_error<C: Driver>() {
     let server = ScriptedServer::start(
         Script::new()
             .greet_ehlo(&["STARTTLS"])
@@ -317,7 +343,7 @@ fn garbage_instead_of_a_handshake_is_a_tls_error() {
             .pause(Duration::from_millis(500)),
     )
     .unwrap();
-    let err = SmtpClient::connect(config(&server, TlsMode::StartTlsRequired)).unwrap_err();
+    let err = C::connect(config(&server, TlsMode::StartTlsRequired)).unwrap_err();
     assert!(matches!(err, Error::Tls(_)), "{err:?}");
     let record = server.finish();
     assert!(!record.sent_in_clear("MAIL"));
@@ -332,8 +358,7 @@ fn garbage_instead_of_a_handshake_is_a_tls_error() {
     );
 }
 
-#[test]
-fn bytes_after_the_starttls_reply_are_refused_as_injection() {
+fn bytes_after_the_starttls_reply_are_refused_as_injection<C: Driver>() {
     // CVE-2011-0411: a man in the middle appends a reply after "220"; a client that kept it
     // would read it as the answer to its first command inside TLS.
     let server = ScriptedServer::start(
@@ -344,7 +369,7 @@ fn bytes_after_the_starttls_reply_are_refused_as_injection() {
             .pause(Duration::from_millis(300)),
     )
     .unwrap();
-    let err = SmtpClient::connect(config(&server, TlsMode::StartTlsRequired)).unwrap_err();
+    let err = C::connect(config(&server, TlsMode::StartTlsRequired)).unwrap_err();
     assert!(
         matches!(
             err,
@@ -367,8 +392,7 @@ fn starttls_script() -> Script {
         .reply("250-test.invalid\n250-SIZE 2000\n250 AUTH PLAIN")
 }
 
-#[test]
-fn starttls_upgrades_and_forgets_what_was_learnt_in_clear() {
+fn starttls_upgrades_and_forgets_what_was_learnt_in_clear<C: Driver>() {
     let server = ScriptedServer::start(
         starttls_script()
             .expect("MAIL FROM:<alice@example.test>")
@@ -377,7 +401,7 @@ fn starttls_upgrades_and_forgets_what_was_learnt_in_clear() {
             .reply("221 bye"),
     )
     .unwrap();
-    let mut client = SmtpClient::connect(config(&server, TlsMode::StartTlsRequired)).unwrap();
+    let mut client = C::connect(config(&server, TlsMode::StartTlsRequired)).unwrap();
     assert!(client.is_encrypted());
     assert!(!client.supports("STARTTLS"));
     assert!(client.supports("AUTH"));
@@ -397,8 +421,7 @@ fn starttls_upgrades_and_forgets_what_was_learnt_in_clear() {
     );
 }
 
-#[test]
-fn certificate_from_an_unknown_ca_is_refused() {
+fn certificate_from_an_unknown_ca_is_refused<C: Driver>() {
     let server = ScriptedServer::start(
         Script::new()
             .greet_ehlo(&["STARTTLS"])
@@ -408,7 +431,7 @@ fn certificate_from_an_unknown_ca_is_refused() {
     )
     .unwrap();
     let config = config(&server, TlsMode::StartTlsRequired).tls(TlsConfig::webpki_roots());
-    let err = SmtpClient::connect(config).unwrap_err();
+    let err = C::connect(config).unwrap_err();
     assert!(
         matches!(
             err,
@@ -421,8 +444,7 @@ fn certificate_from_an_unknown_ca_is_refused() {
     server.finish();
 }
 
-#[test]
-fn certificate_for_another_name_is_refused() {
+fn certificate_for_another_name_is_refused<C: Driver>() {
     let server = ScriptedServer::start(
         Script::new()
             .greet_ehlo(&["STARTTLS"])
@@ -433,7 +455,7 @@ fn certificate_for_another_name_is_refused() {
     .unwrap();
     let config = config(&server, TlsMode::StartTlsRequired)
         .tls(trust_test_ca().server_name("mail.example.test"));
-    let err = SmtpClient::connect(config).unwrap_err();
+    let err = C::connect(config).unwrap_err();
     assert!(
         matches!(
             err,
@@ -447,8 +469,7 @@ fn certificate_for_another_name_is_refused() {
     server.finish();
 }
 
-#[test]
-fn implicit_tls_from_the_first_byte() {
+fn implicit_tls_from_the_first_byte<C: Driver>() {
     let server = ScriptedServer::start(
         Script::new()
             .start_tls()
@@ -459,7 +480,7 @@ fn implicit_tls_from_the_first_byte() {
             .reply("221 bye"),
     )
     .unwrap();
-    let mut client = SmtpClient::connect(config(&server, TlsMode::Implicit)).unwrap();
+    let mut client = C::connect(config(&server, TlsMode::Implicit)).unwrap();
     assert!(client.is_encrypted());
     assert_eq!(client.domain().as_deref(), Some("tls.example.test"));
     client.quit().unwrap();
@@ -467,8 +488,7 @@ fn implicit_tls_from_the_first_byte() {
     assert!(record.clear_lines().is_empty());
 }
 
-#[test]
-fn tls_required_holds_back_mail_before_tls() {
+fn tls_required_holds_back_mail_before_tls<C: Driver>() {
     // SendHello off: connected after the greeting only, still in clear.
     let server = ScriptedServer::start(
         Script::new()
@@ -478,7 +498,7 @@ fn tls_required_holds_back_mail_before_tls() {
     )
     .unwrap();
     let mut client =
-        SmtpClient::connect(config(&server, TlsMode::StartTlsRequired).send_hello(false)).unwrap();
+        C::connect(config(&server, TlsMode::StartTlsRequired).send_hello(false)).unwrap();
     let err = client
         .mail(&from("alice@example.test"), &MailParams::default())
         .unwrap_err();
@@ -499,8 +519,7 @@ fn tls_required_holds_back_mail_before_tls() {
     assert_eq!(record.clear_lines(), vec!["QUIT"]);
 }
 
-#[test]
-fn transcript_shows_both_directions_and_masks_auth() {
+fn transcript_shows_both_directions_and_masks_auth<C: Driver>() {
     let server = ScriptedServer::start(
         Script::new()
             .greet_ehlo(&["AUTH PLAIN LOGIN"])
@@ -516,7 +535,7 @@ fn transcript_shows_both_directions_and_masks_auth() {
     let sink = lines.clone();
     let config = config(&server, TlsMode::None)
         .transcript(move |d, l| sink.lock().unwrap().push((d, l.to_owned())));
-    let mut client = SmtpClient::connect(config).unwrap();
+    let mut client = C::connect(config).unwrap();
     let auth = Command::Auth {
         mechanism: "PLAIN",
         initial_response: Some(b"\0user\0secret"),
@@ -548,8 +567,7 @@ fn transcript_shows_both_directions_and_masks_auth() {
     }
 }
 
-#[test]
-fn hosts_are_tried_in_order() {
+fn hosts_are_tried_in_order<C: Driver>() {
     let server = ScriptedServer::start(
         Script::new()
             .reply("220 second.example.test")
@@ -565,15 +583,14 @@ fn hosts_are_tried_in_order() {
         .port(server.port())
         .tls_mode(TlsMode::None)
         .hello(Domain::new("client.test").unwrap());
-    let mut client = SmtpClient::connect(config).unwrap();
+    let mut client = C::connect(config).unwrap();
     assert_eq!(client.domain().as_deref(), Some("second.example.test"));
     assert_eq!(client.peer_addr(), server.addr());
     client.quit().unwrap();
     finish_ok(server);
 }
 
-#[test]
-fn size_limit_smtputf8_and_8bit_are_checked_before_sending() {
+fn size_limit_smtputf8_and_8bit_are_checked_before_sending<C: Driver>() {
     let server = ScriptedServer::start(
         Script::new()
             .greet_ehlo(&["SIZE 1000"])
@@ -581,7 +598,7 @@ fn size_limit_smtputf8_and_8bit_are_checked_before_sending() {
             .reply("221 bye"),
     )
     .unwrap();
-    let mut client = SmtpClient::connect(config(&server, TlsMode::None)).unwrap();
+    let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
     let big = Envelope::new(from("alice@example.test"), [to("bob@example.test")]).size(5000);
     let err = client.send(&big, &b"x"[..]).unwrap_err();
     assert!(
@@ -625,8 +642,7 @@ fn size_limit_smtputf8_and_8bit_are_checked_before_sending() {
     assert!(!record.sent_in_clear("MAIL"));
 }
 
-#[test]
-fn smtputf8_and_8bitmime_are_declared_when_needed() {
+fn smtputf8_and_8bitmime_are_declared_when_needed<C: Driver>() {
     let server = ScriptedServer::start(
         Script::new()
             .greet_ehlo(&["8BITMIME", "SMTPUTF8"])
@@ -640,7 +656,7 @@ fn smtputf8_and_8bitmime_are_declared_when_needed() {
             .reply("250 ok"),
     )
     .unwrap();
-    let mut client = SmtpClient::connect(config(&server, TlsMode::None)).unwrap();
+    let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
     let env = Envelope::new(from("jürgen@example.test"), [to("bob@example.test")]);
     client
         .send(&env, "Subject: café\r\n\r\nhé\r\n".as_bytes())
@@ -652,8 +668,7 @@ fn smtputf8_and_8bitmime_are_declared_when_needed() {
     );
 }
 
-#[test]
-fn bdat_when_chunking_is_offered_and_asked_for() {
+fn bdat_when_chunking_is_offered_and_asked_for<C: Driver>() {
     let body = b"Subject: chunk\r\n\r\nline\r\n.dot\r\n";
     let server = ScriptedServer::start(
         Script::new()
@@ -666,7 +681,7 @@ fn bdat_when_chunking_is_offered_and_asked_for() {
             .reply("250 2.0.0 queued"),
     )
     .unwrap();
-    let mut client = SmtpClient::connect(config(&server, TlsMode::None)).unwrap();
+    let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
     let env =
         Envelope::new(from("alice@example.test"), [to("bob@example.test")]).prefer_chunking(true);
     let report = client.send(&env, &body[..]).unwrap();
@@ -675,8 +690,7 @@ fn bdat_when_chunking_is_offered_and_asked_for() {
     assert_eq!(record.messages[0], body.to_vec());
 }
 
-#[test]
-fn a_large_body_is_streamed_and_stuffed() {
+fn a_large_body_is_streamed_and_stuffed<C: Driver>() {
     // 1 MiB in 64 KiB chunks, every line starting with a dot.
     let line = b".0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n";
     let count = 1024 * 1024 / line.len();
@@ -697,7 +711,7 @@ fn a_large_body_is_streamed_and_stuffed() {
             .reply("250 ok"),
     )
     .unwrap();
-    let mut client = SmtpClient::connect(config(&server, TlsMode::None)).unwrap();
+    let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
     let env = Envelope::new(from("alice@example.test"), [to("bob@example.test")]);
     client.send(&env, &body[..]).unwrap();
     let record = finish_ok(server);
@@ -707,8 +721,7 @@ fn a_large_body_is_streamed_and_stuffed() {
     assert!(got.ends_with(b"abcd\r\n.\r\n"));
 }
 
-#[test]
-fn low_level_data_datasend_dataend_and_obsolete_commands() {
+fn low_level_data_datasend_dataend_and_obsolete_commands<C: Driver>() {
     let server = ScriptedServer::start(
         Script::new()
             .greet_ehlo(&[])
@@ -726,7 +739,7 @@ fn low_level_data_datasend_dataend_and_obsolete_commands() {
             .reply("250 ok"),
     )
     .unwrap();
-    let mut client = SmtpClient::connect(config(&server, TlsMode::None)).unwrap();
+    let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
     client
         .mail(&from("alice@example.test"), &MailParams::default())
         .unwrap();
@@ -753,10 +766,9 @@ fn low_level_data_datasend_dataend_and_obsolete_commands() {
     );
 }
 
-#[test]
-fn connection_closed_mid_reply_is_reported() {
+fn connection_closed_mid_reply_is_reported<C: Driver>() {
     let server = ScriptedServer::start(Script::new().send("220-partial\r\n").close()).unwrap();
-    let err = SmtpClient::connect(config(&server, TlsMode::None)).unwrap_err();
+    let err = C::connect(config(&server, TlsMode::None)).unwrap_err();
     assert!(matches!(err, Error::ConnectionClosed { .. }), "{err:?}");
     server.finish();
 }
