@@ -8,8 +8,27 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use smtp_client::{ClientConfig, Envelope, SmtpClient, Timeouts, TlsConfig, TlsMode};
+use smtp_client::{ClientConfig, Envelope, Timeouts, TlsConfig, TlsMode};
 use smtp_proto::{Domain, ForwardPath, Mailbox, ReversePath};
+
+#[macro_use]
+#[path = "../../crates/smtp-client/tests/support/drivers.rs"]
+mod drivers;
+
+use drivers::Driver;
+
+for_both_drivers!(
+    #[ignore = "needs real servers: cargo xtask servers up"]
+    plaintext_pipelined,
+    plaintext_unpipelined,
+    plaintext_bdat,
+    starttls_required_with_a_private_ca,
+    starttls_refuses_a_certificate_from_another_ca,
+    implicit_tls,
+    twenty_mib_message_over_starttls,
+    smtputf8_addresses,
+    several_recipients_one_refused,
+);
 
 const STATE_DIR: &str = "/var/tmp/smtp-auth-it";
 const NEEDS: &str = "needs real servers: cargo xtask servers up";
@@ -105,7 +124,7 @@ fn message(token: &str, extra_body: &str) -> Vec<u8> {
 }
 
 /// Sends one message and checks it arrived byte for byte (after Postfix's own headers).
-fn send_and_check(client: &mut SmtpClient, name: &str, chunking: bool) {
+fn send_and_check<C: Driver>(client: &mut C, name: &str, chunking: bool) {
     let token = token(name);
     let msg = message(&token, "");
     let env = Envelope::new(from("alice@example.test"), [to("sink@example.test")])
@@ -121,11 +140,9 @@ fn send_and_check(client: &mut SmtpClient, name: &str, chunking: bool) {
     );
 }
 
-#[test]
-#[ignore = "needs real servers: cargo xtask servers up"]
-fn plaintext_pipelined() {
+fn plaintext_pipelined<C: Driver>() {
     let _ = NEEDS;
-    let mut client = SmtpClient::connect(config("127.0.0.1", 12525, TlsMode::None)).unwrap();
+    let mut client = C::connect(config("127.0.0.1", 12525, TlsMode::None)).unwrap();
     assert!(client.supports("PIPELINING"));
     assert!(!client.is_encrypted());
     send_and_check(&mut client, "plain-pipelined", false);
@@ -134,50 +151,39 @@ fn plaintext_pipelined() {
     client.quit().unwrap();
 }
 
-#[test]
-#[ignore = "needs real servers: cargo xtask servers up"]
-fn plaintext_unpipelined() {
+fn plaintext_unpipelined<C: Driver>() {
     let mut client =
-        SmtpClient::connect(config("127.0.0.1", 12525, TlsMode::None).pipelining(false)).unwrap();
+        C::connect(config("127.0.0.1", 12525, TlsMode::None).pipelining(false)).unwrap();
     send_and_check(&mut client, "plain-unpipelined", false);
     client.quit().unwrap();
 }
 
-#[test]
-#[ignore = "needs real servers: cargo xtask servers up"]
-fn plaintext_bdat() {
-    let mut client = SmtpClient::connect(config("127.0.0.1", 12525, TlsMode::None)).unwrap();
+fn plaintext_bdat<C: Driver>() {
+    let mut client = C::connect(config("127.0.0.1", 12525, TlsMode::None)).unwrap();
     assert!(client.supports("CHUNKING"));
     send_and_check(&mut client, "plain-bdat", true);
     client.quit().unwrap();
 }
 
-#[test]
-#[ignore = "needs real servers: cargo xtask servers up"]
-fn starttls_required_with_a_private_ca() {
+fn starttls_required_with_a_private_ca<C: Driver>() {
     // "localhost" may resolve to ::1 first, where 12587 does not listen: every address of
     // the name is tried in turn. The certificate must name "localhost".
-    let mut client =
-        SmtpClient::connect(config("localhost", 12587, TlsMode::StartTlsRequired)).unwrap();
+    let mut client = C::connect(config("localhost", 12587, TlsMode::StartTlsRequired)).unwrap();
     assert!(client.is_encrypted());
     assert!(!client.supports("STARTTLS"));
     send_and_check(&mut client, "starttls", false);
     client.quit().unwrap();
 }
 
-#[test]
-#[ignore = "needs real servers: cargo xtask servers up"]
-fn starttls_refuses_a_certificate_from_another_ca() {
+fn starttls_refuses_a_certificate_from_another_ca<C: Driver>() {
     let config =
         config("localhost", 12587, TlsMode::StartTlsRequired).tls(TlsConfig::webpki_roots());
-    let err = SmtpClient::connect(config).unwrap_err();
+    let err = C::connect(config).unwrap_err();
     assert!(matches!(err, smtp_client::Error::Tls(_)), "{err:?}");
 }
 
-#[test]
-#[ignore = "needs real servers: cargo xtask servers up"]
-fn implicit_tls() {
-    let mut client = SmtpClient::connect(config("127.0.0.1", 12465, TlsMode::Implicit)).unwrap();
+fn implicit_tls<C: Driver>() {
+    let mut client = C::connect(config("127.0.0.1", 12465, TlsMode::Implicit)).unwrap();
     assert!(client.is_encrypted());
     send_and_check(&mut client, "implicit-tls", false);
     client.quit().unwrap();
@@ -203,9 +209,7 @@ impl Read for Generated {
     }
 }
 
-#[test]
-#[ignore = "needs real servers: cargo xtask servers up"]
-fn twenty_mib_message_over_starttls() {
+fn twenty_mib_message_over_starttls<C: Driver>() {
     let token = token("20mib");
     let header = format!(
         "{}From: alice@example.test\r\nSubject: {token}\r\n\r\n",
@@ -221,12 +225,13 @@ fn twenty_mib_message_over_starttls() {
         remaining: body_len,
         pos: 0,
     };
-    let mut client =
-        SmtpClient::connect(config("127.0.0.1", 12587, TlsMode::StartTlsRequired)).unwrap();
+    let mut client = C::connect(config("127.0.0.1", 12587, TlsMode::StartTlsRequired)).unwrap();
     let env = Envelope::new(from("alice@example.test"), [to("sink@example.test")])
         .size((header.len() + body_len) as u64);
     let start = Instant::now();
-    let report = client.send(&env, (&header[..]).chain(generated)).unwrap();
+    let report = client
+        .send_stream(&env, (&header[..]).chain(generated))
+        .unwrap();
     eprintln!("20 MiB sent in {:?}", start.elapsed());
     assert_eq!(report.reply.code().get(), 250);
     client.quit().unwrap();
@@ -240,9 +245,7 @@ fn twenty_mib_message_over_starttls() {
     assert!(got[0].ends_with(&expected), "20 MiB message differs");
 }
 
-#[test]
-#[ignore = "needs real servers: cargo xtask servers up"]
-fn smtputf8_addresses() {
+fn smtputf8_addresses<C: Driver>() {
     let token = token("utf8");
     let msg = format!(
         "{}From: jürgen@example.test\r\nTo: bücher@example.test\r\nSubject: {token} grüße\r\n\
@@ -250,7 +253,7 @@ fn smtputf8_addresses() {
         fixed_headers(&token)
     )
     .into_bytes();
-    let mut client = SmtpClient::connect(config("127.0.0.1", 12525, TlsMode::None)).unwrap();
+    let mut client = C::connect(config("127.0.0.1", 12525, TlsMode::None)).unwrap();
     assert!(client.supports("SMTPUTF8"));
     let env = Envelope::new(from("jürgen@example.test"), [to("bücher@example.test")]);
     client.send(&env, &msg[..]).unwrap();
@@ -265,12 +268,10 @@ fn smtputf8_addresses() {
     assert!(text.contains("bücher@example.test"), "{text}");
 }
 
-#[test]
-#[ignore = "needs real servers: cargo xtask servers up"]
-fn several_recipients_one_refused() {
+fn several_recipients_one_refused<C: Driver>() {
     let token = token("rcpts");
     let msg = message(&token, "");
-    let mut client = SmtpClient::connect(config("127.0.0.1", 12525, TlsMode::None)).unwrap();
+    let mut client = C::connect(config("127.0.0.1", 12525, TlsMode::None)).unwrap();
     let env = Envelope::new(
         from("alice@example.test"),
         [
