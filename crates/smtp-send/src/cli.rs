@@ -1,0 +1,550 @@
+//! The command line: clap's view of it, and its check into a [`Plan`] before any connection.
+
+use std::fs::File;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use sasl_mechs::{NtlmVersion, Secret};
+use smtp_proto::{Domain, ForwardPath, Mailbox, ReversePath};
+
+use crate::exit::Failure;
+
+/// The exit codes, as `--help` and the README give them.
+pub const EXIT_CODES: &str = "\
+Exit status:
+  0  the message was accepted for every recipient
+  1  any other failure (a bug, an unexpected local error)
+  2  usage or bad input (refused before any connection)
+  3  connection or TLS failure (including timeouts and a server that hangs up)
+  4  authentication failed (wrong credentials, no usable mechanism)
+  5  refused by the server (MAIL, any RCPT, DATA, or the greeting)
+
+The password is never a flag: give --password-env VAR or --password-file FILE, or type it at
+the prompt (no echo) when stdin is a terminal.";
+
+/// How the connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TlsArg {
+    /// STARTTLS, required: nothing but EHLO/STARTTLS/QUIT goes out in clear.
+    Starttls,
+    /// TLS from the first byte (RFC 8314, port 465).
+    Implicit,
+    /// No TLS at all.
+    None,
+    /// STARTTLS when the server offers it, clear text otherwise (open to downgrade).
+    Opportunistic,
+}
+
+/// Whether PIPELINING is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PipeliningArg {
+    /// When the server offers it.
+    Auto,
+    /// Never: each command waits for its reply.
+    Off,
+}
+
+/// Send one message through an SMTP server, with AUTH, from the shell.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "smtp-send", version, after_help = EXIT_CODES)]
+pub struct Args {
+    /// The server: HOST, HOST:PORT, [IPv6]:PORT. Default port: 25, 465 with --tls implicit,
+    /// 587 with --submission.
+    #[arg(long, value_name = "HOST[:PORT]", required_unless_present = "demo")]
+    pub server: Option<String>,
+
+    /// Use the submission port 587 by default (RFC 6409).
+    #[arg(long)]
+    pub submission: bool,
+
+    /// TLS mode. `starttls` means STARTTLS is required.
+    #[arg(long, value_enum, default_value_t = TlsArg::Starttls)]
+    pub tls: TlsArg,
+
+    /// Also trust the CA certificates in this PEM file.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Check the server certificate against this name instead of the host given.
+    #[arg(long, value_name = "NAME")]
+    pub tls_server_name: Option<String>,
+
+    /// SASL mechanism (PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-1, SCRAM-SHA-256, NTLM, ...), or
+    /// `auto`: the strongest the server offers. Without --auth and --user, no AUTH.
+    #[arg(long, value_name = "MECH|auto")]
+    pub auth: Option<String>,
+
+    /// NTLM version (some servers accept only v1).
+    #[arg(long, value_name = "1|2", default_value = "2", value_parser = ["1", "2"])]
+    pub ntlm_version: String,
+
+    /// The user to authenticate as (implies --auth auto).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Act as this identity (SASL authorization id), when the server allows it.
+    #[arg(long, value_name = "ID")]
+    pub authzid: Option<String>,
+
+    /// Read the password from this environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with = "password_file")]
+    pub password_env: Option<String>,
+
+    /// Read the password from the first line of this file.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// Allow mechanisms that send the password in clear (PLAIN, LOGIN) without TLS.
+    #[arg(long)]
+    pub allow_plaintext_auth: bool,
+
+    /// Envelope sender (MAIL FROM); `<>` or an empty string for the null sender.
+    #[arg(long, value_name = "ADDR", required_unless_present = "demo")]
+    pub from: Option<String>,
+
+    /// Envelope recipient (RCPT TO); repeat for several.
+    #[arg(long, value_name = "ADDR", required_unless_present = "demo")]
+    pub to: Vec<String>,
+
+    /// The message (RFC 5322) from a file, or `-` for stdin. Without it, a generated test
+    /// message with Date and Message-ID.
+    #[arg(long, value_name = "FILE|-")]
+    pub data: Option<String>,
+
+    /// Subject of the generated test message.
+    #[arg(long, value_name = "TEXT", conflicts_with = "data")]
+    pub subject: Option<String>,
+
+    /// Send the body with BDAT (CHUNKING) when the server offers it.
+    #[arg(long)]
+    pub bdat: bool,
+
+    /// The name sent with EHLO (default: this host's name, or its address literal).
+    #[arg(long, value_name = "NAME")]
+    pub helo: Option<String>,
+
+    /// Seconds to wait for the connection and for each reply.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
+
+    /// Use PIPELINING when offered.
+    #[arg(long, value_enum, default_value_t = PipeliningArg::Auto)]
+    pub pipelining: PipeliningArg,
+
+    /// Print the SMTP conversation to stderr, both directions (AUTH payloads masked).
+    #[arg(long)]
+    pub transcript: bool,
+
+    /// Print nothing on success.
+    #[arg(long, short, conflicts_with = "transcript")]
+    pub quiet: bool,
+
+    /// Start the built-in demo server on 127.0.0.1 and send through it (through each of its
+    /// mechanisms unless --auth is given), printing what it received.
+    #[arg(long, conflicts_with_all = ["server", "tls", "ca_file", "submission"])]
+    pub demo: bool,
+
+    /// Port of the demo server (0: any free port).
+    #[arg(long, value_name = "PORT", default_value_t = smtp_testserver::demo::DEFAULT_PORT, requires = "demo")]
+    pub demo_port: u16,
+}
+
+/// Which SASL mechanism to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthChoice {
+    /// The strongest one both sides support.
+    Auto,
+    /// This one (upper case).
+    Mechanism(String),
+}
+
+/// Authentication, checked.
+#[derive(Debug, Clone)]
+pub struct AuthPlan {
+    /// The mechanism.
+    pub choice: AuthChoice,
+    /// The user.
+    pub user: String,
+    /// The authorization id, if any.
+    pub authzid: Option<String>,
+    /// The password.
+    pub password: Secret,
+    /// NTLM version.
+    pub ntlm_version: NtlmVersion,
+    /// Whether PLAIN/LOGIN may go out without TLS.
+    pub allow_plaintext: bool,
+}
+
+/// Where the message comes from.
+#[derive(Debug)]
+pub enum Body {
+    /// A generated test message.
+    Generated {
+        /// Its subject.
+        subject: String,
+    },
+    /// A file, opened (so a missing file fails before any connection), with its size.
+    File(File, u64),
+    /// Standard input.
+    Stdin,
+}
+
+/// Everything the command line asked for, checked: no connection has been made.
+#[derive(Debug)]
+pub struct Plan {
+    /// Host name or address (brackets removed).
+    pub host: String,
+    /// Port, if given.
+    pub port: Option<u16>,
+    /// TLS mode.
+    pub tls: TlsArg,
+    /// `--submission`.
+    pub submission: bool,
+    /// `--ca-file`.
+    pub ca_file: Option<PathBuf>,
+    /// `--tls-server-name`.
+    pub tls_server_name: Option<String>,
+    /// AUTH, when asked for.
+    pub auth: Option<AuthPlan>,
+    /// Envelope sender.
+    pub from: ReversePath,
+    /// Envelope recipients.
+    pub to: Vec<ForwardPath>,
+    /// The message.
+    pub body: Body,
+    /// Send with BDAT.
+    pub bdat: bool,
+    /// EHLO name.
+    pub helo: Option<Domain>,
+    /// Per-phase timeout.
+    pub timeout: Duration,
+    /// PIPELINING on or off.
+    pub pipelining: bool,
+    /// `--transcript`.
+    pub transcript: bool,
+    /// `--quiet`.
+    pub quiet: bool,
+}
+
+fn usage(msg: impl Into<String>) -> Failure {
+    Failure::usage(msg)
+}
+
+/// Refuses CR, LF and NUL in any value, whatever it is for: a line break in a value is either
+/// a mistake or an injection attempt.
+fn no_line_breaks(flag: &str, value: &str) -> Result<(), Failure> {
+    if let Some(c) = value.chars().find(|c| matches!(c, '\r' | '\n' | '\0')) {
+        let name = match c {
+            '\r' => "CR",
+            '\n' => "LF",
+            _ => "NUL",
+        };
+        return Err(usage(format!(
+            "--{flag} {:?}: contains {name}",
+            value.escape_debug().to_string()
+        )));
+    }
+    Ok(())
+}
+
+/// Splits `HOST[:PORT]`, `[IPv6]:PORT`, `[IPv6]` or a bare IPv6 address.
+pub fn split_server(server: &str) -> Result<(String, Option<u16>), Failure> {
+    let bad = |why: &str| usage(format!("--server {server:?}: {why}"));
+    if server.is_empty() {
+        return Err(bad("is empty"));
+    }
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or_else(|| bad("the port is not a number from 1 to 65535"))
+    };
+    if let Some(rest) = server.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| bad("missing ']' after an IPv6 address"))?;
+        if host.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(bad("not an IPv6 address between brackets"));
+        }
+        return match after {
+            "" => Ok((host.to_owned(), None)),
+            _ => match after.strip_prefix(':') {
+                Some(p) => Ok((host.to_owned(), Some(port(p)?))),
+                None => Err(bad("expected ':PORT' after ']'")),
+            },
+        };
+    }
+    if server.matches(':').count() > 1 {
+        // A bare IPv6 address: no port possible without brackets.
+        return match server.parse::<std::net::Ipv6Addr>() {
+            Ok(_) => Ok((server.to_owned(), None)),
+            Err(_) => Err(bad("write an IPv6 address with a port as [ADDR]:PORT")),
+        };
+    }
+    let (host, port_part) = match server.split_once(':') {
+        Some((h, p)) => (h, Some(port(p)?)),
+        None => (server, None),
+    };
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    if host.parse::<std::net::IpAddr>().is_err() && Domain::new(host).is_err() {
+        return Err(bad("not a host name or an IP address"));
+    }
+    Ok((host.to_owned(), port_part))
+}
+
+fn read_password(args: &Args, user: &str) -> Result<Secret, Failure> {
+    let password = if let Some(var) = &args.password_env {
+        no_line_breaks("password-env", var)?;
+        match std::env::var(var) {
+            Ok(v) => v,
+            Err(std::env::VarError::NotPresent) => {
+                return Err(usage(format!(
+                    "--password-env {var}: the variable is not set"
+                )))
+            }
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(usage(format!(
+                    "--password-env {var}: the value is not UTF-8"
+                )))
+            }
+        }
+    } else if let Some(path) = &args.password_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| usage(format!("--password-file {}: {e}", path.display())))?;
+        let first = text.split('\n').next().unwrap_or("");
+        first.strip_suffix('\r').unwrap_or(first).to_owned()
+    } else if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("Password for {user}: "))
+            .map_err(|e| usage(format!("reading the password: {e}")))?
+    } else {
+        return Err(usage(
+            "no password: give --password-env VAR or --password-file FILE (stdin is not a terminal)",
+        ));
+    };
+    if password.contains(['\r', '\n', '\0']) {
+        // Not printed: it is the password.
+        return Err(usage("the password contains CR, LF or NUL"));
+    }
+    Ok(Secret::new(password))
+}
+
+/// The AUTH part of the plan (also used by the demo, with its known password).
+pub fn auth_plan(args: &Args, password: Option<Secret>) -> Result<Option<AuthPlan>, Failure> {
+    if let Some(mech) = &args.auth {
+        no_line_breaks("auth", mech)?;
+    }
+    if let Some(user) = &args.user {
+        no_line_breaks("user", user)?;
+    }
+    if let Some(z) = &args.authzid {
+        no_line_breaks("authzid", z)?;
+    }
+    let user = match (&args.user, &args.auth) {
+        (None, None) => {
+            if args.password_env.is_some() || args.password_file.is_some() {
+                return Err(usage("a password was given but no --user"));
+            }
+            return Ok(None);
+        }
+        (None, Some(_)) => return Err(usage("--auth needs --user")),
+        (Some(user), _) => user.clone(),
+    };
+    if user.is_empty() {
+        return Err(usage("--user is empty"));
+    }
+    let choice = match args.auth.as_deref() {
+        None => AuthChoice::Auto,
+        Some(m) if m.eq_ignore_ascii_case("auto") => AuthChoice::Auto,
+        Some(m) => {
+            let ok = !m.is_empty()
+                && m.len() <= 20
+                && m.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !ok {
+                return Err(usage(format!("--auth {m:?}: not a SASL mechanism name")));
+            }
+            AuthChoice::Mechanism(m.to_ascii_uppercase())
+        }
+    };
+    let password = match password {
+        Some(p) => p,
+        None => read_password(args, &user)?,
+    };
+    Ok(Some(AuthPlan {
+        choice,
+        user,
+        authzid: args.authzid.clone(),
+        password,
+        ntlm_version: if args.ntlm_version == "1" {
+            NtlmVersion::V1
+        } else {
+            NtlmVersion::V2
+        },
+        allow_plaintext: args.allow_plaintext_auth,
+    }))
+}
+
+/// Checks the envelope flags.
+pub fn envelope(from: &str, to: &[String]) -> Result<(ReversePath, Vec<ForwardPath>), Failure> {
+    no_line_breaks("from", from)?;
+    let from = match from {
+        "" | "<>" => ReversePath::Null,
+        addr => {
+            let addr = strip_brackets(addr);
+            ReversePath::Mailbox(Mailbox::new(addr).map_err(|e| usage(format!("--from: {e}")))?)
+        }
+    };
+    if to.is_empty() {
+        return Err(usage("at least one --to is needed"));
+    }
+    let mut rcpts = Vec::with_capacity(to.len());
+    for t in to {
+        no_line_breaks("to", t)?;
+        rcpts.push(ForwardPath::new(strip_brackets(t)).map_err(|e| usage(format!("--to: {e}")))?);
+    }
+    Ok((from, rcpts))
+}
+
+fn strip_brackets(addr: &str) -> &str {
+    addr.strip_prefix('<')
+        .and_then(|a| a.strip_suffix('>'))
+        .unwrap_or(addr)
+}
+
+/// Checks the message source; a file is opened now so that a missing one fails early.
+pub fn body(args: &Args) -> Result<Body, Failure> {
+    if let Some(s) = &args.subject {
+        no_line_breaks("subject", s)?;
+    }
+    match args.data.as_deref() {
+        None => Ok(Body::Generated {
+            subject: args
+                .subject
+                .clone()
+                .unwrap_or_else(|| "smtp-send test message".to_owned()),
+        }),
+        Some("-") => Ok(Body::Stdin),
+        Some(path) => {
+            no_line_breaks("data", path)?;
+            let file = File::open(path).map_err(|e| usage(format!("--data {path}: {e}")))?;
+            let meta = file
+                .metadata()
+                .map_err(|e| usage(format!("--data {path}: {e}")))?;
+            if !meta.is_file() {
+                return Err(usage(format!("--data {path}: not a regular file")));
+            }
+            Ok(Body::File(file, meta.len()))
+        }
+    }
+}
+
+/// Checks the EHLO name.
+pub fn helo(args: &Args) -> Result<Option<Domain>, Failure> {
+    match &args.helo {
+        None => Ok(None),
+        Some(h) => {
+            no_line_breaks("helo", h)?;
+            Domain::new(h)
+                .map(Some)
+                .map_err(|e| usage(format!("--helo: {e}")))
+        }
+    }
+}
+
+/// Checks everything for a run against `--server`, before any connection.
+pub fn plan(args: &Args) -> Result<Plan, Failure> {
+    let server = args
+        .server
+        .as_deref()
+        .ok_or_else(|| usage("--server is required"))?;
+    no_line_breaks("server", server)?;
+    let (host, port) = split_server(server)?;
+    if let Some(name) = &args.tls_server_name {
+        no_line_breaks("tls-server-name", name)?;
+    }
+    if let Some(ca) = &args.ca_file {
+        if !ca.is_file() {
+            return Err(usage(format!("--ca-file {}: no such file", ca.display())));
+        }
+    }
+    if args.timeout == 0 {
+        return Err(usage("--timeout must be at least 1 second"));
+    }
+    let (from, to) = envelope(args.from.as_deref().unwrap_or_default(), &args.to)?;
+    let helo = helo(args)?;
+    let body = body(args)?;
+    // Last: it may prompt, and nothing else should be wrong by then.
+    let auth = auth_plan(args, None)?;
+    Ok(Plan {
+        host,
+        port,
+        tls: args.tls,
+        submission: args.submission,
+        ca_file: args.ca_file.clone(),
+        tls_server_name: args.tls_server_name.clone(),
+        auth,
+        from,
+        to,
+        body,
+        bdat: args.bdat,
+        helo,
+        timeout: Duration::from_secs(args.timeout),
+        pipelining: args.pipelining == PipeliningArg::Auto,
+        transcript: args.transcript,
+        quiet: args.quiet,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_split() {
+        assert_eq!(
+            split_server("mx.example.test").unwrap(),
+            ("mx.example.test".into(), None)
+        );
+        assert_eq!(
+            split_server("127.0.0.1:2525").unwrap(),
+            ("127.0.0.1".into(), Some(2525))
+        );
+        assert_eq!(
+            split_server("[::1]:587").unwrap(),
+            ("::1".into(), Some(587))
+        );
+        assert_eq!(split_server("[::1]").unwrap(), ("::1".into(), None));
+        assert_eq!(split_server("::1").unwrap(), ("::1".into(), None));
+        assert!(split_server("host:0").is_err());
+        assert!(split_server("host:70000").is_err());
+        assert!(split_server("host:").is_err());
+        assert!(split_server(":25").is_err());
+        assert!(split_server("[::1]x").is_err());
+        assert!(split_server("[nothost]:25").is_err());
+        assert!(split_server("bad host").is_err());
+    }
+
+    #[test]
+    fn line_breaks_are_refused_everywhere() {
+        assert!(no_line_breaks("from", "a@b\r\nRCPT TO:<c@d>").is_err());
+        assert!(no_line_breaks("helo", "x\ny").is_err());
+        assert!(no_line_breaks("user", "a\0b").is_err());
+        assert!(no_line_breaks("user", "alice").is_ok());
+        assert!(envelope("a@example.test\r\n", &["b@example.test".into()]).is_err());
+        assert!(envelope("a@example.test", &["b@example.test\n".into()]).is_err());
+    }
+
+    #[test]
+    fn envelope_forms() {
+        let (from, to) = envelope("<>", &["<b@example.test>".into(), "postmaster".into()]).unwrap();
+        assert_eq!(from, ReversePath::Null);
+        assert_eq!(to[0].to_string(), "<b@example.test>");
+        assert_eq!(to[1], ForwardPath::postmaster());
+        assert!(envelope("not an address", &["b@example.test".into()]).is_err());
+        assert!(envelope("a@example.test", &[]).is_err());
+    }
+}

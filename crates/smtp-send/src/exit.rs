@@ -1,0 +1,120 @@
+//! Failures and their exit codes: one line on stderr naming the stage, one code per kind.
+
+use std::fmt;
+use std::process::ExitCode;
+
+use smtp_client::Error;
+
+/// What went wrong, as far as the exit status tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Anything else: exit 1.
+    Other,
+    /// Usage or bad input, found before any connection: exit 2.
+    Usage,
+    /// Connection or TLS: exit 3.
+    Connection,
+    /// Authentication: exit 4.
+    Auth,
+    /// The server refused the greeting, the sender, a recipient or the message: exit 5.
+    Refused,
+}
+
+impl Kind {
+    /// The exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Kind::Other => 1,
+            Kind::Usage => 2,
+            Kind::Connection => 3,
+            Kind::Auth => 4,
+            Kind::Refused => 5,
+        }
+    }
+
+    /// As a process exit code.
+    pub fn exit_code(self) -> ExitCode {
+        ExitCode::from(self.code())
+    }
+}
+
+/// A failure: its kind, and the line printed on stderr (`auth failed: 535 5.7.8 ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The kind.
+    pub kind: Kind,
+    /// The line, without the program name.
+    pub line: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.line)
+    }
+}
+
+impl Failure {
+    /// Usage or bad input.
+    pub fn usage(msg: impl Into<String>) -> Failure {
+        Failure {
+            kind: Kind::Usage,
+            line: msg.into(),
+        }
+    }
+
+    /// A failure of this kind with this line.
+    pub fn new(kind: Kind, line: impl Into<String>) -> Failure {
+        Failure {
+            kind,
+            line: line.into(),
+        }
+    }
+
+    /// Classifies a client error met at `stage` ("connect", "mail", "data", ...).
+    pub fn from_client(stage: &str, err: &Error) -> Failure {
+        let kind = classify(err);
+        let line = match err {
+            // The reply is what a person needs; the command is already named by the stage.
+            Error::Refused { command, reply } => {
+                let verb = command
+                    .split([' ', ':'])
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
+                let stage = match verb.as_str() {
+                    "" => stage.to_owned(),
+                    v => v.to_owned(),
+                };
+                format!("{stage} failed: {reply}")
+            }
+            Error::RecipientsRefused { refused } => {
+                let each: Vec<String> = refused.iter().map(ToString::to_string).collect();
+                format!("rcpt failed: {}", each.join("; "))
+            }
+            Error::Tls(tls) => format!("tls failed: {tls}"),
+            Error::TlsRequired(_) => format!("tls failed: {err}"),
+            other => format!("{stage} failed: {other}"),
+        };
+        Failure { kind, line }
+    }
+}
+
+/// The exit kind of a client error.
+pub fn classify(err: &Error) -> Kind {
+    match err {
+        Error::Io { .. }
+        | Error::Connect { .. }
+        | Error::Timeout { .. }
+        | Error::ConnectionClosed { .. }
+        | Error::Tls(_)
+        | Error::TlsRequired(_)
+        | Error::Protocol(_) => Kind::Connection,
+        Error::Refused { reply, .. } if reply.code().get() == 421 => Kind::Connection,
+        Error::Refused { .. }
+        | Error::RecipientsRefused { .. }
+        | Error::ExtensionMissing { .. }
+        | Error::SizeExceeded { .. } => Kind::Refused,
+        Error::InvalidInput(_) | Error::Command(_) | Error::Body(_) => Kind::Usage,
+        _ => Kind::Other,
+    }
+}

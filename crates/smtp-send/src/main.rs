@@ -1,0 +1,52 @@
+//! `smtp-send`: send one message through an SMTP server, with AUTH, from the shell.
+//!
+//! Built on the project's own crates only (`smtp-client`, `sasl-mechs`,
+//! `smtp-proto`), so what works here works in code. `--demo` runs it against the built-in
+//! demo server of `smtp-testserver`. Run `smtp-send --help` for the flags and exit codes.
+
+mod auth;
+mod cli;
+mod demo;
+mod exit;
+mod message;
+mod send;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::Args;
+use crate::send::{client_config, send, Trust};
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = if args.demo {
+        demo::run(&args)
+    } else {
+        run(&args)
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("smtp-send: {failure}");
+            failure.kind.exit_code()
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), exit::Failure> {
+    let mut plan = cli::plan(args)?;
+    let config = client_config(&plan, Trust::Default)?;
+    let sent = send(&mut plan, config)?;
+    if !plan.quiet {
+        let auth = match &sent.mechanism {
+            Some(m) => format!(", authenticated with {m}"),
+            None => String::new(),
+        };
+        println!(
+            "accepted for {} recipient(s){auth}: {}",
+            sent.accepted, sent.reply
+        );
+    }
+    Ok(())
+}

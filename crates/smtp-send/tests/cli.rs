@@ -1,0 +1,439 @@
+//! The built `smtp-send` binary against the demo server: exit codes, the stderr line of each
+//! failure, checks made before connecting, and secrets kept out of the transcript.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use smtp_testserver::demo::{DemoConfig, DemoServer, DEMO_PASSWORD, DEMO_USER, MECHANISMS};
+
+const BIN: &str = env!("CARGO_BIN_EXE_smtp-send");
+const PW_VAR: &str = "SMTP_SEND_TEST_PASSWORD";
+
+/// A file in the temporary directory, removed on drop.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(contents: &[u8]) -> TempFile {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "smtp-send-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::write(&path, contents).expect("write temp file");
+        TempFile(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("UTF-8 temp path")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn server() -> (DemoServer, TempFile) {
+    let server = DemoServer::start(DemoConfig::new().port(0)).expect("demo server");
+    let ca = TempFile::new(server.ca_pem().as_bytes());
+    (server, ca)
+}
+
+/// Runs the binary against `server` with `args` after the connection flags; the password
+/// is passed in the environment.
+fn run(server: &DemoServer, ca: &TempFile, password: &str, args: &[&str]) -> Output {
+    let addr = server.addr().to_string();
+    Command::new(BIN)
+        .args(["--server", &addr, "--ca-file", ca.path(), "--timeout", "20"])
+        .args(args)
+        .env(PW_VAR, password)
+        .output()
+        .expect("run smtp-send")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn base64(bytes: &[u8]) -> String {
+    // RFC 4648 section 4, written out here so the test does not trust the code under test.
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+const AUTH_FLAGS: &[&str] = &["--user", DEMO_USER, "--password-env", PW_VAR];
+const ENVELOPE: &[&str] = &["--from", "alice@example.test", "--to", "bob@example.test"];
+
+fn flags(parts: &[&[&str]]) -> Vec<String> {
+    parts
+        .iter()
+        .flat_map(|p| p.iter().map(|s| (*s).to_owned()))
+        .collect()
+}
+
+fn args_of(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn base64_helper_matches_rfc4648_vectors() {
+    // RFC 4648 section 10.
+    assert_eq!(base64(b"f"), "Zg==");
+    assert_eq!(base64(b"fo"), "Zm8=");
+    assert_eq!(base64(b"foo"), "Zm9v");
+    assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+}
+
+#[test]
+fn each_mechanism_sends_and_exits_0() {
+    let (server, ca) = server();
+    for mech in MECHANISMS {
+        let v = flags(&[&["--auth", mech], AUTH_FLAGS, ENVELOPE]);
+        let out = run(&server, &ca, DEMO_PASSWORD, &args_of(&v));
+        assert_eq!(out.status.code(), Some(0), "{mech}: {}", stderr(&out));
+        assert!(
+            stdout(&out).contains("accepted for 1 recipient"),
+            "{}",
+            stdout(&out)
+        );
+    }
+    let got = server.received();
+    assert_eq!(got.len(), MECHANISMS.len());
+    for (m, mech) in got.iter().zip(MECHANISMS) {
+        assert_eq!(m.mechanism.as_deref(), Some(*mech));
+        assert_eq!(m.authenticated.as_deref(), Some(DEMO_USER));
+        assert!(m.tls, "STARTTLS is the default");
+        assert_eq!(m.from, "alice@example.test");
+        assert_eq!(m.to, ["bob@example.test"]);
+        let text = String::from_utf8_lossy(&m.data);
+        assert!(text.contains("\r\nMessage-ID: <"), "{text}");
+        assert!(text.starts_with("Date: "), "{text}");
+    }
+}
+
+#[test]
+fn wrong_password_exits_4_naming_the_stage_and_reply() {
+    let (server, ca) = server();
+    let v = flags(&[&["--auth", "PLAIN"], AUTH_FLAGS, ENVELOPE]);
+    let out = run(&server, &ca, "not-the-password", &args_of(&v));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("auth failed: 535 5.7.8 Authentication credentials invalid"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(server.received().is_empty());
+}
+
+#[test]
+fn transcript_shows_both_directions_and_no_secret() {
+    let (server, ca) = server();
+    for mech in ["PLAIN", "LOGIN"] {
+        let v = flags(&[&["--auth", mech, "--transcript"], AUTH_FLAGS, ENVELOPE]);
+        let out = run(&server, &ca, DEMO_PASSWORD, &args_of(&v));
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(&format!(">>> AUTH {mech}")), "{err}");
+        assert!(err.contains("<<< 235 2.7.0"), "{err}");
+        assert!(err.contains(">>> MAIL FROM:<alice@example.test>"), "{err}");
+        let plain = format!("\0{DEMO_USER}\0{DEMO_PASSWORD}");
+        for secret in [
+            DEMO_PASSWORD.to_owned(),
+            base64(DEMO_PASSWORD.as_bytes()),
+            base64(plain.as_bytes()),
+        ] {
+            assert!(
+                !err.contains(&secret),
+                "{mech}: {secret:?} in the transcript:\n{err}"
+            );
+            assert!(!stdout(&out).contains(&secret));
+        }
+    }
+}
+
+/// A listener that must see no connection: bad input is refused before connecting.
+fn untouched_listener() -> (TcpListener, String) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    (l, addr)
+}
+
+fn assert_untouched(l: &TcpListener) {
+    assert_eq!(
+        l.accept().map(|_| ()).map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::WouldBlock),
+        "smtp-send connected despite bad input"
+    );
+}
+
+#[test]
+fn crlf_in_from_exits_2_before_connecting() {
+    let (l, addr) = untouched_listener();
+    let out = Command::new(BIN)
+        .args(["--server", &addr, "--tls", "none"])
+        .args(["--from", "a@example.test\r\nRCPT TO:<evil@example.test>"])
+        .args(["--to", "b@example.test"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--from"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("CR"), "{}", stderr(&out));
+    assert_untouched(&l);
+}
+
+#[test]
+fn bad_input_exits_2_before_connecting() {
+    let (l, addr) = untouched_listener();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--data", "/nonexistent/message.eml"],
+            "--data /nonexistent/message.eml",
+        ),
+        (&["--to", "not an address"], "--to"),
+        (&["--helo", "bad\nname"], "--helo"),
+        (
+            &[
+                "--user",
+                "demo",
+                "--password-env",
+                "SMTP_SEND_UNSET_VARIABLE",
+            ],
+            "not set",
+        ),
+        (&["--auth", "PLAIN"], "--auth needs --user"),
+        (&["--ca-file", "/nonexistent/ca.pem"], "--ca-file"),
+    ];
+    for (extra, expected) in cases {
+        let out = Command::new(BIN)
+            .args(["--server", &addr, "--tls", "none"])
+            .args(["--from", "a@example.test", "--to", "b@example.test"])
+            .args(*extra)
+            .env_remove("SMTP_SEND_UNSET_VARIABLE")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(expected),
+            "{extra:?}: {}",
+            stderr(&out)
+        );
+        assert_untouched(&l);
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = Command::new(BIN)
+        .args(["--to", "b@example.test"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(BIN)
+        .arg("--password")
+        .arg("x")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "there is no bare password flag");
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = stdout(&out);
+    for line in [
+        "0  the message was accepted",
+        "2  usage",
+        "3  connection or TLS",
+        "4  authentication",
+        "5  refused by the server",
+    ] {
+        assert!(help.contains(line), "{line:?} missing from --help");
+    }
+}
+
+#[test]
+fn refused_recipient_exits_5_and_the_others_get_it() {
+    let (server, ca) = server();
+    let v = flags(&[
+        &["--auth", "CRAM-MD5"],
+        AUTH_FLAGS,
+        ENVELOPE,
+        &["--to", "reject@example.test"],
+    ]);
+    let out = run(&server, &ca, DEMO_PASSWORD, &args_of(&v));
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("rcpt failed: <reject@example.test>: 550 5.1.1"),
+        "{}",
+        stderr(&out)
+    );
+    let got = server.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].to, ["bob@example.test"]);
+}
+
+#[test]
+fn all_recipients_refused_exits_5() {
+    let (server, ca) = server();
+    let v = flags(&[
+        AUTH_FLAGS,
+        &[
+            "--from",
+            "alice@example.test",
+            "--to",
+            "reject@example.test",
+        ],
+    ]);
+    let out = run(&server, &ca, DEMO_PASSWORD, &args_of(&v));
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("rcpt failed: "), "{}", stderr(&out));
+    assert!(server.received().is_empty());
+}
+
+#[test]
+fn no_auth_on_a_server_that_requires_it_is_refused_at_mail() {
+    let (server, ca) = server();
+    let out = run(&server, &ca, DEMO_PASSWORD, ENVELOPE);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("mail failed: 530 5.7.0"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn unknown_ca_exits_3() {
+    let (server, _ca) = server();
+    let addr = server.addr().to_string();
+    let v = flags(&[AUTH_FLAGS, ENVELOPE]);
+    let out = Command::new(BIN)
+        .args(["--server", &addr, "--timeout", "20"])
+        .args(args_of(&v))
+        .env(PW_VAR, DEMO_PASSWORD)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("tls failed: "), "{}", stderr(&out));
+    assert!(server.received().is_empty());
+}
+
+#[test]
+fn connection_refused_exits_3() {
+    let addr = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let out = Command::new(BIN)
+        .args(["--server", &addr, "--tls", "none", "--timeout", "5"])
+        .args(ENVELOPE)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("connect failed: "),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn data_file_is_sent_as_is_and_bdat_works() {
+    let (server, ca) = server();
+    let message = b"Subject: from a file\r\n\r\n.leading dot\r\nend\r\n";
+    let file = TempFile::new(message);
+    let v = flags(&[AUTH_FLAGS, ENVELOPE, &["--data", file.path(), "--bdat"]]);
+    let out = run(&server, &ca, DEMO_PASSWORD, &args_of(&v));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = flags(&[
+        AUTH_FLAGS,
+        ENVELOPE,
+        &["--data", file.path(), "--pipelining", "off"],
+    ]);
+    let out = run(&server, &ca, DEMO_PASSWORD, &args_of(&v));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let got = server.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].transfer, smtp_testserver::demo::Transfer::Bdat);
+    assert_eq!(got[1].transfer, smtp_testserver::demo::Transfer::Data);
+    for m in got {
+        assert_eq!(m.data, message);
+    }
+}
+
+#[test]
+fn demo_mode_sends_through_every_mechanism() {
+    let out = Command::new(BIN)
+        .args(["--demo", "--demo-port", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(
+        text.matches("server received, over TLS, from user demo")
+            .count(),
+        MECHANISMS.len(),
+        "{text}"
+    );
+    for mech in MECHANISMS {
+        assert!(
+            text.contains(&format!("from user demo ({mech})")),
+            "{mech}: {text}"
+        );
+    }
+    let err = stderr(&out);
+    assert!(
+        err.contains("<<< 235 2.7.0"),
+        "the transcript is on in the demo: {err}"
+    );
+    assert!(!err.contains(DEMO_PASSWORD));
+}
+
+#[test]
+fn demo_mode_with_a_wrong_password_exits_4() {
+    let out = Command::new(BIN)
+        .args([
+            "--demo",
+            "--demo-port",
+            "0",
+            "--auth",
+            "SCRAM-SHA-256",
+            "--password-env",
+            PW_VAR,
+        ])
+        .env(PW_VAR, "wrong")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("auth failed: 535 5.7.8"),
+        "{}",
+        stderr(&out)
+    );
+}
