@@ -22,11 +22,18 @@ struct Suite {
 }
 
 /// Every suite, in document order.
-const SUITES: &[Suite] = &[Suite {
-    name: "codec",
-    heading: "Codec (smtp-proto)",
-    run: codec,
-}];
+const SUITES: &[Suite] = &[
+    Suite {
+        name: "codec",
+        heading: "Codec (smtp-proto)",
+        run: codec,
+    },
+    Suite {
+        name: "concurrency",
+        heading: "Concurrent connections (smtp-client, async and blocking)",
+        run: crate::bench_concurrency::concurrency,
+    },
+];
 
 const TITLE: &str = "# Performance";
 

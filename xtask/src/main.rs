@@ -3,6 +3,8 @@
 //! Each command lives in its own module; this file only dispatches.
 
 mod bench;
+mod bench_smtp;
+mod bench_concurrency;
 mod ci;
 mod cmd;
 mod demo;
