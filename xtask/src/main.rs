@@ -3,7 +3,6 @@
 //! Each command lives in its own module; this file only dispatches.
 
 mod bench;
-mod bench_smtp;
 mod bench_concurrency;
 mod ci;
 mod cmd;
