@@ -45,6 +45,8 @@ mod error;
 mod login;
 mod mechanism;
 mod ntlm;
+#[cfg(feature = "server")]
+mod ntlm_server;
 mod oauth;
 mod oauth_error;
 mod plain;
@@ -67,6 +69,8 @@ pub use ntlm::{
     split_user, ChallengeMessage as NtlmChallenge, Ntlm, NtlmOptions, NtlmVersion,
     MAX_CHALLENGE_LEN,
 };
+#[cfg(feature = "server")]
+pub use ntlm_server::{NtlmServer, MAX_CLIENT_MESSAGE_LEN as NTLM_MAX_CLIENT_MESSAGE_LEN};
 pub use oauth::{Anonymous, External, OAuth, OAuthKind};
 pub use oauth_error::{OAuthError, MAX_ERROR_JSON};
 pub use plain::Plain;

@@ -91,11 +91,11 @@ fn bad(reason: impl Into<String>) -> SaslError {
     }
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+pub(crate) fn u16_at(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
 
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+pub(crate) fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
@@ -162,7 +162,7 @@ impl<'a> ChallengeMessage<'a> {
 }
 
 /// Checks AV pairs (MS-NLMP 2.2.2.1); returns the MsvAvTimestamp value, if any.
-fn parse_av_pairs(mut info: &[u8]) -> Result<Option<u64>, SaslError> {
+pub(crate) fn parse_av_pairs(mut info: &[u8]) -> Result<Option<u64>, SaslError> {
     let mut timestamp = None;
     if info.is_empty() {
         return Ok(None);
@@ -189,7 +189,7 @@ fn parse_av_pairs(mut info: &[u8]) -> Result<Option<u64>, SaslError> {
     Err(bad("target info: no MsvAvEOL"))
 }
 
-fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> [u8; 16] {
+pub(crate) fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> [u8; 16] {
     let mut m = <Hmac<Md5> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
     for p in parts {
         m.update(p);
@@ -302,7 +302,7 @@ pub(crate) fn v2_response(
 }
 
 /// Now in Windows FILETIME units (100 ns since 1601-01-01).
-fn filetime_now() -> u64 {
+pub(crate) fn filetime_now() -> u64 {
     const UNIX_TO_1601: u64 = 11_644_473_600;
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

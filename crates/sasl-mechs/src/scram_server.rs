@@ -126,6 +126,7 @@ impl ScramServer {
             user: Authenticated {
                 authcid: user,
                 authzid,
+                realm: None,
             },
             keys,
         }));

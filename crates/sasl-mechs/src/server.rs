@@ -30,6 +30,9 @@ pub struct Authenticated {
     pub authcid: String,
     /// The authorization id the client asked for, if any.
     pub authzid: Option<String>,
+    /// The realm or domain the client named, for the mechanisms that carry one (NTLM's
+    /// domain, DIGEST-MD5's realm); `None` for the others or when empty.
+    pub realm: Option<String>,
 }
 
 /// One SASL server mechanism: a state machine over raw bytes, the mirror of
@@ -73,6 +76,7 @@ pub fn server_mechanism(
             lookup,
             "localhost",
         )),
+        "NTLM" => Box::new(crate::ntlm_server::NtlmServer::new(lookup, "LOCALHOST")),
         "SCRAM-SHA-1" => Box::new(crate::scram_server::ScramServer::new(
             ScramHash::Sha1,
             lookup,

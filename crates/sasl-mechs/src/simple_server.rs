@@ -85,6 +85,7 @@ impl ServerMechanism for PlainServer {
         self.authenticated = Some(Authenticated {
             authcid: authcid.to_owned(),
             authzid: (!authzid.is_empty()).then(|| authzid.to_owned()),
+            realm: None,
         });
         Ok(ServerStep::Success(None))
     }
@@ -141,6 +142,7 @@ impl ServerMechanism for LoginServer {
                 self.authenticated = Some(Authenticated {
                     authcid: user,
                     authzid: None,
+                    realm: None,
                 });
                 Ok(ServerStep::Success(None))
             }
@@ -225,6 +227,7 @@ impl ServerMechanism for CramMd5Server {
         self.authenticated = Some(Authenticated {
             authcid: user.to_owned(),
             authzid: None,
+            realm: None,
         });
         Ok(ServerStep::Success(None))
     }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use sasl_mechs::server::{server_mechanism, ServerMechanism, ServerStep};
-use sasl_mechs::{client_mechanism, ClientOptions, Credentials, Mechanism, SaslError, Secret};
+use sasl_mechs::{
+    client_mechanism, ClientOptions, Credentials, Mechanism, NtlmVersion, SaslError, Secret,
+};
 
 /// Runs one exchange; Ok(true) on success, Ok(false) on the server's failure.
 fn run(client: &mut dyn Mechanism, server: &mut dyn ServerMechanism) -> Result<bool, SaslError> {
@@ -35,11 +37,29 @@ fn exchange(
     client_pw: &str,
     stored_pw: &str,
 ) -> (bool, Option<(String, Option<String>)>) {
+    exchange_with(
+        mech,
+        user,
+        authzid,
+        client_pw,
+        stored_pw,
+        &ClientOptions::default(),
+    )
+}
+
+fn exchange_with(
+    mech: &str,
+    user: &str,
+    authzid: &str,
+    client_pw: &str,
+    stored_pw: &str,
+    options: &ClientOptions,
+) -> (bool, Option<(String, Option<String>)>) {
     let mut creds = Credentials::new(user, client_pw).unwrap();
     if !authzid.is_empty() {
         creds = creds.with_authzid(authzid).unwrap();
     }
-    let mut client = client_mechanism(mech, &creds, &ClientOptions::default()).unwrap();
+    let mut client = client_mechanism(mech, &creds, options).unwrap();
     let (u, p) = (user.to_owned(), stored_pw.to_owned());
     let lookup = Arc::new(move |name: &str| (name == u).then(|| Secret::new(p.clone())));
     let mut server = server_mechanism(mech, lookup).unwrap();
@@ -99,9 +119,44 @@ proptest! {
     }
 }
 
+/// NTLM user names: no `\\` or `@`, which the client reads as a domain separator.
+const NTLM_USER: &str = "[a-zA-Z0-9\u{e9}\u{4e2d}][^\\x00\\\\@]{0,15}";
+
+proptest! {
+    #[test]
+    fn ntlm_v1_and_v2(user in NTLM_USER, domain in "([A-Za-z\u{e9}][A-Za-z0-9.\u{e9}-]{0,10})?", pw in NAME, other in NAME) {
+        for version in [NtlmVersion::V2, NtlmVersion::V1] {
+            let mut options = ClientOptions::default();
+            options.ntlm.version = version;
+            options.ntlm.domain = Some(domain.clone());
+            let (ok, who) = exchange_with("NTLM", &user, "", &pw, &pw, &options);
+            prop_assert!(ok, "{:?}", version);
+            prop_assert_eq!(who, Some((user.clone(), None)));
+            if other != pw {
+                let (ok, who) = exchange_with("NTLM", &user, "", &other, &pw, &options);
+                prop_assert!(!ok, "{:?}", version);
+                prop_assert_eq!(who, None);
+            }
+        }
+    }
+}
+
+#[test]
+fn ntlm_server_reports_the_domain() {
+    let creds = Credentials::new("example.test\\tim", "pw").unwrap();
+    let mut client = client_mechanism("NTLM", &creds, &ClientOptions::default()).unwrap();
+    let lookup = Arc::new(|name: &str| (name == "tim").then(|| Secret::new("pw")));
+    let mut server = server_mechanism("ntlm", lookup).unwrap();
+    assert!(run(client.as_mut(), server.as_mut()).unwrap());
+    let who = server.authenticated().unwrap();
+    assert_eq!(who.authcid, "tim");
+    // The client upper-cases the domain by default; the server reports it as sent.
+    assert_eq!(who.realm.as_deref(), Some("EXAMPLE.TEST"));
+}
+
 #[test]
 fn unknown_user_fails() {
-    for mech in ["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-256"] {
+    for mech in ["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-256", "NTLM"] {
         let creds = Credentials::new("nobody", "pw").unwrap();
         let mut client = client_mechanism(mech, &creds, &ClientOptions::default()).unwrap();
         let mut server = server_mechanism(mech, Arc::new(|_: &str| None)).unwrap();
