@@ -50,8 +50,8 @@ pub enum PipeliningArg {
 #[derive(Debug, Clone, Parser)]
 #[command(name = "smtp-send", version, after_help = EXIT_CODES)]
 pub struct Args {
-    /// The server: HOST, HOST:PORT, [IPv6]:PORT. Default port: 25, 465 with --tls implicit,
-    /// 587 with --submission.
+    /// The server: HOST or HOST:PORT (an IPv6 address in brackets before a port). Default
+    /// port: 25, 465 with --tls implicit, 587 with --submission.
     #[arg(long, value_name = "HOST[:PORT]", required_unless_present = "demo")]
     pub server: Option<String>,
 
@@ -249,7 +249,7 @@ fn no_line_breaks(flag: &str, value: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Splits `HOST[:PORT]`, `[IPv6]:PORT`, `[IPv6]` or a bare IPv6 address.
+/// Splits `HOST[:PORT]`, `[IPV6]:PORT`, `[IPV6]` or a bare IPv6 address.
 pub fn split_server(server: &str) -> Result<(String, Option<u16>), Failure> {
     let bad = |why: &str| usage(format!("--server {server:?}: {why}"));
     if server.is_empty() {

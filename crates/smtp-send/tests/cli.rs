@@ -437,3 +437,32 @@ fn demo_mode_with_a_wrong_password_exits_4() {
         stderr(&out)
     );
 }
+
+#[test]
+fn demo_mode_ntlm_v1_and_v2() {
+    for version in ["1", "2"] {
+        let out = Command::new(BIN)
+            .args([
+                "--demo",
+                "--demo-port",
+                "0",
+                "--auth",
+                "NTLM",
+                "--ntlm-version",
+                version,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "NTLMv{version}: {}",
+            stderr(&out)
+        );
+        assert!(
+            stdout(&out).contains("from user demo (NTLM)"),
+            "{}",
+            stdout(&out)
+        );
+    }
+}

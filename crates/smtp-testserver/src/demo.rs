@@ -63,7 +63,14 @@ pub const DEMO_USER: &str = "demo";
 pub const DEMO_PASSWORD: &str = "demo-password";
 
 /// The SASL mechanisms the demo server offers, strongest last (the order of its EHLO line).
-pub const MECHANISMS: &[&str] = &["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256"];
+pub const MECHANISMS: &[&str] = &[
+    "PLAIN",
+    "LOGIN",
+    "CRAM-MD5",
+    "NTLM",
+    "SCRAM-SHA-1",
+    "SCRAM-SHA-256",
+];
 
 /// Errors after which the server closes the connection (421), as real servers do.
 const MAX_ERRORS: u32 = 20;
@@ -1213,7 +1220,7 @@ mod tests {
             "CHUNKING",
             "ENHANCEDSTATUSCODES",
             "STARTTLS",
-            "AUTH PLAIN LOGIN CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256",
+            "AUTH PLAIN LOGIN CRAM-MD5 NTLM SCRAM-SHA-1 SCRAM-SHA-256",
         ] {
             assert!(ehlo.iter().any(|l| &l[4..] == kw), "{kw} missing: {ehlo:?}");
         }
