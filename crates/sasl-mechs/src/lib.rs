@@ -41,6 +41,9 @@
 
 mod cram_md5;
 mod credentials;
+mod digest_md5;
+#[cfg(feature = "server")]
+mod digest_md5_server;
 mod error;
 mod login;
 mod mechanism;
@@ -62,6 +65,9 @@ mod simple_server;
 
 pub use cram_md5::CramMd5;
 pub use credentials::{Credentials, Secret};
+pub use digest_md5::{DigestChallenge, DigestMd5, MAX_DIGEST_CHALLENGE, MAX_DIGEST_RESPONSE};
+#[cfg(feature = "server")]
+pub use digest_md5_server::DigestMd5Server;
 pub use error::SaslError;
 pub use login::Login;
 pub use mechanism::{Mechanism, Response};

@@ -7,7 +7,12 @@ use crate::{Credentials, Mechanism, SaslError};
 ///
 /// SCRAM proves both sides and keeps the password off the wire; the token mechanisms come
 /// next (they are only chosen when a token is given, and password mechanisms only when a
-/// password is); CRAM-MD5 and NTLM are challenge-response with weak hashes; PLAIN and LOGIN
+/// password is); CRAM-MD5, DIGEST-MD5 and NTLM are challenge-response with weak hashes.
+/// DIGEST-MD5 has a client nonce and proves the server, but RFC 6331 moved it to Historic
+/// for its interoperability problems (digest-uri and realm checks, charset rules), and it is
+/// no harder to attack offline than CRAM-MD5 (both are MD5 over a password-equivalent
+/// secret): when a server offers both, CRAM-MD5 is the one that works more often, so
+/// DIGEST-MD5 comes after it and before NTLM. PLAIN and LOGIN
 /// send the password itself; EXTERNAL and ANONYMOUS are only chosen when the caller lists
 /// them in [`Policy::allowed`].
 pub const STRENGTH_ORDER: &[&str] = &[
@@ -16,6 +21,7 @@ pub const STRENGTH_ORDER: &[&str] = &[
     "OAUTHBEARER",
     "XOAUTH2",
     "CRAM-MD5",
+    "DIGEST-MD5",
     "NTLM",
     "PLAIN",
     "LOGIN",
@@ -158,6 +164,15 @@ pub struct ClientOptions {
     pub oauth_port: Option<u16>,
     /// NTLM: version, workstation, domain.
     pub ntlm: crate::NtlmOptions,
+    /// DIGEST-MD5: the service part of the digest-uri (default `"smtp"`; `"imap"`,
+    /// `"pop"`, `"ldap"`, ... for other protocols).
+    pub digest_uri_service: String,
+    /// The server's host name, as the user named it: the host part of DIGEST-MD5's
+    /// digest-uri. `None`: `"localhost"`. Cyrus SASL compares it with its own host name.
+    pub host: Option<String>,
+    /// DIGEST-MD5: the realm to use, whatever the server offers. `None`: the first realm the
+    /// server offers, or none.
+    pub digest_realm: Option<String>,
 }
 
 impl Default for ClientOptions {
@@ -167,6 +182,9 @@ impl Default for ClientOptions {
             oauth_host: None,
             oauth_port: None,
             ntlm: crate::NtlmOptions::default(),
+            digest_uri_service: "smtp".to_owned(),
+            host: None,
+            digest_realm: None,
         }
     }
 }
@@ -201,6 +219,12 @@ pub fn client_mechanism(
             crate::Scram::new(crate::ScramHash::Sha256, creds)?
                 .max_iterations(options.scram_max_iterations),
         ),
+        "DIGEST-MD5" => Box::new(crate::DigestMd5::new(
+            creds,
+            &options.digest_uri_service,
+            options.host.as_deref().unwrap_or("localhost"),
+            options.digest_realm.as_deref(),
+        )?),
         "NTLM" => Box::new(crate::Ntlm::new(creds, &options.ntlm)?),
         "OAUTHBEARER" => Box::new(crate::OAuth::new(
             crate::OAuthKind::OAuthBearer,

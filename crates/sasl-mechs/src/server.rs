@@ -76,6 +76,11 @@ pub fn server_mechanism(
             lookup,
             "localhost",
         )),
+        "DIGEST-MD5" => Box::new(crate::digest_md5_server::DigestMd5Server::new(
+            lookup,
+            "localhost",
+            "smtp",
+        )),
         "NTLM" => Box::new(crate::ntlm_server::NtlmServer::new(lookup, "LOCALHOST")),
         "SCRAM-SHA-1" => Box::new(crate::scram_server::ScramServer::new(
             ScramHash::Sha1,

@@ -81,18 +81,21 @@ const AUTHZID: &str = "([a-zA-Z0-9][^\\x00]{0,7})?";
 
 proptest! {
     #[test]
-    fn plain_login_cram(user in NAME, authzid in AUTHZID, pw in NAME, other in NAME) {
+    fn plain_login_cram_digest(user in NAME, authzid in AUTHZID, pw in NAME, other in NAME) {
         let (ok, who) = exchange("PLAIN", &user, &authzid, &pw, &pw);
         prop_assert!(ok);
         let expect_z = (!authzid.is_empty()).then(|| authzid.clone());
         prop_assert_eq!(who, Some((user.clone(), expect_z)));
+        let (ok, who) = exchange("DIGEST-MD5", &user, &authzid, &pw, &pw);
+        prop_assert!(ok);
+        prop_assert_eq!(who, Some((user.clone(), (!authzid.is_empty()).then(|| authzid.clone()))));
         for mech in ["LOGIN", "CRAM-MD5"] {
             let (ok, who) = exchange(mech, &user, "", &pw, &pw);
             prop_assert!(ok, "{}", mech);
             prop_assert_eq!(who, Some((user.clone(), None)));
         }
         if other != pw {
-            for mech in ["PLAIN", "LOGIN", "CRAM-MD5"] {
+            for mech in ["PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5"] {
                 let (ok, who) = exchange(mech, &user, "", &other, &pw);
                 prop_assert!(!ok, "{}", mech);
                 prop_assert_eq!(who, None);
@@ -156,7 +159,14 @@ fn ntlm_server_reports_the_domain() {
 
 #[test]
 fn unknown_user_fails() {
-    for mech in ["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-256", "NTLM"] {
+    for mech in [
+        "PLAIN",
+        "LOGIN",
+        "CRAM-MD5",
+        "DIGEST-MD5",
+        "SCRAM-SHA-256",
+        "NTLM",
+    ] {
         let creds = Credentials::new("nobody", "pw").unwrap();
         let mut client = client_mechanism(mech, &creds, &ClientOptions::default()).unwrap();
         let mut server = server_mechanism(mech, Arc::new(|_: &str| None)).unwrap();
