@@ -33,6 +33,11 @@ const SUITES: &[Suite] = &[
         heading: "Concurrent connections (smtp-client, async and blocking)",
         run: crate::bench_concurrency::concurrency,
     },
+    Suite {
+        name: "smtp",
+        heading: "SMTP throughput (smtp-client against smtp-sink)",
+        run: crate::bench_smtp::run,
+    },
 ];
 
 const TITLE: &str = "# Performance";

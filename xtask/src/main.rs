@@ -4,6 +4,7 @@
 
 mod bench;
 mod bench_concurrency;
+mod bench_smtp;
 mod ci;
 mod cmd;
 mod demo;
