@@ -52,6 +52,8 @@ mod ntlm;
 mod ntlm_server;
 mod oauth;
 mod oauth_error;
+#[cfg(feature = "server")]
+mod oauth_server;
 mod plain;
 mod saslprep;
 mod scram;
@@ -79,6 +81,8 @@ pub use ntlm::{
 pub use ntlm_server::{NtlmServer, MAX_CLIENT_MESSAGE_LEN as NTLM_MAX_CLIENT_MESSAGE_LEN};
 pub use oauth::{Anonymous, External, OAuth, OAuthKind};
 pub use oauth_error::{OAuthError, MAX_ERROR_JSON};
+#[cfg(feature = "server")]
+pub use oauth_server::{AnonymousServer, ExternalServer, OAuthServer, MAX_TOKEN_MESSAGE};
 pub use plain::Plain;
 pub use scram::{Scram, ScramHash, DEFAULT_MAX_ITERATIONS};
 #[cfg(feature = "server")]

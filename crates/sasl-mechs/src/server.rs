@@ -81,6 +81,18 @@ pub fn server_mechanism(
             "localhost",
             "smtp",
         )),
+        "OAUTHBEARER" => Box::new(crate::oauth_server::OAuthServer::new(
+            crate::OAuthKind::OAuthBearer,
+            lookup,
+        )),
+        "XOAUTH2" => Box::new(crate::oauth_server::OAuthServer::new(
+            crate::OAuthKind::XOAuth2,
+            lookup,
+        )),
+        // No channel identity is known here: every EXTERNAL exchange fails. A server with
+        // TLS client certificates builds `ExternalServer::new(Some(identity))` itself.
+        "EXTERNAL" => Box::new(crate::oauth_server::ExternalServer::new(None)),
+        "ANONYMOUS" => Box::new(crate::oauth_server::AnonymousServer::new()),
         "NTLM" => Box::new(crate::ntlm_server::NtlmServer::new(lookup, "LOCALHOST")),
         "SCRAM-SHA-1" => Box::new(crate::scram_server::ScramServer::new(
             ScramHash::Sha1,

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use sasl_mechs::server::{server_mechanism, ServerMechanism, ServerStep};
 use sasl_mechs::{
-    client_mechanism, ClientOptions, Credentials, Mechanism, NtlmVersion, SaslError, Secret,
+    client_mechanism, AnonymousServer, ClientOptions, Credentials, ExternalServer, Mechanism,
+    NtlmVersion, SaslError, Secret,
 };
 
 /// Runs one exchange; Ok(true) on success, Ok(false) on the server's failure.
@@ -172,5 +173,71 @@ fn unknown_user_fails() {
         let mut server = server_mechanism(mech, Arc::new(|_: &str| None)).unwrap();
         assert!(!run(client.as_mut(), server.as_mut()).unwrap(), "{mech}");
         assert!(server.authenticated().is_none());
+    }
+}
+
+/// Token users and tokens: what the OAuth clients accept (no control characters).
+const TOKEN_USER: &str = "[a-zA-Z0-9\u{e9}\u{4e2d}][^\\x00-\\x1f\\x7f]{0,15}";
+const TOKEN: &str = "[A-Za-z0-9._~+/=-]{1,64}";
+
+fn token_exchange(
+    mech: &str,
+    user: &str,
+    client_token: &str,
+    stored: &str,
+) -> (bool, Option<String>, Option<String>) {
+    let creds = Credentials::with_token(user, client_token).unwrap();
+    let mut client = client_mechanism(mech, &creds, &ClientOptions::default()).unwrap();
+    let (u, t) = (user.to_owned(), stored.to_owned());
+    let lookup = Arc::new(move |name: &str| (name == u).then(|| Secret::new(t.clone())));
+    let mut server = server_mechanism(mech, lookup).unwrap();
+    let ok = run(client.as_mut(), server.as_mut()).unwrap();
+    (
+        ok,
+        server.authenticated().map(|a| a.authcid.clone()),
+        client.failure_detail().map(|e| e.status.clone()),
+    )
+}
+
+proptest! {
+    #[test]
+    fn oauthbearer_xoauth2(user in TOKEN_USER, token in TOKEN, other in TOKEN) {
+        for (mech, status) in [("OAUTHBEARER", "invalid_token"), ("XOAUTH2", "401")] {
+            let (ok, who, detail) = token_exchange(mech, &user, &token, &token);
+            prop_assert!(ok, "{}", mech);
+            prop_assert_eq!(who, Some(user.clone()));
+            prop_assert_eq!(detail, None);
+            if other != token {
+                let (ok, who, detail) = token_exchange(mech, &user, &other, &token);
+                prop_assert!(!ok, "{}", mech);
+                prop_assert_eq!(who, None);
+                prop_assert_eq!(detail.as_deref(), Some(status));
+            }
+        }
+    }
+
+    #[test]
+    fn external_and_anonymous(identity in NAME, authzid in AUTHZID, trace in "[^\\x00]{0,255}") {
+        let mut creds = Credentials::without_secret("").unwrap();
+        if !authzid.is_empty() {
+            creds = creds.with_authzid(&authzid).unwrap();
+        }
+        let mut client = client_mechanism("EXTERNAL", &creds, &ClientOptions::default()).unwrap();
+        let mut server = ExternalServer::new(Some(identity.clone()));
+        prop_assert!(run(client.as_mut(), &mut server).unwrap());
+        let who = server.authenticated().unwrap();
+        prop_assert_eq!(&who.authcid, &identity);
+        prop_assert_eq!(who.authzid.clone(), (!authzid.is_empty()).then(|| authzid.clone()));
+        // Through server_mechanism no channel identity is known: failure.
+        let mut client = client_mechanism("EXTERNAL", &creds, &ClientOptions::default()).unwrap();
+        let mut server = server_mechanism("EXTERNAL", Arc::new(|_: &str| None)).unwrap();
+        prop_assert!(!run(client.as_mut(), server.as_mut()).unwrap());
+
+        let creds = Credentials::without_secret(&trace).unwrap();
+        let mut client = client_mechanism("ANONYMOUS", &creds, &ClientOptions::default()).unwrap();
+        let mut server = AnonymousServer::new();
+        prop_assert!(run(client.as_mut(), &mut server).unwrap());
+        prop_assert_eq!(server.trace(), Some(trace.as_str()));
+        prop_assert_eq!(&server.authenticated().unwrap().authcid, "anonymous");
     }
 }
