@@ -71,7 +71,17 @@ pub struct SmtpClient {
     tls: TlsConfig,
     timeouts: Timeouts,
     buf: Box<[u8]>,
+    /// The read timeout last set on the socket, so a read needs no `setsockopt` when it
+    /// is unchanged (see [`READ_TICK`]).
+    socket_read_timeout: Option<Duration>,
 }
+
+/// The longest a single blocking read waits before the deadline is checked again. Reads
+/// wait `min(time left, READ_TICK)`: while more than a tick is left, the value set on the
+/// socket stays the same from read to read, so the hot path makes no `setsockopt` call,
+/// and the absolute deadline is still enforced to the millisecond (a silent server only
+/// costs one wake-up per tick).
+const READ_TICK: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for SmtpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -144,6 +154,7 @@ impl SmtpClient {
             tls: config.tls.clone(),
             timeouts: config.timeouts,
             buf: vec![0; READ_BUF].into_boxed_slice(),
+            socket_read_timeout: None,
         };
         if config.tls_mode == TlsMode::Implicit {
             client.handshake(Handshake::Implicit)?;
@@ -253,20 +264,26 @@ impl SmtpClient {
         };
         let wait = deadline
             .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1));
+            .clamp(Duration::from_millis(1), READ_TICK);
+        let set_timeout = self.socket_read_timeout != Some(wait);
         let result = match &mut self.conn {
             Connection::Plain(s) => {
-                s.set_read_timeout(Some(wait)).map_err(io_err("reading"))?;
+                if set_timeout {
+                    s.set_read_timeout(Some(wait)).map_err(io_err("reading"))?;
+                }
                 s.read(&mut self.buf)
             }
             Connection::Tls(s) => {
-                s.sock
-                    .set_read_timeout(Some(wait))
-                    .map_err(io_err("reading"))?;
+                if set_timeout {
+                    s.sock
+                        .set_read_timeout(Some(wait))
+                        .map_err(io_err("reading"))?;
+                }
                 s.read(&mut self.buf)
             }
             Connection::Closed => return Err(Error::InvalidState("the connection is closed")),
         };
+        self.socket_read_timeout = Some(wait);
         handle_read(&mut self.session, result, &self.buf)
     }
 
@@ -280,6 +297,8 @@ impl SmtpClient {
         let mut conn = ClientConnection::new(config, name).map_err(TlsError::Handshake)?;
         let timeout = kind.timeout(&self.timeouts);
         let deadline = Instant::now() + timeout;
+        // The handshake sets its own read timeouts on the socket.
+        self.socket_read_timeout = None;
         while conn.is_handshaking() {
             let now = Instant::now();
             if now >= deadline {

@@ -27,6 +27,7 @@ for_both_drivers!(
     unpipelined_send_waits_for_each_reply,
     all_recipients_refused_is_an_error_and_the_transaction_is_reset,
     silent_server_times_out_on_the_greeting,
+    a_deadline_longer_than_one_read_tick_is_kept,
     a_dripping_server_does_not_extend_the_deadline,
     an_endless_reply_line_is_bounded,
     tls_required_but_starttls_not_offered_sends_nothing_else,
@@ -261,6 +262,26 @@ fn silent_server_times_out_on_the_greeting<C: Driver>() {
         "{err:?}"
     );
     assert!(start.elapsed() < Duration::from_secs(2));
+    server.finish();
+}
+
+fn a_deadline_longer_than_one_read_tick_is_kept<C: Driver>() {
+    // The blocking driver wakes at least once a second to check the deadline; a deadline
+    // of 1.6 s spans two such waits. Too early means a wake-up was taken for the deadline;
+    // far too late means the deadline was lost between waits.
+    let server =
+        ScriptedServer::start(Script::new().pause(Duration::from_secs(4)).close()).unwrap();
+    let mut timeouts = Timeouts::uniform(Duration::from_secs(5));
+    timeouts.greeting = Duration::from_millis(1600);
+    let start = Instant::now();
+    let err = C::connect(config(&server, TlsMode::None).timeouts(timeouts)).unwrap_err();
+    let elapsed = start.elapsed();
+    assert!(
+        matches!(&err, Error::Timeout { awaiting, .. } if awaiting == "the greeting"),
+        "{err:?}"
+    );
+    assert!(elapsed >= Duration::from_millis(1600), "{elapsed:?}");
+    assert!(elapsed < Duration::from_millis(3000), "{elapsed:?}");
     server.finish();
 }
 
