@@ -1,0 +1,142 @@
+//! What the caller decides (options) and what the session knows (context).
+
+use sasl_mechs::ClientOptions;
+use smtp_proto::{Capabilities, Reply};
+
+/// The caller's rules for an AUTH exchange. `Default`: PLAIN and LOGIN only over TLS, any
+/// offered mechanism for [`auth_auto`](crate::SmtpAuth::auth_auto) but EXTERNAL and
+/// ANONYMOUS, default [`ClientOptions`].
+///
+/// ```
+/// use smtp_auth::AuthOptions;
+/// let options = AuthOptions::new()
+///     .allow_plaintext_without_tls(true)
+///     .allowed(&["SCRAM-SHA-256", "PLAIN"]);
+/// assert!(options.allow_plaintext_without_tls);
+/// ```
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct AuthOptions {
+    /// Allow PLAIN and LOGIN (which send the password itself) on an unencrypted
+    /// connection. Off by default: they are refused before anything is sent.
+    pub allow_plaintext_without_tls: bool,
+    /// For the automatic choice: the mechanisms accepted (any case). `None`: every
+    /// mechanism `sasl-mechs` implements but EXTERNAL and ANONYMOUS.
+    pub allowed: Option<Vec<String>>,
+    /// How mechanisms are built by name (SCRAM iteration cap, OAUTHBEARER host, NTLM).
+    pub client_options: ClientOptions,
+    /// Most 334 challenges answered before the client gives up and cancels
+    /// ([`MAX_ROUNDS`](crate::MAX_ROUNDS) when `None`).
+    pub max_rounds: Option<usize>,
+}
+
+impl AuthOptions {
+    /// The default options.
+    pub fn new() -> AuthOptions {
+        AuthOptions::default()
+    }
+
+    /// Allows (or not) PLAIN and LOGIN on an unencrypted connection.
+    pub fn allow_plaintext_without_tls(mut self, yes: bool) -> AuthOptions {
+        self.allow_plaintext_without_tls = yes;
+        self
+    }
+
+    /// Restricts the automatic choice to these mechanisms.
+    pub fn allowed(mut self, names: &[&str]) -> AuthOptions {
+        self.allowed = Some(names.iter().map(|s| (*s).to_owned()).collect());
+        self
+    }
+
+    /// Sets how mechanisms are built by name.
+    pub fn client_options(mut self, options: ClientOptions) -> AuthOptions {
+        self.client_options = options;
+        self
+    }
+
+    /// Sets the most 334 challenges answered in one exchange.
+    pub fn max_rounds(mut self, rounds: usize) -> AuthOptions {
+        self.max_rounds = Some(rounds);
+        self
+    }
+}
+
+/// What the session knows that decides whether an AUTH may start: the mechanisms offered
+/// after the last EHLO, whether the channel is encrypted, whether AUTH already succeeded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthContext {
+    /// The mechanisms the server offered (upper case), empty when it offered none.
+    pub offered: Vec<String>,
+    /// True when the connection is protected by TLS.
+    pub encrypted: bool,
+    /// True when AUTH already succeeded on this connection.
+    pub authenticated: bool,
+}
+
+impl AuthContext {
+    /// The context of a session with these capabilities (`None`: HELO, no EHLO).
+    pub fn new(caps: Option<&Capabilities>, encrypted: bool, authenticated: bool) -> AuthContext {
+        AuthContext {
+            offered: caps
+                .map(|c| c.auth_mechanisms().to_vec())
+                .unwrap_or_default(),
+            encrypted,
+            authenticated,
+        }
+    }
+
+    /// True when the server offered `mechanism` (any case).
+    pub fn offers(&self, mechanism: &str) -> bool {
+        self.offered
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(mechanism))
+    }
+}
+
+/// The server's AUTH offer after the last EHLO, in both of Net::SMTP_auth's forms.
+///
+/// ```
+/// use smtp_auth::AuthTypes;
+/// use smtp_proto::{Capabilities, Reply, ReplyCode};
+/// let ehlo = Reply::new(ReplyCode::new(250).unwrap(),
+///     &[b"mx.example.test", b"AUTH=LOGIN PLAIN", b"PIPELINING"]).unwrap();
+/// let types = AuthTypes::from_capabilities(Some(&Capabilities::from_ehlo(&ehlo)));
+/// assert_eq!(types.mechanisms, ["LOGIN", "PLAIN"]);
+/// assert_eq!(types.line.as_deref(), Some("AUTH=LOGIN PLAIN"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthTypes {
+    /// The mechanisms, upper case, `AUTH` and legacy `AUTH=` lines merged (Perl's list
+    /// context).
+    pub mechanisms: Vec<String>,
+    /// The AUTH line exactly as the server sent it (the `AUTH=` line when there is no
+    /// `AUTH` line); `None` when the server offered no AUTH.
+    pub line: Option<String>,
+}
+
+impl AuthTypes {
+    /// Reads both forms from the capabilities of the last EHLO (`None`: no EHLO).
+    pub fn from_capabilities(caps: Option<&Capabilities>) -> AuthTypes {
+        AuthTypes {
+            mechanisms: caps
+                .map(|c| c.auth_mechanisms().to_vec())
+                .unwrap_or_default(),
+            line: caps.and_then(|c| c.auth_line()).map(str::to_owned),
+        }
+    }
+
+    /// The mechanisms as one space-separated string, as Net::SMTP_auth's `auth_types`
+    /// returns in scalar context.
+    pub fn joined(&self) -> String {
+        self.mechanisms.join(" ")
+    }
+}
+
+/// A successful AUTH.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSuccess {
+    /// The mechanism that succeeded.
+    pub mechanism: &'static str,
+    /// The server's 235 reply.
+    pub reply: Reply,
+}
