@@ -25,6 +25,20 @@
 //! Responses are [`Response`]s (`Zeroizing<Vec<u8>>`) because they may hold the password;
 //! [`Secret`] prints as `***`.
 //!
+//! # Mechanisms
+//!
+//! Clients: PLAIN, LOGIN, CRAM-MD5, DIGEST-MD5 ([`DigestMd5`], RFC 2831, `qop=auth` only),
+//! SCRAM-SHA-1, SCRAM-SHA-256, NTLM (v2 by default, v1 on request), OAUTHBEARER, XOAUTH2,
+//! EXTERNAL, ANONYMOUS. [`STRENGTH_ORDER`] says which [`select`] prefers and why.
+//!
+//! # Server side (feature `server`)
+//!
+//! `server::server_mechanism(name, lookup)` builds the server of every mechanism above from
+//! a password (or token) lookup: a `ServerMechanism` steps through the client's messages and
+//! reports who authenticated (user, authorization id, and the NTLM domain or DIGEST-MD5
+//! realm). EXTERNAL needs the channel's identity, which only `ExternalServer::new` can be
+//! given.
+//!
 //! ```
 //! use sasl_mechs::{client_mechanism, select, ClientOptions, Credentials, Policy};
 //!

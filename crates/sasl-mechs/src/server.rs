@@ -1,5 +1,8 @@
 //! The server side of the mechanisms (feature `server`): verify a client against stored
-//! passwords. Used by test servers and by any project that needs a small SASL server.
+//! passwords (or tokens). Used by test servers and by any project that needs a small SASL
+//! server. [`server_mechanism`] builds any of them by name: PLAIN, LOGIN, CRAM-MD5,
+//! DIGEST-MD5, SCRAM-SHA-1, SCRAM-SHA-256, NTLM, OAUTHBEARER, XOAUTH2, EXTERNAL (always
+//! fails there: no channel identity), ANONYMOUS.
 
 use std::sync::Arc;
 
@@ -53,6 +56,10 @@ pub trait ServerMechanism: Send {
 }
 
 /// Builds the server mechanism called `name` (any case), checking against `lookup`.
+///
+/// Fixed parameters: CRAM-MD5 challenges name `localhost`, DIGEST-MD5 offers realm
+/// `localhost` for service `smtp`, NTLM names itself `LOCALHOST`. Build
+/// `CramMd5Server`, `DigestMd5Server` or `NtlmServer` directly for others.
 ///
 /// ```
 /// use std::sync::Arc;
