@@ -83,6 +83,43 @@ pub struct SmtpClient {
 /// costs one wake-up per tick).
 const READ_TICK: Duration = Duration::from_secs(1);
 
+/// The socket as the driver and rustls read it: every single read waits at most until
+/// `deadline` (in waits of at most [`READ_TICK`]), and none starts after it. rustls reads
+/// in a loop until a whole TLS record (or the server's whole handshake flight) is in, so
+/// without this a server sending that record a byte at a time could hold the client far
+/// past the deadline although each read returned in time.
+struct DeadlineIo<'a> {
+    sock: &'a mut TcpStream,
+    deadline: Instant,
+    /// The client's record of the read timeout set on the socket.
+    read_timeout: &'a mut Option<Duration>,
+}
+
+impl Read for DeadlineIo<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let now = Instant::now();
+        if now >= self.deadline {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        let wait = (self.deadline - now).clamp(Duration::from_millis(1), READ_TICK);
+        if *self.read_timeout != Some(wait) {
+            self.sock.set_read_timeout(Some(wait))?;
+            *self.read_timeout = Some(wait);
+        }
+        self.sock.read(buf)
+    }
+}
+
+impl Write for DeadlineIo<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.sock.flush()
+    }
+}
+
 impl std::fmt::Debug for SmtpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SmtpClient")
@@ -262,28 +299,24 @@ impl SmtpClient {
         let Some(deadline) = read_deadline(&mut self.session, &self.timeouts) else {
             return Ok(());
         };
-        let wait = deadline
-            .saturating_duration_since(Instant::now())
-            .clamp(Duration::from_millis(1), READ_TICK);
-        let set_timeout = self.socket_read_timeout != Some(wait);
         let result = match &mut self.conn {
-            Connection::Plain(s) => {
-                if set_timeout {
-                    s.set_read_timeout(Some(wait)).map_err(io_err("reading"))?;
-                }
-                s.read(&mut self.buf)
+            Connection::Plain(s) => DeadlineIo {
+                sock: s,
+                deadline,
+                read_timeout: &mut self.socket_read_timeout,
             }
+            .read(&mut self.buf),
             Connection::Tls(s) => {
-                if set_timeout {
-                    s.sock
-                        .set_read_timeout(Some(wait))
-                        .map_err(io_err("reading"))?;
-                }
-                s.read(&mut self.buf)
+                let s = &mut **s;
+                let mut io = DeadlineIo {
+                    sock: &mut s.sock,
+                    deadline,
+                    read_timeout: &mut self.socket_read_timeout,
+                };
+                rustls::Stream::new(&mut s.conn, &mut io).read(&mut self.buf)
             }
             Connection::Closed => return Err(Error::InvalidState("the connection is closed")),
         };
-        self.socket_read_timeout = Some(wait);
         handle_read(&mut self.session, result, &self.buf)
     }
 
@@ -297,16 +330,16 @@ impl SmtpClient {
         let mut conn = ClientConnection::new(config, name).map_err(TlsError::Handshake)?;
         let timeout = kind.timeout(&self.timeouts);
         let deadline = Instant::now() + timeout;
-        // The handshake sets its own read timeouts on the socket.
-        self.socket_read_timeout = None;
         while conn.is_handshaking() {
-            let now = Instant::now();
-            if now >= deadline {
+            if Instant::now() >= deadline {
                 return Err(handshake_timed_out(timeout));
             }
-            tcp.set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))))
-                .map_err(io_err("TLS handshake"))?;
-            match conn.complete_io(&mut tcp) {
+            let mut io = DeadlineIo {
+                sock: &mut tcp,
+                deadline,
+                read_timeout: &mut self.socket_read_timeout,
+            };
+            match conn.complete_io(&mut io) {
                 Ok(_) => {}
                 Err(e) if is_timeout(&e) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
