@@ -6,7 +6,7 @@
 
 use sasl_mechs::{Credentials, Mechanism};
 use smtp_auth::{AuthError, AuthOptions, AuthSuccess, AuthTypes, SmtpAuth};
-use smtp_client::{ClientConfig, Error, SmtpClient};
+use smtp_client::{ClientConfig, Envelope, Error, SendReport, SmtpClient};
 use smtp_proto::Reply;
 
 /// The client API the tests use, with the blocking signatures.
@@ -40,6 +40,7 @@ pub trait Driver: Sized + std::fmt::Debug {
     fn is_encrypted(&self) -> bool;
     fn noop(&mut self) -> Result<Reply, Error>;
     fn quit(&mut self) -> Result<Option<Reply>, Error>;
+    fn send(&mut self, envelope: &Envelope, body: &[u8]) -> Result<SendReport, Error>;
 }
 
 impl Driver for SmtpClient {
@@ -91,6 +92,9 @@ impl Driver for SmtpClient {
     }
     fn quit(&mut self) -> Result<Option<Reply>, Error> {
         SmtpClient::quit(self)
+    }
+    fn send(&mut self, envelope: &Envelope, body: &[u8]) -> Result<SendReport, Error> {
+        SmtpClient::send(self, envelope, body)
     }
 }
 
@@ -186,19 +190,26 @@ mod tokio_driver {
         fn quit(&mut self) -> Result<Option<Reply>, Error> {
             self.rt.block_on(self.client.quit())
         }
+        fn send(&mut self, envelope: &Envelope, body: &[u8]) -> Result<SendReport, Error> {
+            self.rt.block_on(self.client.send(envelope, body))
+        }
     }
 }
 
 /// Makes a `#[test]` of each generic test function for each driver: `blocking::name` and
-/// (with feature `tokio`) `tokio::name`.
+/// (with feature `tokio`) `tokio::name`. `for_both_drivers!(#[ignore = "why"] a, b)` puts
+/// the attribute on every generated test.
 macro_rules! for_both_drivers {
-    ($($name:ident),* $(,)?) => {
+    (#[$meta:meta] $($name:ident),* $(,)?) => {
         mod blocking {
-            $( #[test] fn $name() { super::$name::<smtp_client::SmtpClient>() } )*
+            $( #[test] #[$meta] fn $name() { super::$name::<smtp_client::SmtpClient>() } )*
         }
         #[cfg(feature = "tokio")]
         mod tokio {
-            $( #[test] fn $name() { super::$name::<super::drivers::Tokio>() } )*
+            $( #[test] #[$meta] fn $name() { super::$name::<super::drivers::Tokio>() } )*
         }
+    };
+    ($($name:ident),* $(,)?) => {
+        for_both_drivers!(#[allow(unused)] $($name),*);
     };
 }
