@@ -114,7 +114,7 @@ pub enum AuthError {
     /// signature that does not verify, a server error inside the mechanism). Within the
     /// exchange the client cancelled with `*`; after a 235 it could not, and the server
     /// must be treated as unauthenticated: close the connection.
-    #[error("{mechanism}: {source}{}", cancel_suffix(.cancel_reply.as_ref()))]
+    #[error("{}{}", named(.mechanism, .source), cancel_suffix(.cancel_reply.as_ref()))]
     Mechanism {
         /// The mechanism used.
         mechanism: &'static str,
@@ -209,6 +209,16 @@ fn not_offered(mechanism: &str, offered: &[String], encrypted: bool) -> String {
             "the server does not offer {mechanism} (it offers {})",
             offered.join(" ")
         )
+    }
+}
+
+/// The mechanism's error, prefixed with its name unless the error already starts with it.
+fn named(mechanism: &str, source: &SaslError) -> String {
+    let text = source.to_string();
+    if text.starts_with(mechanism) {
+        text
+    } else {
+        format!("{mechanism}: {text}")
     }
 }
 
