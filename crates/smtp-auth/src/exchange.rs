@@ -23,7 +23,7 @@ pub const MAX_ROUNDS: usize = 10;
 /// response of `len` raw bytes.
 ///
 /// RFC 4954 section 4: "the AUTH command is still subject to the line length limitations
-/// defined in [SMTP]" (512 octets with CRLF, RFC 5321 4.5.3.1.4); "If use of the initial
+/// defined in \[SMTP\]" (512 octets with CRLF, RFC 5321 4.5.3.1.4); "If use of the initial
 /// response argument would cause the AUTH command to exceed this length, the client MUST
 /// NOT use the initial response parameter". The longer 12288-octet limit is for the
 /// responses that follow a 334. An empty initial response is sent as `=`.
