@@ -14,7 +14,10 @@ use crate::reply::Reply;
 
 /// Longest command line, CRLF included (RFC 5321 4.5.3.1.4).
 pub const MAX_COMMAND_LINE: usize = 512;
-/// Longest AUTH command or SASL response line, CRLF included (RFC 4954 4).
+/// Longest SASL response line (the client's answer to a 334), CRLF included (RFC 4954 4).
+/// The `AUTH` command line itself, initial response included, keeps the ordinary
+/// [`MAX_COMMAND_LINE`]: RFC 4954 4 says a client "MUST NOT use the initial response
+/// parameter" when it would make the AUTH command exceed the SMTP line limit.
 pub const MAX_AUTH_RESPONSE_LINE: usize = 12288;
 /// Longest SASL mechanism name (RFC 4422 3.1).
 const MAX_MECHANISM_LEN: usize = 20;
@@ -151,16 +154,18 @@ fn base64_len(n: usize) -> usize {
     n.div_ceil(3) * 4
 }
 
-/// Whether `AUTH mechanism initial-response` fits the RFC 4954 line limit, for an
-/// initial response of `initial_response_len` raw bytes. When it does not, a client
-/// sends `AUTH mechanism` alone and the response after the first 334.
+/// Whether `AUTH mechanism initial-response` fits the SMTP command line limit
+/// ([`MAX_COMMAND_LINE`], 512 octets with CRLF), for an initial response of
+/// `initial_response_len` raw bytes. When it does not, RFC 4954 4 requires the client to
+/// send `AUTH mechanism` alone and the response after the first 334, on a line of up to
+/// [`MAX_AUTH_RESPONSE_LINE`].
 ///
 /// ```
 /// assert!(smtp_proto::auth_line_fits("PLAIN", 100));
-/// assert!(!smtp_proto::auth_line_fits("PLAIN", 10_000));
+/// assert!(!smtp_proto::auth_line_fits("PLAIN", 400)); // 536 base64 octets
 /// ```
 pub fn auth_line_fits(mechanism: &str, initial_response_len: usize) -> bool {
-    auth_line_len(mechanism, Some(initial_response_len)) <= MAX_AUTH_RESPONSE_LINE
+    auth_line_len(mechanism, Some(initial_response_len)) <= MAX_COMMAND_LINE
 }
 
 fn auth_line_len(mechanism: &str, initial_response_len: Option<usize>) -> usize {
@@ -237,7 +242,7 @@ impl Command<'_> {
     /// The line's limit, CRLF included.
     fn limit(&self) -> usize {
         match self {
-            Command::Auth { .. } | Command::AuthResponse(_) => MAX_AUTH_RESPONSE_LINE,
+            Command::AuthResponse(_) => MAX_AUTH_RESPONSE_LINE,
             _ => MAX_COMMAND_LINE,
         }
     }
@@ -308,11 +313,11 @@ impl Command<'_> {
             } => {
                 validate_mechanism(mechanism)?;
                 let len = auth_line_len(mechanism, initial_response.map(<[u8]>::len));
-                if len > MAX_AUTH_RESPONSE_LINE {
+                if len > MAX_COMMAND_LINE {
                     return Err(CommandError::TooLong {
                         verb: "AUTH",
                         len,
-                        limit: MAX_AUTH_RESPONSE_LINE,
+                        limit: MAX_COMMAND_LINE,
                     });
                 }
                 word("AUTH", Some(mechanism));
@@ -726,8 +731,10 @@ mod tests {
 
     #[test]
     fn auth_line_limit_rfc4954() {
-        // "AUTH PLAIN " (11) + base64 + CRLF (2) <= 12288: base64 <= 12275 -> 12272 (3 * 3068 raw... )
-        let raw_max = 12272 / 4 * 3; // 9204 raw bytes -> 12272 base64 chars
+        // RFC 4954 4: the AUTH line with its initial response keeps SMTP's 512 octets.
+        // "AUTH PLAIN " (11) + base64 + CRLF (2) <= 512: base64 <= 499 -> 496 (124 * 4),
+        // which carries 372 raw bytes.
+        let raw_max = 496 / 4 * 3;
         assert!(auth_line_fits("PLAIN", raw_max));
         assert!(!auth_line_fits("PLAIN", raw_max + 1));
         let ir = vec![7u8; raw_max];
@@ -735,7 +742,7 @@ mod tests {
             mechanism: "PLAIN",
             initial_response: Some(&ir),
         });
-        assert_eq!(l.len(), 12285);
+        assert_eq!(l.len(), 509);
         let ir = vec![7u8; raw_max + 1];
         let e = Command::Auth {
             mechanism: "PLAIN",
@@ -747,15 +754,15 @@ mod tests {
             e,
             CommandError::TooLong {
                 verb: "AUTH",
-                limit: 12288,
+                limit: 512,
                 ..
             }
         ));
-        let big = vec![0u8; 9216];
+        // The response line after a 334 may be up to 12288 octets: 12286 / 4 * 4 = 12284
+        // base64 octets, 9213 raw bytes.
+        let big = vec![0u8; 9214];
         assert!(Command::AuthResponse(&big).encode(&mut Vec::new()).is_err());
-        assert!(Command::AuthResponse(&big[..9189])
-            .encode(&mut Vec::new())
-            .is_ok());
+        assert_eq!(line(Command::AuthResponse(&big[..9213])).len(), 12286);
     }
 
     #[test]
