@@ -27,6 +27,13 @@ impl ReplyCode {
         }
     }
 
+    /// The code spelt by three ASCII digits, the first `'2'..='5'`: the caller has
+    /// checked them, so no range check is repeated on the parser's hot path.
+    pub(crate) const fn from_digits(a: u8, b: u8, c: u8) -> ReplyCode {
+        debug_assert!(matches!(a, b'2'..=b'5') && b.is_ascii_digit() && c.is_ascii_digit());
+        ReplyCode((a - b'0') as u16 * 100 + (b - b'0') as u16 * 10 + (c - b'0') as u16)
+    }
+
     /// The code as a number, 200..=599.
     pub const fn get(self) -> u16 {
         self.0
@@ -105,15 +112,12 @@ impl EnhancedStatus {
     ///
     /// Grammar (RFC 3463 2): class "." 1*3digit "." 1*3digit, class one of 2, 4, 5.
     pub fn parse_prefix(text: &[u8]) -> Option<(EnhancedStatus, usize)> {
-        let class = match text.first()? {
-            b'2' => 2,
-            b'4' => 4,
-            b'5' => 5,
+        let class = match text {
+            [b'2', b'.', ..] => 2,
+            [b'4', b'.', ..] => 4,
+            [b'5', b'.', ..] => 5,
             _ => return None,
         };
-        if text.get(1) != Some(&b'.') {
-            return None;
-        }
         let (subject, n1) = digits_1_3(&text[2..])?;
         let after_subject = 2 + n1;
         if text.get(after_subject) != Some(&b'.') {
@@ -137,14 +141,21 @@ impl EnhancedStatus {
 
 /// One to three digits at the start of `s`, and how many there were (a fourth digit fails).
 fn digits_1_3(s: &[u8]) -> Option<(u16, usize)> {
-    let n = s.iter().take(4).take_while(|b| b.is_ascii_digit()).count();
-    if n == 0 || n > 3 {
-        return None;
+    let digit = |i: usize| match s.get(i) {
+        Some(&b @ b'0'..=b'9') => Some(u16::from(b - b'0')),
+        _ => None,
+    };
+    let a = digit(0)?;
+    let Some(b) = digit(1) else {
+        return Some((a, 1));
+    };
+    let Some(c) = digit(2) else {
+        return Some((a * 10 + b, 2));
+    };
+    match digit(3) {
+        Some(_) => None,
+        None => Some((a * 100 + b * 10 + c, 3)),
     }
-    let value = s[..n]
-        .iter()
-        .fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'));
-    Some((value, n))
 }
 
 impl fmt::Display for EnhancedStatus {
@@ -171,7 +182,6 @@ impl fmt::Display for EnhancedStatus {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Reply {
     code: ReplyCode,
-    enhanced: Option<EnhancedStatus>,
     raw: Bytes,
     line_count: usize,
 }
@@ -192,25 +202,17 @@ impl Reply {
         }
         let mut raw = Vec::with_capacity(lines.iter().map(|l| l.len() + 6).sum());
         encode_lines(code, lines.iter().copied(), &mut raw);
-        let enhanced = enhanced_for(code, lines[0]);
         Ok(Reply {
             code,
-            enhanced,
             raw: Bytes::from(raw),
             line_count: lines.len(),
         })
     }
 
     /// Builds a reply from wire bytes the parser has already checked.
-    pub(crate) fn from_parsed(
-        code: ReplyCode,
-        enhanced: Option<EnhancedStatus>,
-        raw: Bytes,
-        line_count: usize,
-    ) -> Reply {
+    pub(crate) fn from_parsed(code: ReplyCode, raw: Bytes, line_count: usize) -> Reply {
         Reply {
             code,
-            enhanced,
             raw,
             line_count,
         }
@@ -223,8 +225,11 @@ impl Reply {
 
     /// The RFC 3463 enhanced status code at the start of the first line, when there is
     /// one whose class matches the reply code's first digit (RFC 2034 3).
+    ///
+    /// Recognised from the first line when asked (a look at its first few octets), so
+    /// parsing a reply whose enhanced code nobody reads does not pay for it.
     pub fn enhanced(&self) -> Option<EnhancedStatus> {
-        self.enhanced
+        enhanced_for(self.code, first_text_head(&self.raw))
     }
 
     /// Each line's text: what follows `"ddd-"` or `"ddd "`, without the line end.
@@ -285,8 +290,33 @@ impl Reply {
     }
 }
 
+/// How many octets of a line's text [`EnhancedStatus::parse_prefix`] can look at: the
+/// longest code (`"5.999.999"`, nine octets) and the octet after it (a fourth digit or
+/// what ends the code).
+const ENHANCED_LOOKAHEAD: usize = 10;
+
+/// The first line's text (after `"ddd "` / `"ddd-"`, without its line end) of the wire
+/// form `raw`, or, when that line is longer, at least its first [`ENHANCED_LOOKAHEAD`]
+/// octets: all that recognising an enhanced status code needs. Never scans further.
+///
+/// The window holds one octet past the look-ahead, so that a CR at the look-ahead's
+/// last position is seen with the octet after it: the line end when an LF follows,
+/// text otherwise.
+fn first_text_head(raw: &[u8]) -> &[u8] {
+    let window = &raw[..raw.len().min(4 + ENHANCED_LOOKAHEAD + 1)];
+    let line = match memchr::memchr(b'\n', window) {
+        Some(lf) => {
+            let line = &window[..lf];
+            line.strip_suffix(b"\r").unwrap_or(line)
+        }
+        // The line goes on past the window: its first octets are all that matter.
+        None => window,
+    };
+    line.get(4..).unwrap_or(&[])
+}
+
 /// The enhanced status code of a first line, when its class matches the code.
-pub(crate) fn enhanced_for(code: ReplyCode, first_text: &[u8]) -> Option<EnhancedStatus> {
+fn enhanced_for(code: ReplyCode, first_text: &[u8]) -> Option<EnhancedStatus> {
     let (status, _) = EnhancedStatus::parse_prefix(first_text)?;
     (u16::from(status.class) == code.get() / 100).then_some(status)
 }
@@ -348,7 +378,7 @@ impl fmt::Debug for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Reply")
             .field("code", &self.code.get())
-            .field("enhanced", &self.enhanced.map(|e| e.to_string()))
+            .field("enhanced", &self.enhanced().map(|e| e.to_string()))
             .field("raw", &escape(&self.raw, 256))
             .finish()
     }
@@ -428,6 +458,100 @@ mod tests {
         assert_eq!(r.enhanced(), None);
         let r = Reply::new(code(550), &[b"5.1.1 <x@y>: Recipient address rejected"]).unwrap();
         assert_eq!(r.enhanced().unwrap().to_string(), "5.1.1");
+    }
+
+    /// What `enhanced()` must give: the whole first line's text read the plain way
+    /// (up to the first LF, one CR before it dropped, after the code and separator),
+    /// then `parse_prefix` and the class check.
+    fn enhanced_of_whole_first_line(code: ReplyCode, raw: &[u8]) -> Option<EnhancedStatus> {
+        let line = raw.split(|&b| b == b'\n').next().unwrap_or(&[]);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let (status, _) = EnhancedStatus::parse_prefix(line.get(4..).unwrap_or(&[]))?;
+        (u16::from(status.class) == code.get() / 100).then_some(status)
+    }
+
+    fn parsed(wire: &[u8]) -> Reply {
+        let mut p = crate::ReplyParser::new();
+        p.feed(wire);
+        p.next_reply().unwrap().unwrap()
+    }
+
+    #[test]
+    fn enhanced_is_read_from_the_first_line_only() {
+        let e = |wire: &[u8]| parsed(wire).enhanced().map(|s| s.to_string());
+        // RFC 3463 grammar at its longest: three digits each side.
+        assert_eq!(e(b"550 5.123.456 no\r\n"), Some("5.123.456".into()));
+        assert_eq!(e(b"550 5.123.456\r\n"), Some("5.123.456".into()));
+        assert_eq!(e(b"550 5.123.456\n"), Some("5.123.456".into()));
+        // A fourth digit or another octet right after the code: no code.
+        assert_eq!(e(b"550 5.123.4567 no\r\n"), None);
+        assert_eq!(e(b"550 5.123.456x\r\n"), None);
+        // A bare CR inside the line is text, not a line end.
+        assert_eq!(e(b"550 5.1.1\rx\r\n"), None);
+        // The code alone, with and without a separator.
+        assert_eq!(e(b"550\r\n"), None);
+        assert_eq!(e(b"550 \r\n"), None);
+        // Multi-line: the first line decides, later lines do not count.
+        assert_eq!(e(b"550-5.1.1 a\r\n550 b\r\n"), Some("5.1.1".into()));
+        assert_eq!(e(b"550-a\r\n550 5.1.1 b\r\n"), None);
+        assert_eq!(e(b"550-\r\n550 5.1.1 b\r\n"), None);
+        assert_eq!(e(b"550-5.1.1\r\n550 b\r\n"), Some("5.1.1".into()));
+        // RFC 2034 3: the class must match the reply code's first digit.
+        assert_eq!(e(b"250 5.1.1 odd\r\n"), None);
+        // A long first line: the code at its start is found without reading the rest.
+        let mut long = b"452 4.5.3 ".to_vec();
+        long.extend(std::iter::repeat_n(b'x', 3000));
+        long.extend_from_slice(b"\r\n");
+        assert_eq!(e(&long), Some("4.5.3".into()));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+        /// `enhanced()`, which looks at a few octets of the first line, agrees with
+        /// reading the whole first line, for parsed replies (CRLF or bare LF, bare CR
+        /// inside lines, any separator) and for built ones.
+        #[test]
+        fn enhanced_agrees_with_the_whole_first_line(
+            code in 200u16..=599,
+            // Mostly text that starts like an enhanced code (1 to 4 digits each side,
+            // so the longest codes and the too-long ones both come up), then any of
+            // the octets that can end or spoil one.
+            class in proptest::sample::select(&b"234555x"[..]),
+            subject in "[0-9]{0,4}",
+            detail in "[0-9]{0,4}",
+            tail in proptest::collection::vec(
+                proptest::sample::select(&b"0123456789. \rx"[..]), 0..4),
+            dots in proptest::prelude::any::<bool>(),
+            more in proptest::collection::vec("[0-9. a-z]{0,12}", 0..3),
+            bare_lf in proptest::prelude::any::<bool>(),
+        ) {
+            let code = ReplyCode::new(code).unwrap();
+            let sep: &[u8] = if dots { b"." } else { b"-" };
+            let first = [&[class][..], sep, subject.as_bytes(), b".", detail.as_bytes(), &tail]
+                .concat();
+            let digits = code_digits(code);
+            let end: &[u8] = if bare_lf { b"\n" } else { b"\r\n" };
+            let mut wire = Vec::new();
+            let lines: Vec<&[u8]> = std::iter::once(first.as_slice())
+                .chain(more.iter().map(|l| l.as_bytes()))
+                .collect();
+            for (i, line) in lines.iter().enumerate() {
+                wire.extend_from_slice(&digits);
+                wire.push(if i + 1 == lines.len() { b' ' } else { b'-' });
+                wire.extend_from_slice(line);
+                wire.extend_from_slice(end);
+            }
+            let reply = parsed(&wire);
+            proptest::prop_assert_eq!(reply.raw(), &wire[..]);
+            proptest::prop_assert_eq!(reply.enhanced(), enhanced_of_whole_first_line(code, &wire));
+
+            if !first.contains(&b'\r') {
+                let built = Reply::new(code, &lines).unwrap();
+                proptest::prop_assert_eq!(built.enhanced(), enhanced_of_whole_first_line(code, built.raw()));
+                proptest::prop_assert_eq!(built.enhanced(), reply.enhanced());
+            }
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::fmt;
 use bytes::BytesMut;
 
 use crate::invalid::escape;
-use crate::reply::{enhanced_for, EnhancedStatus, Reply, ReplyCode};
+use crate::reply::{Reply, ReplyCode};
 
 /// Bounds on what the parser buffers for one reply. Exceeding either is an error, so a
 /// hostile or broken server cannot make the parser hold unbounded memory.
@@ -119,80 +119,57 @@ struct Scan {
     scanned: usize,
     /// Lines of the current reply seen so far.
     lines: usize,
-    /// Code and enhanced status of the current reply's first line.
-    first: Option<(ReplyCode, Option<EnhancedStatus>)>,
+    /// Code of the current reply's first line.
+    first: Option<ReplyCode>,
 }
 
 /// A finished reply found by [`Scan::advance`].
 struct Found {
     len: usize,
     code: ReplyCode,
-    enhanced: Option<EnhancedStatus>,
     lines: usize,
 }
 
 impl Scan {
     /// Reads lines from `buf` (whose first byte is the first byte of a reply) until a
     /// reply ends (`Some`) or the input does (`None`).
+    ///
+    /// Every check runs on every line, in one order (line count, line length, code,
+    /// separator, code consistency), so the outcome does not depend on where the input
+    /// was cut. The error values are built out of line, keeping this loop small: it
+    /// runs once per line, and a single-line reply is one trip through it.
+    #[inline]
     fn advance(&mut self, buf: &[u8], limits: &ReplyLimits) -> Result<Option<Found>, ReplyError> {
-        loop {
-            let Some(pos) = memchr::memchr(b'\n', &buf[self.scanned..]) else {
-                self.scanned = buf.len();
-                let partial = &buf[self.line_start..];
-                // A further line has begun where none may: fail now, not at its end.
-                // The checks run in the same order as for a complete line, so the
-                // outcome does not depend on where the input was cut.
-                if self.lines >= limits.max_lines && !partial.is_empty() {
-                    return Err(ReplyError::TooManyLines {
-                        limit: limits.max_lines,
-                    });
-                }
-                let content = partial.len() - usize::from(partial.last() == Some(&b'\r'));
-                if content > limits.max_line_len {
-                    return Err(ReplyError::LineTooLong {
-                        limit: limits.max_line_len,
-                    });
-                }
-                return Ok(None);
-            };
+        while let Some(pos) = buf
+            .get(self.scanned..)
+            .and_then(|rest| memchr::memchr(b'\n', rest))
+        {
             let lf = self.scanned + pos;
             if self.lines >= limits.max_lines {
-                return Err(ReplyError::TooManyLines {
-                    limit: limits.max_lines,
-                });
+                return Err(too_many_lines(limits));
             }
             let line = &buf[self.line_start..lf];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let line = match line {
+                [text @ .., b'\r'] => text,
+                _ => line,
+            };
             if line.len() > limits.max_line_len {
-                return Err(ReplyError::LineTooLong {
-                    limit: limits.max_line_len,
-                });
+                return Err(line_too_long(limits));
             }
-            let code = line_code(line).ok_or_else(|| ReplyError::BadCode {
-                line: ReplyError::prefix(line),
-            })?;
-            let last = match line.get(3) {
-                None | Some(b' ') => true,
-                Some(b'-') => false,
-                Some(_) => {
-                    return Err(ReplyError::BadSeparator {
-                        line: ReplyError::prefix(line),
-                    })
+            let (code, last) = match *line {
+                [a @ b'2'..=b'5', b @ b'0'..=b'9', c @ b'0'..=b'9', ref sep @ ..] => {
+                    let code = ReplyCode::from_digits(a, b, c);
+                    match sep.first() {
+                        None | Some(b' ') => (code, true),
+                        Some(b'-') => (code, false),
+                        Some(_) => return Err(bad_separator(line)),
+                    }
                 }
+                _ => return Err(bad_code(line)),
             };
-            let (first_code, enhanced) = match self.first {
-                Some(first) => first,
-                None => {
-                    let first = (code, enhanced_for(code, line.get(4..).unwrap_or(&[])));
-                    self.first = Some(first);
-                    first
-                }
-            };
+            let first_code = *self.first.get_or_insert(code);
             if code != first_code {
-                return Err(ReplyError::CodeMismatch {
-                    first: first_code.get(),
-                    line: ReplyError::prefix(line),
-                });
+                return Err(code_mismatch(first_code, line));
             }
             self.lines += 1;
             self.line_start = lf + 1;
@@ -201,23 +178,69 @@ impl Scan {
                 let found = Found {
                     len: self.line_start,
                     code: first_code,
-                    enhanced,
                     lines: self.lines,
                 };
                 *self = Scan::default();
                 return Ok(Some(found));
             }
         }
+        self.partial(buf, limits)
+    }
+
+    /// The input ends inside a line: records that it was scanned and applies the checks
+    /// that can already fail on the unfinished line. Reached once per read, not per line:
+    /// kept out of line.
+    #[inline(never)]
+    fn partial(&mut self, buf: &[u8], limits: &ReplyLimits) -> Result<Option<Found>, ReplyError> {
+        self.scanned = buf.len();
+        let partial = buf.get(self.line_start..).unwrap_or(&[]);
+        // A further line has begun where none may: fail now, not at its end.
+        // The checks run in the same order as for a complete line, so the
+        // outcome does not depend on where the input was cut.
+        if self.lines >= limits.max_lines && !partial.is_empty() {
+            return Err(too_many_lines(limits));
+        }
+        let content = partial.len() - usize::from(partial.last() == Some(&b'\r'));
+        if content > limits.max_line_len {
+            return Err(line_too_long(limits));
+        }
+        Ok(None)
     }
 }
 
-/// The code at the start of a line: three ASCII digits, the first 2..=5.
-fn line_code(line: &[u8]) -> Option<ReplyCode> {
-    match line {
-        [a @ b'2'..=b'5', b @ b'0'..=b'9', c @ b'0'..=b'9', ..] => ReplyCode::new(
-            u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0'),
-        ),
-        _ => None,
+#[cold]
+fn too_many_lines(limits: &ReplyLimits) -> ReplyError {
+    ReplyError::TooManyLines {
+        limit: limits.max_lines,
+    }
+}
+
+#[cold]
+fn line_too_long(limits: &ReplyLimits) -> ReplyError {
+    ReplyError::LineTooLong {
+        limit: limits.max_line_len,
+    }
+}
+
+#[cold]
+fn bad_code(line: &[u8]) -> ReplyError {
+    ReplyError::BadCode {
+        line: ReplyError::prefix(line),
+    }
+}
+
+#[cold]
+fn bad_separator(line: &[u8]) -> ReplyError {
+    ReplyError::BadSeparator {
+        line: ReplyError::prefix(line),
+    }
+}
+
+#[cold]
+fn code_mismatch(first: ReplyCode, line: &[u8]) -> ReplyError {
+    ReplyError::CodeMismatch {
+        first: first.get(),
+        line: ReplyError::prefix(line),
     }
 }
 
@@ -306,12 +329,7 @@ impl ReplyParser {
         match self.scan.advance(&self.buf, &self.limits) {
             Ok(Some(found)) => {
                 let raw = self.buf.split_to(found.len).freeze();
-                Ok(Some(Reply::from_parsed(
-                    found.code,
-                    found.enhanced,
-                    raw,
-                    found.lines,
-                )))
+                Ok(Some(Reply::from_parsed(found.code, raw, found.lines)))
             }
             Ok(None) => Ok(None),
             Err(err) => {
