@@ -1,6 +1,6 @@
 //! `smtp-send`: send one message through an SMTP server, with AUTH, from the shell.
 //!
-//! Built on the project's own crates only (`smtp-client`, `sasl-mechs`,
+//! Built on the project's own crates only (`smtp-client`, `smtp-auth`, `sasl-mechs`,
 //! `smtp-proto`), so what works here works in code. `--demo` runs it against the built-in
 //! demo server of `smtp-testserver`. Run `smtp-send --help` for the flags and exit codes.
 

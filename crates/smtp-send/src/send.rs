@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use rustls_pki_types::CertificateDer;
 use smtp_client::{ClientConfig, Envelope, SmtpClient, Timeouts, TlsConfig, TlsMode};
 
-use crate::auth::authenticate;
+use crate::auth::{authenticate, ServerName};
 use crate::cli::{Body, Plan, TlsArg};
 use crate::exit::{Failure, Kind};
 use crate::message::test_message;
@@ -81,10 +81,17 @@ pub fn client_config(plan: &Plan, trust: Trust) -> Result<ClientConfig, Failure>
 
 /// Runs one send per `plan` with `config`.
 pub fn send(plan: &mut Plan, config: ClientConfig) -> Result<Sent, Failure> {
+    let port = plan
+        .port
+        .unwrap_or_else(|| default_port(plan.tls, plan.submission));
     let mut client =
         SmtpClient::connect(config).map_err(|e| Failure::from_client("connect", &e))?;
+    let server = ServerName {
+        host: plan.tls_server_name.as_deref().unwrap_or(&plan.host),
+        port,
+    };
     let mechanism = match &plan.auth {
-        Some(auth) => Some(authenticate(&mut client, auth)?),
+        Some(auth) => Some(authenticate(&mut client, auth, server)?),
         None => None,
     };
     let mut envelope =

@@ -466,3 +466,48 @@ fn demo_mode_ntlm_v1_and_v2() {
         );
     }
 }
+
+#[test]
+fn clear_text_mechanism_without_tls_exits_4_unless_allowed() {
+    let (server, ca) = server();
+    let v = flags(&[&["--tls", "none", "--auth", "PLAIN"], AUTH_FLAGS, ENVELOPE]);
+    let out = run(&server, &ca, DEMO_PASSWORD, &args_of(&v));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("auth failed: PLAIN would send the password in clear"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("--allow-plaintext-auth"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(server.received().is_empty());
+
+    let v = flags(&[
+        &["--tls", "none", "--auth", "PLAIN", "--allow-plaintext-auth"],
+        AUTH_FLAGS,
+        ENVELOPE,
+    ]);
+    let out = run(&server, &ca, DEMO_PASSWORD, &args_of(&v));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let got = server.received();
+    assert_eq!(got.len(), 1);
+    assert!(!got[0].tls);
+    assert_eq!(got[0].mechanism.as_deref(), Some("PLAIN"));
+}
+
+#[test]
+fn a_mechanism_the_server_lacks_exits_4_naming_what_it_offers() {
+    let (server, ca) = server();
+    let v = flags(&[&["--auth", "GSSAPI"], AUTH_FLAGS, ENVELOPE]);
+    let out = run(&server, &ca, DEMO_PASSWORD, &args_of(&v));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("auth failed: the server does not offer GSSAPI (it offers PLAIN"),
+        "{err}"
+    );
+    assert!(server.received().is_empty());
+}
