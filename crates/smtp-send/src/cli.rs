@@ -71,8 +71,9 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     pub tls_server_name: Option<String>,
 
-    /// SASL mechanism (PLAIN, LOGIN, CRAM-MD5, SCRAM-SHA-1, SCRAM-SHA-256, NTLM, ...), or
-    /// `auto`: the strongest the server offers. Without --auth and --user, no AUTH.
+    /// SASL mechanism (PLAIN, LOGIN, CRAM-MD5, DIGEST-MD5, SCRAM-SHA-1, SCRAM-SHA-256, NTLM,
+    /// XOAUTH2, OAUTHBEARER, ...), or `auto`: the strongest the server offers. For XOAUTH2
+    /// and OAUTHBEARER the password is the bearer token. Without --auth and --user, no AUTH.
     #[arg(long, value_name = "MECH|auto")]
     pub auth: Option<String>,
 

@@ -3,6 +3,7 @@
 
 use smtp_testserver::demo::{
     DemoConfig, DemoServer, ReceivedMessage, Transfer, DEMO_PASSWORD, DEMO_USER, MECHANISMS,
+    TOKEN_MECHANISMS,
 };
 
 use crate::cli::{self, Args, AuthChoice, Plan, TlsArg};
@@ -41,7 +42,11 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let mechanisms: Vec<String> = match &auth.choice {
         AuthChoice::Mechanism(m) => vec![m.clone()],
         AuthChoice::Auto if args.auth.is_some() => vec!["auto".to_owned()],
-        AuthChoice::Auto => MECHANISMS.iter().map(|m| (*m).to_owned()).collect(),
+        AuthChoice::Auto => MECHANISMS
+            .iter()
+            .chain(TOKEN_MECHANISMS)
+            .map(|m| (*m).to_owned())
+            .collect(),
     };
 
     let server = DemoServer::start(DemoConfig::new().port(args.demo_port)).map_err(|e| {
@@ -59,11 +64,14 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         }
     };
     say(format!(
-        "demo server listening on {} (STARTTLS with a throwaway CA; AUTH {}); user {:?}, password {:?}",
+        "demo server listening on {} (STARTTLS with a throwaway CA; AUTH {} {}); user {:?}, \
+         password {:?} ({} take the password as the bearer token)",
         server.addr(),
         MECHANISMS.join(" "),
+        TOKEN_MECHANISMS.join(" "),
         DEMO_USER,
         DEMO_PASSWORD,
+        TOKEN_MECHANISMS.join(" and "),
     ));
 
     let mut first_failure = None;

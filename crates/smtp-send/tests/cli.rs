@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use smtp_testserver::demo::{DemoConfig, DemoServer, DEMO_PASSWORD, DEMO_USER, MECHANISMS};
+use smtp_testserver::demo::{
+    DemoConfig, DemoServer, DEMO_PASSWORD, DEMO_USER, MECHANISMS, TOKEN_MECHANISMS,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_smtp-send");
 const PW_VAR: &str = "SMTP_SEND_TEST_PASSWORD";
@@ -111,7 +113,8 @@ fn base64_helper_matches_rfc4648_vectors() {
 #[test]
 fn each_mechanism_sends_and_exits_0() {
     let (server, ca) = server();
-    for mech in MECHANISMS {
+    let every: Vec<&str> = MECHANISMS.iter().chain(TOKEN_MECHANISMS).copied().collect();
+    for mech in &every {
         let v = flags(&[&["--auth", mech], AUTH_FLAGS, ENVELOPE]);
         let out = run(&server, &ca, DEMO_PASSWORD, &args_of(&v));
         assert_eq!(out.status.code(), Some(0), "{mech}: {}", stderr(&out));
@@ -122,8 +125,8 @@ fn each_mechanism_sends_and_exits_0() {
         );
     }
     let got = server.received();
-    assert_eq!(got.len(), MECHANISMS.len());
-    for (m, mech) in got.iter().zip(MECHANISMS) {
+    assert_eq!(got.len(), every.len());
+    for (m, mech) in got.iter().zip(&every) {
         assert_eq!(m.mechanism.as_deref(), Some(*mech));
         assert_eq!(m.authenticated.as_deref(), Some(DEMO_USER));
         assert!(m.tls, "STARTTLS is the default");
@@ -395,13 +398,14 @@ fn demo_mode_sends_through_every_mechanism() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
+    let every: Vec<&str> = MECHANISMS.iter().chain(TOKEN_MECHANISMS).copied().collect();
     assert_eq!(
         text.matches("server received, over TLS, from user demo")
             .count(),
-        MECHANISMS.len(),
+        every.len(),
         "{text}"
     );
-    for mech in MECHANISMS {
+    for mech in &every {
         assert!(
             text.contains(&format!("from user demo ({mech})")),
             "{mech}: {text}"
@@ -510,4 +514,63 @@ fn a_mechanism_the_server_lacks_exits_4_naming_what_it_offers() {
         "{err}"
     );
     assert!(server.received().is_empty());
+}
+
+/// `smtp-send --demo --auth MECH` with the demo password, or with `password` from the
+/// environment when given.
+fn demo(mech: &str, password: Option<&str>) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--demo", "--demo-port", "0", "--auth", mech]);
+    if let Some(pw) = password {
+        cmd.args(["--password-env", PW_VAR]).env(PW_VAR, pw);
+    }
+    cmd.output().expect("run smtp-send --demo")
+}
+
+#[test]
+fn demo_mode_digest_md5() {
+    let out = demo("DIGEST-MD5", None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("from user demo (DIGEST-MD5)"),
+        "{}",
+        stdout(&out)
+    );
+    let err = stderr(&out);
+    // rspauth comes as a last 334, answered by an empty (masked) line, then 235.
+    assert!(err.contains(">>> AUTH DIGEST-MD5"), "{err}");
+    assert!(err.contains("<<< 235 2.7.0"), "{err}");
+    assert!(!err.contains(DEMO_PASSWORD), "{err}");
+
+    let out = demo("DIGEST-MD5", Some("wrong"));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("auth failed: 535 5.7.8"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn demo_mode_xoauth2_and_oauthbearer_take_the_password_as_the_token() {
+    for mech in ["XOAUTH2", "OAUTHBEARER"] {
+        let out = demo(mech, None);
+        assert_eq!(out.status.code(), Some(0), "{mech}: {}", stderr(&out));
+        assert!(
+            stdout(&out).contains(&format!("from user demo ({mech})")),
+            "{}",
+            stdout(&out)
+        );
+        let err = stderr(&out);
+        assert!(err.contains(&format!(">>> AUTH {mech} ")), "{err}");
+        assert!(!err.contains(DEMO_PASSWORD), "{err}");
+        assert!(!err.contains(&base64(DEMO_PASSWORD.as_bytes())), "{err}");
+
+        // A wrong token: 535, with the server's error JSON (RFC 7628 3.2.2) on the line.
+        let out = demo(mech, Some("wrong-token"));
+        assert_eq!(out.status.code(), Some(4), "{mech}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("auth failed: 535 5.7.8"), "{err}");
+        assert!(err.contains("status"), "the error JSON: {err}");
+    }
 }

@@ -3,8 +3,9 @@
 //!
 //! It speaks ESMTP with PIPELINING, 8BITMIME, SMTPUTF8, SIZE, CHUNKING (BDAT),
 //! ENHANCEDSTATUSCODES, STARTTLS (a certificate for `localhost` and `127.0.0.1` issued by a
-//! throwaway CA, see [`DemoServer::ca_pem`]) and AUTH with every mechanism the server side
-//! of `sasl-mechs` verifies ([`MECHANISMS`]). It keeps every accepted message, with its
+//! throwaway CA, see [`DemoServer::ca_pem`]) and AUTH with every password mechanism the
+//! server side of `sasl-mechs` verifies ([`MECHANISMS`]) and the two bearer-token ones
+//! ([`TOKEN_MECHANISMS`], where a user's token is its password). It keeps every accepted message, with its
 //! envelope and the user who authenticated, for the caller: [`DemoServer::received`].
 //!
 //! It is bounded everywhere a client could push it: command lines (RFC 5321's 512 octets,
@@ -62,15 +63,28 @@ pub const DEMO_USER: &str = "demo";
 /// loopback only and delivers nowhere.
 pub const DEMO_PASSWORD: &str = "demo-password";
 
-/// The SASL mechanisms the demo server offers, strongest last (the order of its EHLO line).
+/// The password mechanisms the demo server offers, strongest last (the start of its EHLO
+/// AUTH line). DIGEST-MD5 offers realm `localhost` and expects the service `smtp` in the
+/// digest-uri.
 pub const MECHANISMS: &[&str] = &[
     "PLAIN",
     "LOGIN",
     "CRAM-MD5",
+    "DIGEST-MD5",
     "NTLM",
     "SCRAM-SHA-1",
     "SCRAM-SHA-256",
 ];
+
+/// The bearer-token mechanisms the demo server also offers (after [`MECHANISMS`] on its
+/// EHLO AUTH line). No OAuth server is involved: the token it accepts for a user is that
+/// user's password, so a client passes the password where a token goes.
+pub const TOKEN_MECHANISMS: &[&str] = &["XOAUTH2", "OAUTHBEARER"];
+
+/// Every mechanism offered, in the order of the EHLO AUTH line.
+fn offered() -> impl Iterator<Item = &'static str> {
+    MECHANISMS.iter().chain(TOKEN_MECHANISMS).copied()
+}
 
 /// Errors after which the server closes the connection (421), as real servers do.
 const MAX_ERRORS: u32 = 20;
@@ -775,7 +789,7 @@ impl<'a> Connection<'a> {
             return;
         }
         let size = format!("SIZE {}", self.config().max_message_size);
-        let auth = format!("AUTH {}", MECHANISMS.join(" "));
+        let auth = format!("AUTH {}", offered().collect::<Vec<_>>().join(" "));
         let mut lines: Vec<&str> = vec![
             &first,
             "PIPELINING",
@@ -832,7 +846,7 @@ impl<'a> Connection<'a> {
             Some((n, i)) => (n, Some(i)),
             None => (arg, None),
         };
-        let Some(&name) = MECHANISMS.iter().find(|m| m.eq_ignore_ascii_case(name)) else {
+        let Some(name) = offered().find(|m| m.eq_ignore_ascii_case(name)) else {
             self.error(504, "5.5.4 Unrecognized authentication type");
             return Ok(true);
         };
@@ -1220,7 +1234,7 @@ mod tests {
             "CHUNKING",
             "ENHANCEDSTATUSCODES",
             "STARTTLS",
-            "AUTH PLAIN LOGIN CRAM-MD5 NTLM SCRAM-SHA-1 SCRAM-SHA-256",
+            "AUTH PLAIN LOGIN CRAM-MD5 DIGEST-MD5 NTLM SCRAM-SHA-1 SCRAM-SHA-256 XOAUTH2 OAUTHBEARER",
         ] {
             assert!(ehlo.iter().any(|l| &l[4..] == kw), "{kw} missing: {ehlo:?}");
         }
@@ -1287,6 +1301,62 @@ mod tests {
         );
         assert_eq!(c.code("ZGVtby1wYXNzd29yZA=="), "235");
         assert_eq!(c.code("AUTH PLAIN AGRlbW8AZGVtby1wYXNzd29yZA=="), "503");
+    }
+
+    #[test]
+    fn digest_md5_rspauth_goes_out_as_a_334_before_the_235() {
+        use sasl_mechs::{client_mechanism, ClientOptions, Credentials};
+        let server = server();
+        let mut c = Client::connect(&server);
+        c.cmd("EHLO client.example");
+        let creds = Credentials::new(DEMO_USER, DEMO_PASSWORD).unwrap();
+        let mut mech = client_mechanism("DIGEST-MD5", &creds, &ClientOptions::default()).unwrap();
+        let r = c.cmd("AUTH DIGEST-MD5");
+        let challenge = B64
+            .decode(r[0].strip_prefix("334 ").expect("a 334"))
+            .unwrap();
+        let text = String::from_utf8(challenge.clone()).unwrap();
+        // RFC 2831 2.1.1: the realm offered and the only qop this server does.
+        assert!(text.contains(r#"realm="localhost""#), "{text}");
+        assert!(text.contains(r#"qop="auth""#), "{text}");
+        let response = mech.respond(&challenge).unwrap();
+        // RFC 2831 2.1.3 / RFC 4954 4: rspauth comes as a challenge, not with the 235.
+        let r = c.cmd(&B64.encode(&response[..]));
+        let rspauth = B64
+            .decode(r[0].strip_prefix("334 ").expect("rspauth as a 334"))
+            .unwrap();
+        assert!(rspauth.starts_with(b"rspauth="), "{r:?}");
+        let last = mech.respond(&rspauth).unwrap();
+        assert!(last.is_empty());
+        assert_eq!(c.cmd(""), ["235 2.7.0 Authentication successful"]);
+        assert_eq!(c.code("MAIL FROM:<a@example.test>"), "250");
+    }
+
+    #[test]
+    fn xoauth2_and_oauthbearer_take_the_password_as_the_token() {
+        let server = server();
+        // XOAUTH2: "user=" user ^A "auth=Bearer " token ^A ^A.
+        let mut c = Client::connect(&server);
+        c.cmd("EHLO client.example");
+        let good = B64.encode("user=demo\x01auth=Bearer demo-password\x01\x01");
+        assert_eq!(c.code(&format!("AUTH XOAUTH2 {good}")), "235");
+        // OAUTHBEARER (RFC 7628 3.1): gs2-header "n,a=demo," then ^A kvpairs ^A.
+        let mut c = Client::connect(&server);
+        c.cmd("EHLO client.example");
+        let good = B64.encode("n,a=demo,\x01auth=Bearer demo-password\x01\x01");
+        assert_eq!(c.code(&format!("AUTH OAUTHBEARER {good}")), "235");
+        // A wrong token: the error JSON as a 334, the client's dummy ^A, then 535
+        // (RFC 7628 3.2.2, 3.2.3).
+        let mut c = Client::connect(&server);
+        c.cmd("EHLO client.example");
+        let bad = B64.encode("n,a=demo,\x01auth=Bearer wrong\x01\x01");
+        let r = c.cmd(&format!("AUTH OAUTHBEARER {bad}"));
+        let json = B64
+            .decode(r[0].strip_prefix("334 ").expect("error JSON"))
+            .unwrap();
+        assert!(json.starts_with(b"{") && json.ends_with(b"}"), "{r:?}");
+        assert_eq!(c.code("AQ=="), "535");
+        assert_eq!(c.code("MAIL FROM:<a@example.test>"), "530");
     }
 
     #[test]
