@@ -76,3 +76,8 @@ pub use blocking::SmtpAuth;
 pub use error::{AuthError, Violation};
 pub use exchange::{initial_response_fits, AuthExchange, MAX_ROUNDS};
 pub use options::{AuthContext, AuthOptions, AuthSuccess, AuthTypes};
+
+/// The README's Rust example, compiled as a doc test so it keeps matching the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+mod readme_doctests {}
