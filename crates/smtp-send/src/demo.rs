@@ -75,6 +75,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     ));
 
     let mut first_failure = None;
+    let mut failures = 0;
     for mechanism in &mechanisms {
         let mut auth = auth.clone();
         auth.choice = if mechanism == "auto" {
@@ -116,7 +117,11 @@ pub fn run(args: &Args) -> Result<(), Failure> {
                 ));
             }
             Err(failure) => {
-                eprintln!("smtp-send: {failure}");
+                // With one mechanism, the closing line below says it once.
+                if mechanisms.len() > 1 {
+                    eprintln!("smtp-send: {failure}");
+                }
+                failures += 1;
                 first_failure.get_or_insert(failure);
             }
         }
@@ -134,7 +139,15 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             ));
             Ok(())
         }
-        Some(f) => Err(Failure::new(f.kind, format!("demo: {}", f.line))),
+        Some(f) if mechanisms.len() == 1 => Err(Failure::new(f.kind, format!("demo: {}", f.line))),
+        Some(f) => Err(Failure::new(
+            f.kind,
+            format!(
+                "demo: {failures} of {} mechanism(s) failed; the first: {}",
+                mechanisms.len(),
+                f.line
+            ),
+        )),
     }
 }
 
