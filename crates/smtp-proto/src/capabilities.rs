@@ -1,5 +1,7 @@
 //! What a server offers, from its EHLO reply.
 
+use std::collections::{HashMap, HashSet};
+
 use crate::reply::Reply;
 
 /// The `SIZE` extension's limit (RFC 1870).
@@ -53,6 +55,12 @@ impl Capabilities {
                 .to_owned();
         }
         let mut legacy_auth_line = None;
+        // What is already kept, so that each word is looked up once: a reply within the
+        // parser's limits holds some 400,000 words, and comparing each with every earlier
+        // one would take minutes.
+        let mut auth_seen: HashSet<String> = HashSet::new();
+        let mut keyword_at: HashMap<String, usize> = HashMap::new();
+        let mut params_seen: Vec<HashSet<String>> = Vec::new();
         for line in lines {
             let line = String::from_utf8_lossy(line);
             let mut words = line.split_ascii_whitespace();
@@ -71,7 +79,7 @@ impl Capabilities {
             if keyword == "AUTH" {
                 for mech in &params {
                     let mech = mech.to_ascii_uppercase();
-                    if !caps.auth.contains(&mech) {
+                    if auth_seen.insert(mech.clone()) {
                         caps.auth.push(mech);
                     }
                 }
@@ -84,15 +92,19 @@ impl Capabilities {
                     *slot = Some(line.trim_end().to_owned());
                 }
             }
-            match caps.keywords.iter_mut().find(|(k, _)| *k == keyword) {
-                Some((_, existing)) => {
+            match keyword_at.get(&keyword) {
+                Some(&at) => {
                     for p in params {
-                        if !existing.contains(&p) {
-                            existing.push(p);
+                        if params_seen[at].insert(p.clone()) {
+                            caps.keywords[at].1.push(p);
                         }
                     }
                 }
-                None => caps.keywords.push((keyword, params)),
+                None => {
+                    keyword_at.insert(keyword.clone(), caps.keywords.len());
+                    params_seen.push(params.iter().cloned().collect());
+                    caps.keywords.push((keyword, params));
+                }
             }
         }
         if caps.auth_line.is_none() {
@@ -284,5 +296,43 @@ mod tests {
         assert_eq!(c.domain(), "mx\u{FFFD}");
         assert!(c.supports("X-\u{FFFD}"));
         assert!(c.eight_bit_mime());
+    }
+}
+
+#[cfg(test)]
+mod bounded_work_tests {
+    use super::*;
+    use crate::{ReplyCode, ReplyLimits};
+
+    /// The largest EHLO reply the default limits let through, every word a new AUTH
+    /// mechanism and a new parameter of one keyword.
+    fn hostile_ehlo() -> Reply {
+        let limits = ReplyLimits::default();
+        let mut n = 0u32;
+        let mut lines = vec![b"mx.example.test".to_vec()];
+        while lines.len() < limits.max_lines {
+            let mut line = b"AUTH".to_vec();
+            // "250-" + line + CRLF within the line limit.
+            while line.len() + 5 + 4 + 2 <= limits.max_line_len {
+                line.extend_from_slice(format!(" {n:04x}").as_bytes());
+                n += 1;
+            }
+            lines.push(line);
+        }
+        let lines: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+        Reply::new(ReplyCode::new(250).unwrap(), &lines).unwrap()
+    }
+
+    #[test]
+    fn a_hostile_ehlo_reply_is_read_in_linear_time() {
+        let reply = hostile_ehlo();
+        // Each of the ~400,000 words compared with every earlier one would take minutes;
+        // a linear pass takes well under a second even unoptimised.
+        let start = std::time::Instant::now();
+        let caps = Capabilities::from_ehlo(&reply);
+        let elapsed = start.elapsed();
+        assert!(caps.auth_mechanisms().len() > 300_000);
+        assert_eq!(caps.auth_mechanisms()[0], "0000");
+        assert!(elapsed < std::time::Duration::from_secs(3), "{elapsed:?}");
     }
 }
