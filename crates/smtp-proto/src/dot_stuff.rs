@@ -132,8 +132,10 @@ enum UnstuffState {
 ///
 /// A leading dot is removed from every line that has one (RFC 5321 4.5.2); line ends
 /// are passed through as received; the end-of-data line is not output, but the line
-/// end before it is (it ends the message's last line). A bare LF is accepted as a line
-/// end, as in `.` LF, to be lenient with broken clients.
+/// end before it is (it ends the message's last line). Only CRLF ends a line: a bare LF
+/// is message content, so `LF . LF` or `LF . CRLF` never ends the data. Reading the end
+/// of data more leniently than the next server in a relay chain is what "SMTP
+/// smuggling" exploits; RFC 5321 2.3.8 and 4.1.1.4 define the end as `CRLF . CRLF`.
 ///
 /// ```
 /// use smtp_proto::{Unstuffer, UnstuffStatus};
@@ -146,6 +148,9 @@ enum UnstuffState {
 #[derive(Debug, Clone)]
 pub struct Unstuffer {
     state: UnstuffState,
+    /// In `InLine`: the last byte fed was a CR, so an LF at the start of the next input
+    /// ends the line.
+    cr_pending: bool,
 }
 
 impl Default for Unstuffer {
@@ -159,6 +164,7 @@ impl Unstuffer {
     pub fn new() -> Self {
         Unstuffer {
             state: UnstuffState::LineStart,
+            cr_pending: false,
         }
     }
 
@@ -169,7 +175,7 @@ impl Unstuffer {
 
     /// Starts over for a new message.
     pub fn reset(&mut self) {
-        self.state = UnstuffState::LineStart;
+        *self = Unstuffer::new();
     }
 
     /// Decodes `input`, appending message bytes to `out`. Once done, further input is
@@ -193,12 +199,12 @@ impl Unstuffer {
                         self.state = UnstuffState::DotCr;
                         i += 1;
                     }
-                    b'\n' => {
-                        self.state = UnstuffState::Done;
-                        return UnstuffStatus::Done { consumed: i + 1 };
+                    // The dot was a stuffed one (a bare LF is content, not a line end):
+                    // drop it, keep the rest of the line.
+                    _ => {
+                        self.state = UnstuffState::InLine;
+                        self.cr_pending = false;
                     }
-                    // The dot was a stuffed one: drop it, keep the rest of the line.
-                    _ => self.state = UnstuffState::InLine,
                 },
                 UnstuffState::DotCr => {
                     if b == b'\n' {
@@ -208,15 +214,25 @@ impl Unstuffer {
                     // "." CR then something else: the line is CR + more; the dot goes.
                     out.push(b'\r');
                     self.state = UnstuffState::InLine;
+                    self.cr_pending = false;
                 }
                 UnstuffState::InLine => match memchr::memchr(b'\n', &input[i..]) {
                     Some(j) => {
+                        let crlf = if j == 0 {
+                            self.cr_pending
+                        } else {
+                            input[i + j - 1] == b'\r'
+                        };
                         out.extend_from_slice(&input[i..=i + j]);
                         i += j + 1;
-                        self.state = UnstuffState::LineStart;
+                        self.cr_pending = false;
+                        if crlf {
+                            self.state = UnstuffState::LineStart;
+                        }
                     }
                     None => {
                         out.extend_from_slice(&input[i..]);
+                        self.cr_pending = input.last() == Some(&b'\r');
                         i = input.len();
                     }
                 },
@@ -342,7 +358,23 @@ mod tests {
             unstuff(b"a\r\n..\r\n.\r\nMAIL"),
             Some((b"a\r\n.\r\n".to_vec(), 10))
         );
-        assert_eq!(unstuff(b"a\n.\n"), Some((b"a\n".to_vec(), 4)));
+        // Only CRLF . CRLF ends the data: a bare LF is content (no SMTP smuggling).
+        assert_eq!(unstuff(b"a\n.\n"), None);
+        assert_eq!(unstuff(b"a\n.\r\n"), None);
+        assert_eq!(unstuff(b"a\r\n.\n"), None);
+        assert_eq!(
+            unstuff(b"a\n.\r\nb\r\n.\r\n"),
+            Some((b"a\n.\r\nb\r\n".to_vec(), 11))
+        );
+        // A CR at the end of one input and the LF at the start of the next end a line.
+        let mut u = Unstuffer::new();
+        let mut out = Vec::new();
+        assert_eq!(u.feed(b"a\r", &mut out), UnstuffStatus::NeedMore);
+        assert_eq!(
+            u.feed(b"\n.\r\n", &mut out),
+            UnstuffStatus::Done { consumed: 4 }
+        );
+        assert_eq!(out, b"a\r\n");
         assert_eq!(unstuff(b"a\r\n.x\r\n"), None);
         assert_eq!(unstuff(b"a.\r\n"), None);
         // "." CR then not LF: the CR stays, the dot goes.
