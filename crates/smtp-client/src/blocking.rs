@@ -18,7 +18,7 @@ use crate::envelope::{Envelope, RecipientsReport, SendReport};
 use crate::error::{Error, TlsError};
 use crate::methods::net_smtp_methods;
 use crate::session::{Event, Expect, Outcome, Session};
-use crate::timeouts::Timeouts;
+use crate::timeouts::{deadline_after, Timeouts};
 use crate::tls::{handshake_failed, handshake_timed_out, TlsConfig, TlsMode};
 
 enum Connection {
@@ -329,7 +329,7 @@ impl SmtpClient {
         let name = self.tls.server_name_for(&self.host)?;
         let mut conn = ClientConnection::new(config, name).map_err(TlsError::Handshake)?;
         let timeout = kind.timeout(&self.timeouts);
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(Instant::now(), timeout);
         while conn.is_handshaking() {
             if Instant::now() >= deadline {
                 return Err(handshake_timed_out(timeout));

@@ -16,7 +16,7 @@ use smtp_proto::Domain;
 use crate::config::ClientConfig;
 use crate::error::{ConnectAttempt, Error};
 use crate::session::{Outcome, Session, SessionConfig, StartTlsPolicy};
-use crate::timeouts::Timeouts;
+use crate::timeouts::{deadline_after, Timeouts};
 use crate::tls::TlsMode;
 
 /// Size of each chunk of the body read from the caller and pushed into the session.
@@ -236,7 +236,9 @@ impl Handshake {
 /// deadline has already passed (the session has been told: its next `poll` is the timeout).
 pub(crate) fn read_deadline(session: &mut Session, timeouts: &Timeouts) -> Option<Instant> {
     let now = Instant::now();
-    let deadline = session.poll_timeout().unwrap_or(now + timeouts.command);
+    let deadline = session
+        .poll_timeout()
+        .unwrap_or_else(|| deadline_after(now, timeouts.command));
     if now >= deadline {
         session.handle_timeout(now);
         return None;

@@ -24,7 +24,7 @@ use smtp_proto::{
 
 use crate::envelope::{Envelope, RecipientsReport, SendReport};
 use crate::error::{Error, ProtocolError, RefusedRecipient, TlsUnavailable};
-use crate::timeouts::Timeouts;
+use crate::timeouts::{deadline_after, Timeouts};
 use crate::transcript::{Direction, Transcript, TranscriptFn};
 
 /// When the session upgrades a plaintext connection with STARTTLS (RFC 3207).
@@ -513,7 +513,7 @@ impl Session {
             command: String::new(),
             timeout: self.config.timeouts.greeting,
         });
-        self.deadline = Some(now + self.config.timeouts.greeting);
+        self.deadline = Some(deadline_after(now, self.config.timeouts.greeting));
         Ok(())
     }
 
@@ -962,7 +962,7 @@ impl Session {
             _ => t.command,
         };
         if self.pending.is_empty() {
-            self.deadline = Some(now + timeout);
+            self.deadline = Some(deadline_after(now, timeout));
         }
         self.pending.push_back(Awaited {
             tag,
@@ -1014,7 +1014,7 @@ impl Session {
                         continue;
                     };
                     if let Some(next) = self.pending.front() {
-                        self.deadline = Some(now + next.timeout);
+                        self.deadline = Some(deadline_after(now, next.timeout));
                     } else {
                         self.deadline = None;
                     }

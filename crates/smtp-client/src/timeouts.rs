@@ -1,6 +1,6 @@
 //! Per-phase timeouts: each awaited reply gets an absolute deadline.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long the client waits at each phase of a session.
 ///
@@ -57,5 +57,31 @@ impl Default for Timeouts {
             data_end: Duration::from_secs(600),
             write: Duration::from_secs(120),
         }
+    }
+}
+
+/// The instant `timeout` after `now`. A timeout too large to represent (e.g.
+/// `Duration::MAX`, "wait for ever") gives a deadline a century away instead of
+/// overflowing, so no caller-supplied timeout can make the client panic.
+pub(crate) fn deadline_after(now: Instant, timeout: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(CENTURY))
+        .unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_after_never_overflows() {
+        let now = Instant::now();
+        assert_eq!(
+            deadline_after(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+        let far = deadline_after(now, Duration::MAX);
+        assert!(far > now + Duration::from_secs(365 * 24 * 60 * 60));
     }
 }

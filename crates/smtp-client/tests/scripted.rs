@@ -21,6 +21,7 @@ use drivers::Driver;
 
 for_both_drivers!(
     greeting_ehlo_capabilities_banner_and_domain,
+    timeouts_of_any_size_do_not_overflow,
     ehlo_refused_with_5xx_falls_back_to_helo,
     refusal_carries_command_and_full_reply,
     send_pipelines_envelope_and_reports_each_refused_recipient,
@@ -95,6 +96,26 @@ fn greeting_ehlo_capabilities_banner_and_domain<C: Driver>() {
     assert!(!client.is_encrypted());
     let bye = client.quit().unwrap().unwrap();
     assert_eq!(bye.code().get(), 221);
+    finish_ok(server);
+}
+
+fn timeouts_of_any_size_do_not_overflow<C: Driver>() {
+    // "Wait for ever" written as Duration::MAX must not overflow a deadline (a panic).
+    let server = ScriptedServer::start(
+        Script::new()
+            .reply("220 mx.example.test ESMTP ready")
+            .expect("EHLO client.test")
+            .reply("250 mx.example.test hello")
+            .expect("NOOP")
+            .reply("250 ok")
+            .expect("QUIT")
+            .reply("221 bye"),
+    )
+    .unwrap();
+    let config = config(&server, TlsMode::None).timeouts(Timeouts::uniform(Duration::MAX));
+    let mut client = C::connect(config).unwrap();
+    assert_eq!(client.noop().unwrap().code().get(), 250);
+    assert_eq!(client.quit().unwrap().unwrap().code().get(), 221);
     finish_ok(server);
 }
 
