@@ -1,6 +1,8 @@
 //! One test body, two drivers: the blocking client with [`SmtpAuth`] and, with feature
 //! `tokio`, the async client with `AsyncSmtpAuth`, each call run to completion on a
 //! current-thread runtime. The trait's methods are the crates' own, one line each.
+//!
+//! Shared by `crates/smtp-auth/tests/*.rs` and `tests/tests/auth_interop.rs`.
 
 #![allow(dead_code)]
 
@@ -38,6 +40,7 @@ pub trait Driver: Sized + std::fmt::Debug {
     ) -> Result<AuthSuccess, AuthError>;
     fn is_authenticated(&self) -> bool;
     fn is_encrypted(&self) -> bool;
+    fn starttls(&mut self) -> Result<Reply, Error>;
     fn noop(&mut self) -> Result<Reply, Error>;
     fn quit(&mut self) -> Result<Option<Reply>, Error>;
     fn send(&mut self, envelope: &Envelope, body: &[u8]) -> Result<SendReport, Error>;
@@ -86,6 +89,9 @@ impl Driver for SmtpClient {
     }
     fn is_encrypted(&self) -> bool {
         SmtpClient::is_encrypted(self)
+    }
+    fn starttls(&mut self) -> Result<Reply, Error> {
+        SmtpClient::starttls(self)
     }
     fn noop(&mut self) -> Result<Reply, Error> {
         SmtpClient::noop(self)
@@ -183,6 +189,9 @@ mod tokio_driver {
         }
         fn is_encrypted(&self) -> bool {
             self.client.is_encrypted()
+        }
+        fn starttls(&mut self) -> Result<Reply, Error> {
+            self.rt.block_on(self.client.starttls())
         }
         fn noop(&mut self) -> Result<Reply, Error> {
             self.rt.block_on(self.client.noop())
