@@ -8,6 +8,14 @@
 //! succeed), then a message that must be delivered. Failures are collected, the whole
 //! matrix is printed, and the test fails if any cell failed. Every transcript is checked
 //! for the password and the base64 that carries it.
+//!
+//! Each test is written once, generic over [`Driver`], and run with the blocking client and
+//! [`smtp_auth::SmtpAuth`] (`blocking::*`) and, with feature `tokio`, with the async client
+//! and `smtp_auth::tokio::AsyncSmtpAuth` (`tokio::*`).
+
+#[macro_use]
+#[path = "../../crates/smtp-auth/tests/support/drivers.rs"]
+mod drivers;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -21,9 +29,25 @@ use interop_tests::{
     TlsMode as ListenerTls, User, ALICE, BOB, CAROL, USERS,
 };
 use sasl_mechs::{client_mechanism, ClientOptions, Credentials, Mechanism};
-use smtp_auth::{AuthError, AuthOptions, SmtpAuth};
-use smtp_client::{ClientConfig, Direction, Envelope, SmtpClient, Timeouts, TlsConfig, TlsMode};
+use smtp_auth::{AuthError, AuthOptions};
+use smtp_client::{ClientConfig, Direction, Envelope, Timeouts, TlsConfig, TlsMode};
 use smtp_proto::{Domain, ForwardPath, Mailbox, ReversePath};
+
+use drivers::Driver;
+
+for_both_drivers!(
+    #[ignore = "needs real servers: cargo xtask servers up"]
+    every_listener_mechanism_and_user,
+    starttls_required_listener_offers_auth_only_after_starttls,
+    plaintext_mechanisms_are_refused_in_clear_by_default_and_nothing_is_sent,
+    oauth_failure_detail_from_dovecot,
+);
+
+/// The driver's name, for the matrix and failure messages.
+fn driver_name<C: Driver>() -> &'static str {
+    let name = std::any::type_name::<C>();
+    name.rsplit("::").next().unwrap_or(name)
+}
 
 /// Every line of one connection's transcript.
 type Lines = Arc<Mutex<Vec<(Direction, String)>>>;
@@ -118,7 +142,7 @@ fn check_transcript(lines: &Lines, passwords: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
-fn send_marked(client: &mut SmtpClient, user: &User, tag: &str) -> Result<String, String> {
+fn send_marked<C: Driver>(client: &mut C, user: &User, tag: &str) -> Result<String, String> {
     let marker = unique_marker(tag);
     let message = format!(
         "Message-ID: {marker}\r\nFrom: {0}\r\nTo: sink@example.test\r\nSubject: {tag}\r\n\r\nAuthenticated as {0}.\r\n",
@@ -134,11 +158,11 @@ fn send_marked(client: &mut SmtpClient, user: &User, tag: &str) -> Result<String
 
 /// One cell: wrong password (535, connection kept), right password (235), a delivered
 /// message. Returns the marker of the message to wait for.
-fn cell(listener: Listener, name: &str, user: &User) -> Result<String, String> {
+fn cell<C: Driver>(listener: Listener, name: &str, user: &User) -> Result<String, String> {
     let backend = listener.backend();
     let lines: Lines = Arc::default();
     let wrong = format!("{}-wrong", user.password);
-    let mut client = SmtpClient::connect(config(listener, client_tls(listener), &lines))
+    let mut client = C::connect(config(listener, client_tls(listener), &lines))
         .map_err(|e| format!("connect: {e}"))?;
     let offered = client.auth_types();
     if !offered.mechanisms.iter().any(|m| m == name) {
@@ -195,14 +219,14 @@ enum Outcome {
 /// (listener, mechanism), user, outcome.
 type Cell = ((String, String), User, Outcome);
 
-fn listener_cells(listener: Listener) -> Vec<Cell> {
+fn listener_cells<C: Driver>(listener: Listener) -> Vec<Cell> {
     let mut cells = Vec::new();
     for name in listener.mechanisms() {
         for user in USERS {
             let key = (listener.name().to_owned(), (*name).to_owned());
             let outcome = match skip_reason(listener, name, &user) {
                 Some(reason) => Outcome::Skipped(reason),
-                None => match cell(listener, name, &user) {
+                None => match cell::<C>(listener, name, &user) {
                     Ok(marker) => Outcome::Sent(marker),
                     Err(e) => Outcome::Failed(e),
                 },
@@ -213,9 +237,7 @@ fn listener_cells(listener: Listener) -> Vec<Cell> {
     cells
 }
 
-#[test]
-#[ignore = "needs real servers: cargo xtask servers up"]
-fn every_listener_mechanism_and_user() {
+fn every_listener_mechanism_and_user<C: Driver>() {
     require_servers();
     let mut matrix: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     let mut failures = Vec::new();
@@ -225,7 +247,7 @@ fn every_listener_mechanism_and_user() {
         let handles: Vec<_> = Listener::ALL
             .into_iter()
             .filter(|l| l.is_configured())
-            .map(|listener| scope.spawn(move || listener_cells(listener)))
+            .map(|listener| scope.spawn(move || listener_cells::<C>(listener)))
             .collect();
         handles
             .into_iter()
@@ -265,27 +287,28 @@ fn every_listener_mechanism_and_user() {
             .push(format!("{}:{verdict}", user.login));
     }
 
-    let mut table =
-        String::from("listener          mechanism       wrong→535, right→235, delivered\n");
+    let mut table = format!(
+        "driver {}\nlistener          mechanism       wrong→535, right→235, delivered\n",
+        driver_name::<C>()
+    );
     for ((listener, name), cells) in &matrix {
         let _ = writeln!(table, "{listener:<17} {name:<15} {}", cells.join(" "));
     }
     println!("{table}");
     assert!(
         failures.is_empty(),
-        "{} failures:\n{}",
+        "{} failures with the {} driver:\n{}",
         failures.len(),
+        driver_name::<C>(),
         failures.join("\n")
     );
 }
 
-#[test]
-#[ignore = "needs real servers: cargo xtask servers up"]
-fn starttls_required_listener_offers_auth_only_after_starttls() {
+fn starttls_required_listener_offers_auth_only_after_starttls<C: Driver>() {
     require_servers();
     for listener in [Listener::DovecotStartTls, Listener::CyrusStartTls] {
         let lines: Lines = Arc::default();
-        let mut client = SmtpClient::connect(config(listener, TlsMode::None, &lines)).unwrap();
+        let mut client = C::connect(config(listener, TlsMode::None, &lines)).unwrap();
         assert!(!client.is_encrypted());
         let before = client.auth_types();
         assert!(before.mechanisms.is_empty(), "{before:?}");
@@ -320,13 +343,11 @@ fn starttls_required_listener_offers_auth_only_after_starttls() {
     }
 }
 
-#[test]
-#[ignore = "needs real servers: cargo xtask servers up"]
-fn plaintext_mechanisms_are_refused_in_clear_by_default_and_nothing_is_sent() {
+fn plaintext_mechanisms_are_refused_in_clear_by_default_and_nothing_is_sent<C: Driver>() {
     require_servers();
     for listener in [Listener::DovecotPlain, Listener::CyrusPlain] {
         let lines: Lines = Arc::default();
-        let mut client = SmtpClient::connect(config(listener, TlsMode::None, &lines)).unwrap();
+        let mut client = C::connect(config(listener, TlsMode::None, &lines)).unwrap();
         for name in ["PLAIN", "LOGIN"] {
             let err = client.auth(name, ALICE.login, ALICE.password).unwrap_err();
             assert!(matches!(err, AuthError::PlaintextRefused { .. }), "{err}");
@@ -345,12 +366,10 @@ fn plaintext_mechanisms_are_refused_in_clear_by_default_and_nothing_is_sent() {
     }
 }
 
-#[test]
-#[ignore = "needs real servers: cargo xtask servers up"]
-fn oauth_failure_detail_from_dovecot() {
+fn oauth_failure_detail_from_dovecot<C: Driver>() {
     require_servers();
     let lines: Lines = Arc::default();
-    let mut client = SmtpClient::connect(config(
+    let mut client = C::connect(config(
         Listener::DovecotImplicitTls,
         TlsMode::Implicit,
         &lines,
