@@ -212,7 +212,7 @@ Reading the figures:
   `BytesMut`; a reply is `split_to(len).freeze()` of it, which shares the allocation
   (a reference count, no copy); once the replies are dropped the buffer's space is reused
   by the next `reserve`. `parse_reply` borrows and allocates nothing. (A counting global
-  allocator would need `unsafe impl GlobalAlloc`, which the workspace forbids, so this is
+  allocator cannot be written in this workspace's safe-only Rust, so this is
   argued from the design; `reply_shares_the_parser_buffer` tests that two replies are
   views of one allocation.)
 - Short single-line replies are the worst case for the incremental parser: each reply is
