@@ -5,7 +5,8 @@
 //! it in module `blocking` and in module `tokio`. The trait's methods are the clients' own,
 //! one line each, so a test exercises exactly the public API of each driver.
 //!
-//! Shared by `crates/smtp-client/tests/scripted.rs` and `tests/tests/client_postfix.rs`.
+//! Shared by `crates/smtp-client/tests/scripted.rs` and `tests/tests/client_postfix.rs`, and
+//! built on by the AUTH test driver (`crates/smtp-auth/tests/support/drivers.rs`).
 
 #![allow(dead_code)]
 
@@ -146,8 +147,8 @@ mod tokio_driver {
     /// The async client, each call run to completion on its own current-thread runtime.
     #[derive(Debug)]
     pub struct Tokio {
-        rt: Runtime,
-        client: AsyncSmtpClient,
+        pub(crate) rt: Runtime,
+        pub(crate) client: AsyncSmtpClient,
     }
 
     impl Tokio {
