@@ -421,19 +421,7 @@ fn demo_mode_sends_through_every_mechanism() {
 
 #[test]
 fn demo_mode_with_a_wrong_password_exits_4() {
-    let out = Command::new(BIN)
-        .args([
-            "--demo",
-            "--demo-port",
-            "0",
-            "--auth",
-            "SCRAM-SHA-256",
-            "--password-env",
-            PW_VAR,
-        ])
-        .env(PW_VAR, "wrong")
-        .output()
-        .unwrap();
+    let out = demo("SCRAM-SHA-256", Some("wrong"));
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("auth failed: 535 5.7.8"),
