@@ -5,9 +5,9 @@
 //! 550. Each test marks its message with a unique token and finds it in the Maildir.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use interop_tests::{as_delivered, ca_pem_path, maildir_new};
 use smtp_client::{ClientConfig, Envelope, Timeouts, TlsConfig, TlsMode};
 use smtp_proto::{Domain, ForwardPath, Mailbox, ReversePath};
 
@@ -30,13 +30,6 @@ for_both_drivers!(
     several_recipients_one_refused,
 );
 
-const STATE_DIR: &str = "/var/tmp/smtp-auth-it";
-const NEEDS: &str = "needs real servers: cargo xtask servers up";
-
-fn ca_file() -> PathBuf {
-    Path::new(STATE_DIR).join("tls/ca.pem")
-}
-
 fn token(name: &str) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -53,7 +46,7 @@ fn config(host: &str, port: u16, mode: TlsMode) -> ClientConfig {
         .timeouts(Timeouts::uniform(Duration::from_secs(30)))
         .tls(
             TlsConfig::no_default_roots()
-                .add_ca_pem_file(ca_file())
+                .add_ca_pem_file(ca_pem_path())
                 .unwrap(),
         )
 }
@@ -68,7 +61,7 @@ fn to(addr: &str) -> ForwardPath {
 
 /// Waits (up to 30 s) for delivered messages containing `token`; returns their contents.
 fn delivered(token: &str, count: usize) -> Vec<Vec<u8>> {
-    let dir = Path::new(STATE_DIR).join("maildir/sink/new");
+    let dir = maildir_new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let mut found = Vec::new();
@@ -91,21 +84,6 @@ fn delivered(token: &str, count: usize) -> Vec<Vec<u8>> {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// What Postfix stores for a message sent with CRLF line ends: the same bytes with LF.
-fn as_stored(sent: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(sent.len());
-    let mut i = 0;
-    while i < sent.len() {
-        if sent[i] == b'\r' && sent.get(i + 1) == Some(&b'\n') {
-            i += 1;
-            continue;
-        }
-        out.push(sent[i]);
-        i += 1;
-    }
-    out
 }
 
 /// Headers Postfix would add when missing (it does for loopback clients): with them
@@ -134,14 +112,13 @@ fn send_and_check<C: Driver>(client: &mut C, name: &str, chunking: bool) {
     assert_eq!(report.reply.code().get(), 250, "{}", report.reply);
     let got = delivered(&token, 1);
     assert!(
-        got[0].ends_with(&as_stored(&msg)),
+        got[0].ends_with(&as_delivered(&msg)),
         "delivered message differs:\n{}",
         String::from_utf8_lossy(&got[0])
     );
 }
 
 fn plaintext_pipelined<C: Driver>() {
-    let _ = NEEDS;
     let mut client = C::connect(config("127.0.0.1", 12525, TlsMode::None)).unwrap();
     assert!(client.supports("PIPELINING"));
     assert!(!client.is_encrypted());
@@ -236,8 +213,8 @@ fn twenty_mib_message_over_starttls<C: Driver>() {
     assert_eq!(report.reply.code().get(), 250);
     client.quit().unwrap();
     let got = delivered(&token, 1);
-    let mut expected = as_stored(&header);
-    let stored_line = as_stored(&line);
+    let mut expected = as_delivered(&header);
+    let stored_line = as_delivered(&line);
     for _ in 0..body_len / line.len() {
         expected.extend_from_slice(&stored_line);
     }
@@ -259,7 +236,7 @@ fn smtputf8_addresses<C: Driver>() {
     client.send(&env, &msg[..]).unwrap();
     client.quit().unwrap();
     let got = delivered(&token, 1);
-    assert!(got[0].ends_with(&as_stored(&msg)));
+    assert!(got[0].ends_with(&as_delivered(&msg)));
     let text = String::from_utf8_lossy(&got[0]);
     assert!(
         text.contains("Return-Path: <jürgen@example.test>"),
@@ -296,6 +273,6 @@ fn several_recipients_one_refused<C: Driver>() {
     // Both accepted recipients go to the sink Maildir: two deliveries.
     let got = delivered(&token, 2);
     for m in &got {
-        assert!(m.ends_with(&as_stored(&msg)));
+        assert!(m.ends_with(&as_delivered(&msg)));
     }
 }
