@@ -9,7 +9,7 @@ use base64::Engine as _;
 use sasl_mechs::{
     client_mechanism, is_plaintext, select, Credentials, Mechanism, Policy, Response, SaslError,
 };
-use smtp_proto::{auth_line_fits, decode_challenge, Command, Reply, MAX_COMMAND_LINE};
+use smtp_proto::{auth_line_fits, decode_challenge, Command, Reply};
 
 use crate::error::{AuthError, Violation};
 use crate::options::{AuthContext, AuthOptions, AuthSuccess};
@@ -37,9 +37,8 @@ pub const MAX_ROUNDS: usize = 10;
 /// assert!(!initial_response_fits("PLAIN", 376));
 /// ```
 pub fn initial_response_fits(mechanism: &str, len: usize) -> bool {
-    let argument = if len == 0 { 1 } else { len.div_ceil(3) * 4 };
-    let line = "AUTH ".len() + mechanism.len() + 1 + argument + 2;
-    line <= MAX_COMMAND_LINE && auth_line_fits(mechanism, len)
+    // smtp-proto holds the AUTH line to the same 512 octets (MAX_COMMAND_LINE).
+    auth_line_fits(mechanism, len)
 }
 
 /// What the exchange does next.
