@@ -11,7 +11,7 @@ use crate::options::{AuthContext, AuthOptions, AuthSuccess, AuthTypes};
 ///
 /// Every method runs one [`AuthExchange`] over the client's
 /// [`command`](SmtpClient::command), records success with
-/// [`set_authenticated`](SmtpClient::set_authenticated), and refuses a second AUTH once
+/// [`confirm_authenticated`](SmtpClient::confirm_authenticated), and refuses a second AUTH once
 /// one succeeded (RFC 4954 4) without sending anything. A failure leaves the connection
 /// open and usable: another `auth`, with another mechanism, may follow.
 ///
@@ -85,7 +85,7 @@ fn run(client: &mut SmtpClient, mut exchange: AuthExchange) -> Result<AuthSucces
         exchange.receive(reply);
     }
     let success = exchange.into_result()?;
-    client.set_authenticated();
+    client.confirm_authenticated()?;
     Ok(success)
 }
 

@@ -88,7 +88,7 @@ async fn run(
         exchange.receive(reply);
     }
     let success = exchange.into_result()?;
-    client.set_authenticated();
+    client.confirm_authenticated()?;
     Ok(success)
 }
 

@@ -15,9 +15,8 @@ use smtp_proto::Domain;
 
 use crate::config::ClientConfig;
 use crate::error::{ConnectAttempt, Error};
-use crate::session::{Outcome, Session, SessionConfig, StartTlsPolicy};
+use crate::session::{Outcome, Session, SessionConfig};
 use crate::timeouts::{deadline_after, Timeouts};
-use crate::tls::TlsMode;
 
 /// Size of each chunk of the body read from the caller and pushed into the session.
 pub const BODY_CHUNK: usize = 64 * 1024;
@@ -171,12 +170,7 @@ pub(crate) fn new_session(config: &ClientConfig, local: SocketAddr) -> Session {
     session_config.reply_limits = config.reply_limits;
     session_config.send_hello = config.send_hello;
     session_config.pipelining = config.pipelining;
-    session_config.implicit_tls = config.tls_mode == TlsMode::Implicit;
-    session_config.starttls = match config.tls_mode {
-        TlsMode::None | TlsMode::Implicit => StartTlsPolicy::Never,
-        TlsMode::StartTlsOpportunistic => StartTlsPolicy::Opportunistic,
-        TlsMode::StartTlsRequired => StartTlsPolicy::Required,
-    };
+    session_config.tls = config.tls_mode;
     let mut session = Session::new(session_config);
     session.set_transcript(config.transcript_fn());
     session

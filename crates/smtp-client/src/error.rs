@@ -97,7 +97,16 @@ pub enum Error {
     #[error("cannot encode command: {0}")]
     Command(#[from] CommandError),
     /// The call does not fit the session's state (DATA not started, a fatal error earlier,
-    /// AUTH already done...); nothing was sent.
+    /// another operation in progress...); nothing was sent. The caller's mistake, never
+    /// the server's.
+    #[error("{0}")]
+    Misuse(#[from] Misuse),
+    /// The session reached a state its types should rule out: a bug in this crate. Please
+    /// report it with the transcript. The connection must be dropped.
+    #[error("internal error (a bug in smtp-client): {0}")]
+    Internal(&'static str),
+    /// Kept for the drivers until they move to [`Misuse`].
+    #[doc(hidden)]
     #[error("invalid state: {0}")]
     InvalidState(&'static str),
     /// The command is obsolete and deliberately not supported (SEND, SOML, SAML).
@@ -119,9 +128,35 @@ impl Error {
             | Error::Tls(_)
             | Error::TlsRequired(_)
             | Error::Protocol(_)
+            | Error::Internal(_)
             | Error::Body(_) => true,
             Error::Refused { reply, .. } => reply.code().get() == 421,
             _ => false,
+        }
+    }
+
+    /// What kind of failure this is: what a caller (or a command-line tool choosing its exit
+    /// code) acts on.
+    ///
+    /// ```
+    /// use smtp_client::{Error, ErrorKind, Misuse};
+    /// assert_eq!(Error::Misuse(Misuse::Busy).kind(), ErrorKind::Misuse);
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Io { .. }
+            | Error::Connect { .. }
+            | Error::Timeout { .. }
+            | Error::ConnectionClosed { .. } => ErrorKind::Connection,
+            Error::Tls(_) | Error::TlsRequired(_) => ErrorKind::Tls,
+            Error::Protocol(_) => ErrorKind::Protocol,
+            Error::Refused { reply, .. } if reply.code().get() == 421 => ErrorKind::Connection,
+            Error::Refused { .. } | Error::RecipientsRefused { .. } => ErrorKind::Refused,
+            Error::ExtensionMissing { .. } | Error::SizeExceeded { .. } => ErrorKind::NotSupported,
+            Error::Unsupported(_) => ErrorKind::NotSupported,
+            Error::InvalidInput(_) | Error::Command(_) | Error::Body(_) => ErrorKind::Input,
+            Error::Misuse(_) | Error::InvalidState(_) => ErrorKind::Misuse,
+            Error::Internal(_) => ErrorKind::Internal,
         }
     }
 
@@ -134,6 +169,86 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// The kinds of [`Error`], for callers that act on the kind rather than the details.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The network: connecting, reading, writing, a timeout, the server closing, or a 421.
+    Connection,
+    /// TLS could not be had or failed.
+    Tls,
+    /// The server broke the protocol.
+    Protocol,
+    /// The server refused a command, a recipient or the message.
+    Refused,
+    /// The server lacks what the message needs (an extension, a large enough SIZE), or the
+    /// command is obsolete.
+    NotSupported,
+    /// A value the caller gave (an address, a command, the body's reader) is not usable.
+    Input,
+    /// A call that does not fit the session's state.
+    Misuse,
+    /// A bug in this crate.
+    Internal,
+}
+
+/// A call that does not fit the session's state: the caller's mistake, with nothing sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Misuse {
+    /// A fatal error happened earlier: the connection cannot be used.
+    #[error("the connection failed earlier and cannot be used")]
+    ConnectionBroken,
+    /// QUIT was answered: the session is over.
+    #[error("the session was closed with QUIT")]
+    SessionClosed,
+    /// Another operation is in progress.
+    #[error("another operation is in progress")]
+    Busy,
+    /// DATA was accepted and not yet ended: only `datasend` and `dataend` may follow.
+    #[error("DATA in progress: end it with dataend first")]
+    DataInProgress,
+    /// `datasend` or `dataend` without a 354 reply to DATA.
+    #[error("DATA was not accepted with 354")]
+    NotInData,
+    /// `poll` with no operation started.
+    #[error("no operation in progress")]
+    NoOperation,
+    /// An envelope or a recipient batch with no recipient.
+    #[error("no recipient given")]
+    NoRecipients,
+    /// The greeting was already received on this connection.
+    #[error("the greeting was already received")]
+    AlreadyGreeted,
+    /// STARTTLS on a connection that is already encrypted.
+    #[error("the connection is already encrypted")]
+    AlreadyEncrypted,
+    /// `tls_established` without a STARTTLS handshake asked for.
+    #[error("no STARTTLS handshake in progress")]
+    NotHandshaking,
+    /// `push_body` when the session did not ask for body data.
+    #[error("the session did not ask for body data")]
+    NoBodyWanted,
+    /// The session asked for body data and the driver has none (a driver bug).
+    #[error("the session asked for a body and none was given")]
+    NoBody,
+    /// A command that changes what the session knows, sent through the generic command
+    /// call: it has a method of its own.
+    #[error("use {method} for {verb}")]
+    UseDedicatedMethod {
+        /// The verb refused.
+        verb: &'static str,
+        /// The method to call instead.
+        method: &'static str,
+    },
+    /// `confirm_authenticated` without a 235 reply to AUTH just before.
+    #[error("no 235 reply to AUTH to confirm")]
+    NoAuthSuccess,
+    /// A previous call of the async client was cancelled mid-command.
+    #[error("a previous operation was cancelled mid-command; the connection must be closed")]
+    Cancelled,
 }
 
 /// One failed connection attempt.

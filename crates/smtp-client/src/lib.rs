@@ -46,8 +46,11 @@ pub use blocking::SmtpClient;
 pub use config::ClientConfig;
 pub use driver::BODY_CHUNK;
 pub use envelope::{Envelope, RecipientsReport, SendReport};
-pub use error::{ConnectAttempt, Error, ProtocolError, RefusedRecipient, TlsError, TlsUnavailable};
-pub use session::{Event, Expect, Outcome, Session, SessionConfig, StartTlsPolicy};
+pub use error::{
+    ConnectAttempt, Error, ErrorKind, Misuse, ProtocolError, RefusedRecipient, TlsError,
+    TlsUnavailable,
+};
+pub use session::{Event, Expect, Outcome, Session, SessionConfig};
 pub use timeouts::Timeouts;
 pub use tls::{TlsConfig, TlsMode};
 pub use transcript::{Direction, TranscriptFn, TRANSCRIPT_TARGET};

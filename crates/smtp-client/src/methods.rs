@@ -160,12 +160,14 @@ macro_rules! net_smtp_methods {
             self.session.last_reply()
         }
 
-        /// Records that AUTH succeeded; EHLO and STARTTLS clear it.
-        pub fn set_authenticated(&mut self) {
-            self.session.set_authenticated();
+        /// Records that the AUTH exchange which just got a 235 reply succeeded on the client's
+        /// side too (see [`Session::confirm_authenticated`]); refused unless the last reply
+        /// was a 235 to an AUTH line. EHLO and STARTTLS clear it.
+        pub fn confirm_authenticated(&mut self) -> Result<(), Error> {
+            self.session.confirm_authenticated()
         }
 
-        /// True after [`set_authenticated`](Self::set_authenticated), until EHLO or STARTTLS.
+        /// True once an AUTH exchange succeeded, until EHLO or STARTTLS.
         pub fn is_authenticated(&self) -> bool {
             self.session.is_authenticated()
         }

@@ -3,19 +3,19 @@
 use std::time::{Duration, Instant};
 
 use smtp_client::{
-    Envelope, Error, Event, Expect, Outcome, Session, SessionConfig, StartTlsPolicy, Timeouts,
+    Envelope, Error, Event, Expect, Misuse, Outcome, Session, SessionConfig, Timeouts, TlsMode,
 };
 use smtp_proto::{Command, Domain, ForwardPath, Mailbox, ReversePath};
 
-fn session(policy: StartTlsPolicy) -> Session {
+fn session(tls: TlsMode) -> Session {
     let mut config = SessionConfig::new(Domain::new("client.test").unwrap());
-    config.starttls = policy;
+    config.tls = tls;
     Session::new(config)
 }
 
 /// Runs the greeting and EHLO with `caps`, leaving the session idle.
 fn opened(caps: &str, now: Instant) -> Session {
-    let mut s = session(StartTlsPolicy::Never);
+    let mut s = session(TlsMode::None);
     s.start_open(now).unwrap();
     s.handle_input(b"220 mx ready\r\n");
     assert!(matches!(s.poll(now).unwrap(), Event::NeedInput));
@@ -34,7 +34,7 @@ fn take(s: &mut Session) -> Vec<u8> {
 #[test]
 fn greeting_deadline_fires_without_sleeping() {
     let t0 = Instant::now();
-    let mut s = session(StartTlsPolicy::Never);
+    let mut s = session(TlsMode::None);
     s.start_open(t0).unwrap();
     assert_eq!(s.poll_timeout(), Some(t0 + Timeouts::default().greeting));
     s.handle_timeout(t0 + Duration::from_secs(299));
@@ -53,7 +53,7 @@ fn greeting_deadline_fires_without_sleeping() {
 #[test]
 fn partial_bytes_do_not_move_the_deadline() {
     let t0 = Instant::now();
-    let mut s = session(StartTlsPolicy::Never);
+    let mut s = session(TlsMode::None);
     s.start_open(t0).unwrap();
     let deadline = s.poll_timeout().unwrap();
     // One byte every 10 s: the deadline stays where it was.
@@ -133,7 +133,7 @@ fn pipelined_envelope_is_one_output_and_last_chunk_goes_with_the_dot() {
 #[test]
 fn starttls_requested_only_after_a_clean_220() {
     let t0 = Instant::now();
-    let mut s = session(StartTlsPolicy::Required);
+    let mut s = session(TlsMode::StartTlsRequired);
     s.start_open(t0).unwrap();
     s.handle_input(b"220 mx\r\n");
     assert!(matches!(s.poll(t0).unwrap(), Event::NeedInput));
@@ -155,7 +155,14 @@ fn starttls_requested_only_after_a_clean_220() {
 fn authenticated_flag_is_cleared_by_ehlo() {
     let t0 = Instant::now();
     let mut s = opened("250-mx\r\n250 AUTH PLAIN\r\n", t0);
-    s.set_authenticated();
+    let auth = Command::Auth {
+        mechanism: "PLAIN",
+        initial_response: Some(b"\0u\0p"),
+    };
+    s.start_command(&auth, Expect::AnyReply, t0).unwrap();
+    s.handle_input(b"235 ok\r\n");
+    assert!(matches!(s.poll(t0).unwrap(), Event::Done(_)));
+    s.confirm_authenticated().unwrap();
     assert!(s.is_authenticated());
     s.start_hello(None, t0).unwrap();
     s.handle_input(b"250 mx\r\n");
@@ -194,4 +201,34 @@ fn invalid_command_sends_nothing() {
     assert!(matches!(err, Error::Command(_)), "{err:?}");
     assert!(s.output().is_empty());
     assert!(s.is_idle());
+}
+
+#[test]
+fn only_a_235_to_auth_can_be_confirmed_as_authenticated() {
+    let t0 = Instant::now();
+    let mut s = opened("250-mx\r\n250 AUTH PLAIN\r\n", t0);
+    assert!(matches!(
+        s.confirm_authenticated(),
+        Err(Error::Misuse(Misuse::NoAuthSuccess))
+    ));
+    // A 235 to something other than AUTH proves nothing.
+    s.start_command(&Command::Noop, Expect::AnyReply, t0)
+        .unwrap();
+    s.handle_input(b"235 not an auth reply\r\n");
+    assert!(matches!(s.poll(t0).unwrap(), Event::Done(_)));
+    assert!(s.confirm_authenticated().is_err());
+    // A 235 to AUTH left unconfirmed lapses when the next operation starts.
+    let auth = Command::Auth {
+        mechanism: "PLAIN",
+        initial_response: Some(b"\0u\0p"),
+    };
+    s.start_command(&auth, Expect::AnyReply, t0).unwrap();
+    s.handle_input(b"235 ok\r\n");
+    assert!(matches!(s.poll(t0).unwrap(), Event::Done(_)));
+    s.start_command(&Command::Noop, Expect::AnyReply, t0)
+        .unwrap();
+    s.handle_input(b"250 ok\r\n");
+    assert!(matches!(s.poll(t0).unwrap(), Event::Done(_)));
+    assert!(s.confirm_authenticated().is_err());
+    assert!(!s.is_authenticated());
 }

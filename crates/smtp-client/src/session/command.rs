@@ -1,0 +1,71 @@
+//! One command and its reply: Net::Cmd's `command` + `response`, DATA's 354, the end of
+//! data, one BDAT chunk, and QUIT.
+
+use std::time::Instant;
+
+use smtp_proto::Reply;
+
+use super::core::{AuthState, Core, Link};
+use super::owed::Owed;
+use super::phase::{Phase, Then};
+use super::{Expect, Outcome};
+
+/// What the reply to a single command leads to besides being returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Effect {
+    /// Nothing.
+    None,
+    /// DATA: a 354 starts the message data.
+    StartsData,
+    /// An AUTH line: a 235 is the server accepting the authentication.
+    Auth,
+}
+
+/// One command sent, its reply awaited.
+#[derive(Debug)]
+pub(super) struct SingleCommand {
+    pub(super) owed: Owed<()>,
+    pub(super) expect: Expect,
+    pub(super) effect: Effect,
+}
+
+impl SingleCommand {
+    pub(super) fn on_reply(mut self, reply: Reply, core: &mut Core, now: Instant) -> Phase {
+        let Some(awaited) = self.owed.pop(now) else {
+            return Phase::unsolicited(reply);
+        };
+        let ok = match self.expect {
+            Expect::AnyReply => true,
+            Expect::Completion => reply.is_positive_completion(),
+            Expect::Intermediate => reply.is_positive_intermediate(),
+        };
+        if !ok {
+            return Phase::failed(awaited.label.refused(reply));
+        }
+        let code = reply.code().get();
+        match self.effect {
+            Effect::StartsData if code == 354 => {
+                return Phase::finish(Ok(Outcome::Reply(reply)), Then::InData);
+            }
+            Effect::Auth if code == 235 => core.auth = AuthState::ServerAccepted,
+            _ => {}
+        }
+        Phase::done(Outcome::Reply(reply))
+    }
+}
+
+/// QUIT sent: its reply, or the server closing, ends the session.
+#[derive(Debug)]
+pub(super) struct Quit {
+    pub(super) owed: Owed<()>,
+}
+
+impl Quit {
+    pub(super) fn on_reply(mut self, reply: Reply, core: &mut Core, now: Instant) -> Phase {
+        if self.owed.pop(now).is_none() {
+            return Phase::unsolicited(reply);
+        }
+        core.link = Link::Closed;
+        Phase::finish(Ok(Outcome::Closed(Some(reply))), Then::Closed)
+    }
+}

@@ -1,0 +1,163 @@
+//! What a session knows whatever phase it is in: the connection's state, what the server
+//! said about itself, and the bytes going out.
+
+use std::time::{Duration, Instant};
+
+use smtp_proto::{Capabilities, Command, Reply, ReplyParser};
+
+use super::config::SessionConfig;
+use super::owed::{Label, Owed};
+use crate::error::{Error, ProtocolError, TlsUnavailable};
+use crate::transcript::{Direction, Transcript};
+
+/// The state of the connection under the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Link {
+    /// Usable.
+    Open,
+    /// The server closed its side; replies already received may still be read.
+    EndOfStream,
+    /// A fatal error happened: nothing more may be sent.
+    Broken,
+    /// QUIT was answered (or the server closed after it).
+    Closed,
+}
+
+/// Where AUTH stands (RFC 4954: one successful AUTH per session).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AuthState {
+    /// Not authenticated.
+    None,
+    /// The last reply was a 235 to an AUTH line; the client has not yet checked the
+    /// server's proof (SCRAM), so it is not counted as authenticated yet.
+    ServerAccepted,
+    /// AUTH succeeded for both sides.
+    Authenticated,
+}
+
+/// Everything but the phase.
+#[derive(Debug)]
+pub(super) struct Core {
+    pub(super) config: SessionConfig,
+    pub(super) parser: ReplyParser,
+    pub(super) output: Vec<u8>,
+    pub(super) transcript: Transcript,
+    pub(super) link: Link,
+    pub(super) banner: Option<Reply>,
+    pub(super) caps: Option<Capabilities>,
+    pub(super) last_reply: Option<Reply>,
+    pub(super) encrypted: bool,
+    pub(super) auth: AuthState,
+}
+
+impl Core {
+    pub(super) fn new(config: SessionConfig) -> Core {
+        Core {
+            parser: ReplyParser::with_limits(config.reply_limits),
+            encrypted: config.tls == crate::tls::TlsMode::Implicit,
+            config,
+            output: Vec::new(),
+            transcript: Transcript::default(),
+            link: Link::Open,
+            banner: None,
+            caps: None,
+            last_reply: None,
+            auth: AuthState::None,
+        }
+    }
+
+    /// True when the last EHLO offered what `offers` looks for.
+    pub(super) fn has(&self, offers: fn(&Capabilities) -> bool) -> bool {
+        self.caps.as_ref().is_some_and(offers)
+    }
+
+    /// True when commands may be pipelined: configured, and offered by the server.
+    pub(super) fn pipelining(&self) -> bool {
+        self.config.pipelining && self.has(Capabilities::pipelining)
+    }
+
+    /// Encodes `command` into the output and shows it in the transcript (redacted when
+    /// secret). Under STARTTLS-required nothing but EHLO, STARTTLS and QUIT goes out in clear.
+    pub(super) fn write_command(&mut self, command: &Command<'_>) -> Result<Label, Error> {
+        if self.config.starttls_required()
+            && !self.encrypted
+            && !matches!(
+                command,
+                Command::Ehlo(_) | Command::StartTls | Command::Quit
+            )
+        {
+            return Err(Error::TlsRequired(TlsUnavailable::NotYetEstablished {
+                verb: command.verb(),
+            }));
+        }
+        let start = self.output.len();
+        command.encode(&mut self.output)?;
+        let shown = if command.is_secret() {
+            command.redacted()
+        } else {
+            let line = &self.output[start..];
+            let line = line.strip_suffix(b"\r\n").unwrap_or(line);
+            String::from_utf8_lossy(line).into_owned()
+        };
+        self.transcript.line(Direction::Sent, &shown);
+        Ok(Label::Command(shown))
+    }
+
+    /// Writes `command` and records in `owed` that its reply is awaited, within the
+    /// command timeout.
+    pub(super) fn request<T>(
+        &mut self,
+        owed: &mut Owed<T>,
+        command: &Command<'_>,
+        what: T,
+        now: Instant,
+    ) -> Result<(), Error> {
+        let timeout = self.config.timeouts.command;
+        self.request_within(owed, command, what, timeout, now)
+    }
+
+    /// [`request`](Self::request) with a timeout of its own (DATA, BDAT LAST).
+    pub(super) fn request_within<T>(
+        &mut self,
+        owed: &mut Owed<T>,
+        command: &Command<'_>,
+        what: T,
+        timeout: Duration,
+        now: Instant,
+    ) -> Result<(), Error> {
+        let label = self.write_command(command)?;
+        owed.push(what, label, timeout, now);
+        Ok(())
+    }
+
+    /// Shows a piece of the message in the transcript (its size, never its bytes).
+    pub(super) fn note_data(&mut self, len: usize) {
+        self.transcript
+            .line(Direction::Sent, &format!("[message data: {len} bytes]"));
+    }
+
+    /// Writes the end-of-data `.` line after the stuffer's own ending and awaits its reply.
+    pub(super) fn await_end_of_data<T>(&mut self, owed: &mut Owed<T>, what: T, now: Instant) {
+        self.transcript.line(Direction::Sent, ".");
+        let timeout = self.config.timeouts.data_end;
+        owed.push(what, Label::EndOfData, timeout, now);
+    }
+
+    /// Bytes received that no command asked for: a protocol error, never a reply.
+    pub(super) fn unsolicited(&mut self) -> Option<Error> {
+        if self.parser.buffered_len() == 0 {
+            return None;
+        }
+        let text = match self.parser.next_reply() {
+            Ok(Some(reply)) => reply.to_string(),
+            _ => format!("{} bytes", self.parser.buffered_len()),
+        };
+        Some(Error::Protocol(ProtocolError::UnsolicitedReply(text)))
+    }
+
+    /// Forgets what was learnt in clear or before a new EHLO.
+    pub(super) fn forget_capabilities(&mut self) {
+        self.caps = None;
+        self.auth = AuthState::None;
+    }
+}

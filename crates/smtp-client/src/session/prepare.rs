@@ -1,0 +1,109 @@
+//! What a message needs from the server, checked before anything of it is sent: SMTPUTF8
+//! for non-ASCII addresses, the SIZE limit, DSN, CHUNKING, BINARYMIME and 8BITMIME when the
+//! body is declared so.
+
+use smtp_proto::{Body, Capabilities, SizeLimit};
+
+use super::core::Core;
+use crate::envelope::Envelope;
+use crate::error::Error;
+
+/// An envelope checked against the server's capabilities, its parameters completed.
+#[derive(Debug)]
+pub(super) struct Prepared {
+    pub(super) envelope: Envelope,
+    /// Send the body with BDAT (CHUNKING).
+    pub(super) bdat: bool,
+    /// 8-bit bytes may be sent (BODY=8BITMIME or BINARYMIME declared).
+    pub(super) eight_bit_ok: bool,
+    pub(super) pipelined: bool,
+}
+
+fn missing(extension: &'static str, needed_for: &'static str) -> Error {
+    Error::ExtensionMissing {
+        extension,
+        needed_for,
+    }
+}
+
+pub(super) fn prepare(core: &Core, mut envelope: Envelope) -> Result<Prepared, Error> {
+    let caps = core.caps.as_ref();
+    let has = |offers: fn(&Capabilities) -> bool| core.has(offers);
+
+    if envelope.needs_smtp_utf8() || envelope.mail_params.smtp_utf8 {
+        if !has(Capabilities::smtp_utf8) {
+            return Err(missing("SMTPUTF8", "a non-ASCII address"));
+        }
+        envelope.mail_params.smtp_utf8 = true;
+    }
+    let limit = caps.and_then(Capabilities::size);
+    if let (Some(size), Some(SizeLimit::Max(limit))) = (envelope.size, limit) {
+        if size > limit {
+            return Err(Error::SizeExceeded { size, limit });
+        }
+    }
+    envelope.mail_params.size = if limit.is_some() { envelope.size } else { None };
+    let dsn_asked = envelope.mail_params.ret.is_some()
+        || envelope.mail_params.envid.is_some()
+        || envelope
+            .recipients
+            .iter()
+            .any(|(_, p)| p.notify.is_some() || p.orcpt.is_some());
+    if dsn_asked && !has(Capabilities::dsn) {
+        return Err(missing("DSN", "RET, ENVID, NOTIFY or ORCPT"));
+    }
+    let mut bdat = envelope.prefer_chunking && has(Capabilities::chunking);
+    match envelope.declared_body() {
+        Some(Body::BinaryMime) => {
+            if !has(Capabilities::chunking) {
+                return Err(missing("CHUNKING", "BODY=BINARYMIME"));
+            }
+            if !has(Capabilities::binary_mime) {
+                return Err(missing("BINARYMIME", "BODY=BINARYMIME"));
+            }
+            bdat = true;
+        }
+        Some(Body::EightBitMime) if !has(Capabilities::eight_bit_mime) => {
+            return Err(missing("8BITMIME", "BODY=8BITMIME"));
+        }
+        _ => {}
+    }
+    let eight_bit_ok = matches!(
+        envelope.declared_body(),
+        Some(Body::EightBitMime | Body::BinaryMime)
+    );
+    Ok(Prepared {
+        envelope,
+        bdat,
+        eight_bit_ok,
+        pipelined: core.pipelining(),
+    })
+}
+
+/// The first chunk of an undeclared body decides BODY=: 8-bit data needs 8BITMIME, and a
+/// body longer than one chunk is declared 8BITMIME while that is still possible (RFC 6152
+/// allows it for 7-bit content too).
+pub(super) fn declare_body(
+    core: &Core,
+    prepared: &mut Prepared,
+    first_chunk: &[u8],
+    last: bool,
+) -> Result<(), Error> {
+    if prepared.envelope.declared_body().is_some() {
+        return Ok(());
+    }
+    let eight_bit = has_8bit(first_chunk);
+    let offered = core.has(Capabilities::eight_bit_mime);
+    if eight_bit && !offered {
+        return Err(missing("8BITMIME", "8-bit data in the body"));
+    }
+    if (eight_bit || !last) && offered {
+        prepared.envelope.mail_params.body = Some(Body::EightBitMime);
+        prepared.eight_bit_ok = true;
+    }
+    Ok(())
+}
+
+pub(super) fn has_8bit(bytes: &[u8]) -> bool {
+    bytes.iter().any(|&b| b >= 0x80)
+}

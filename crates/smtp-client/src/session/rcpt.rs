@@ -1,0 +1,168 @@
+//! A batch of RCPT commands with Net::SMTP's SkipBad semantics: each recipient accepted or
+//! refused with its reply, the good ones kept. Used by `recipients()` and by `send()`.
+
+use std::time::Instant;
+
+use smtp_proto::{Command, ForwardPath, RcptParams, Reply};
+
+use super::core::Core;
+use super::owed::Owed;
+use super::phase::Phase;
+use super::Outcome;
+use crate::envelope::RecipientsReport;
+use crate::error::{Error, RefusedRecipient};
+
+/// The recipients of one transaction and what became of each.
+#[derive(Debug)]
+pub(super) struct RcptBatch {
+    list: Vec<(ForwardPath, RcptParams)>,
+    /// How many RCPT commands were written.
+    sent: usize,
+    accepted: Vec<ForwardPath>,
+    refused: Vec<RefusedRecipient>,
+}
+
+impl RcptBatch {
+    pub(super) fn new(list: Vec<(ForwardPath, RcptParams)>) -> RcptBatch {
+        RcptBatch {
+            list,
+            sent: 0,
+            accepted: Vec::new(),
+            refused: Vec::new(),
+        }
+    }
+
+    /// True while some RCPT has not been written yet.
+    pub(super) fn has_unsent(&self) -> bool {
+        self.sent < self.list.len()
+    }
+
+    /// Writes the next RCPT; its reply is owed as `tag(index)`.
+    pub(super) fn send_next<T>(
+        &mut self,
+        core: &mut Core,
+        owed: &mut Owed<T>,
+        tag: fn(usize) -> T,
+        now: Instant,
+    ) -> Result<(), Error> {
+        let Some((to, params)) = self.list.get(self.sent) else {
+            return Ok(());
+        };
+        core.request(owed, &Command::Rcpt { to, params }, tag(self.sent), now)?;
+        self.sent += 1;
+        Ok(())
+    }
+
+    /// Writes every RCPT not yet written (pipelined).
+    pub(super) fn send_all<T>(
+        &mut self,
+        core: &mut Core,
+        owed: &mut Owed<T>,
+        tag: fn(usize) -> T,
+        now: Instant,
+    ) -> Result<(), Error> {
+        while self.has_unsent() {
+            self.send_next(core, owed, tag, now)?;
+        }
+        Ok(())
+    }
+
+    /// Records the reply to the RCPT of recipient `index`.
+    pub(super) fn record(&mut self, index: usize, reply: Reply) {
+        let Some((to, _)) = self.list.get(index) else {
+            return;
+        };
+        if reply.is_positive_completion() {
+            self.accepted.push(to.clone());
+        } else {
+            self.refused.push(RefusedRecipient {
+                recipient: to.clone(),
+                reply,
+            });
+        }
+    }
+
+    /// True once every recipient has its reply.
+    pub(super) fn all_answered(&self) -> bool {
+        self.accepted.len() + self.refused.len() == self.list.len()
+    }
+
+    /// True when every answered recipient was refused.
+    pub(super) fn none_accepted(&self) -> bool {
+        self.accepted.is_empty()
+    }
+
+    /// The error when every recipient was refused.
+    pub(super) fn all_refused(&self) -> Error {
+        Error::RecipientsRefused {
+            refused: self.refused.clone(),
+        }
+    }
+
+    pub(super) fn into_report(self) -> RecipientsReport {
+        RecipientsReport {
+            accepted: self.accepted,
+            refused: self.refused,
+        }
+    }
+}
+
+/// `recipients()`: RCPT for each recipient, pipelined when offered.
+#[derive(Debug)]
+pub(super) struct Recipients {
+    batch: RcptBatch,
+    pipelined: bool,
+    owed: Owed<usize>,
+}
+
+fn index(i: usize) -> usize {
+    i
+}
+
+impl Recipients {
+    pub(super) fn start(
+        core: &mut Core,
+        list: Vec<(ForwardPath, RcptParams)>,
+        now: Instant,
+    ) -> Result<Recipients, Error> {
+        let mut op = Recipients {
+            batch: RcptBatch::new(list),
+            pipelined: core.pipelining(),
+            owed: Owed::default(),
+        };
+        if op.pipelined {
+            op.batch.send_all(core, &mut op.owed, index, now)?;
+        } else {
+            op.batch.send_next(core, &mut op.owed, index, now)?;
+        }
+        Ok(op)
+    }
+
+    pub(super) fn owed(&self) -> &Owed<usize> {
+        &self.owed
+    }
+
+    pub(super) fn on_reply(mut self, reply: Reply, core: &mut Core, now: Instant) -> Phase {
+        let Some(awaited) = self.owed.pop(now) else {
+            return Phase::unsolicited(reply);
+        };
+        let closing = reply.code().get() == 421;
+        self.batch.record(awaited.what, reply.clone());
+        if closing {
+            return Phase::failed(awaited.label.refused(reply));
+        }
+        if !self.pipelined && self.batch.has_unsent() {
+            return match self.batch.send_next(core, &mut self.owed, index, now) {
+                Ok(()) => Phase::Recipients(self),
+                Err(e) => Phase::failed(e),
+            };
+        }
+        if !self.owed.is_empty() {
+            return Phase::Recipients(self);
+        }
+        if self.batch.none_accepted() {
+            return Phase::failed(self.batch.all_refused());
+        }
+        Phase::done(Outcome::Recipients(self.batch.into_report()))
+    }
+}

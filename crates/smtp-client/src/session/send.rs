@@ -1,0 +1,410 @@
+//! One whole message: MAIL, RCPT for each recipient, then the body with DATA or BDAT,
+//! pipelined when the server offers it.
+//!
+//! ```text
+//!  PeekBody ──first chunk──▶ Envelope ──354 / last RCPT (BDAT)──▶ Body ⇄ (BdatWait) ──last chunk──▶ AwaitEnd ──2xx──▶ sent
+//!                               │                                                                      │
+//!                               └──── refusal ──▶ Failing (drain owed replies) ──▶ Resetting (RSET) ──▶ error
+//! ```
+
+use std::time::Instant;
+
+use smtp_proto::{Command, DotStuffer, Reply};
+
+use super::core::{Core, Link};
+use super::owed::Owed;
+use super::phase::Phase;
+use super::prepare::{declare_body, has_8bit, Prepared};
+use super::rcpt::RcptBatch;
+use super::Outcome;
+use crate::envelope::SendReport;
+use crate::error::Error;
+
+/// A reply the transaction waits for.
+#[derive(Debug, Clone, Copy)]
+enum Awaited {
+    Mail,
+    Rcpt(usize),
+    Data,
+    DataEnd,
+    Bdat { last: bool },
+    Rset,
+}
+
+fn rcpt(i: usize) -> Awaited {
+    Awaited::Rcpt(i)
+}
+
+/// How the body goes out.
+#[derive(Debug)]
+enum Stream {
+    /// After 354, dot-stuffed.
+    Data(DotStuffer),
+    /// In BDAT chunks, as they are.
+    Bdat,
+}
+
+/// What the transaction is doing once MAIL went out.
+#[derive(Debug)]
+enum Step {
+    /// MAIL, RCPT (and DATA when pipelined) sent; the first chunk waits for the server to be
+    /// ready for the body.
+    Envelope { first: Vec<u8>, last: bool },
+    /// The driver pushes body chunks.
+    Body(Stream),
+    /// An unpipelined BDAT chunk was sent; its reply comes before the next chunk.
+    BdatWait,
+    /// The end of data (or BDAT LAST) was sent; the final reply is awaited.
+    AwaitEnd,
+    /// The transaction failed; replies still owed are read before the error is returned.
+    Failing(Error),
+    /// RSET sent to leave the session clean; its reply comes before the error.
+    Resetting(Error),
+}
+
+/// A transaction under way.
+#[derive(Debug)]
+pub(super) struct Transaction {
+    rcpts: RcptBatch,
+    bdat: bool,
+    eight_bit_ok: bool,
+    pipelined: bool,
+    /// MAIL was accepted: a failure is followed by RSET.
+    mail_ok: bool,
+    owed: Owed<Awaited>,
+    step: Step,
+}
+
+/// `send()`.
+#[derive(Debug)]
+pub(super) enum Sending {
+    /// Nothing sent yet: the first chunk of the body decides BODY= before MAIL goes out.
+    PeekBody(Prepared),
+    /// MAIL went out.
+    Started(Transaction),
+}
+
+impl Sending {
+    /// True when the driver must push the next body chunk.
+    pub(super) fn wants_body(&self) -> bool {
+        match self {
+            Sending::PeekBody(_) => true,
+            Sending::Started(tx) => matches!(tx.step, Step::Body(_)),
+        }
+    }
+
+    pub(super) fn owed(&self) -> Option<&Owed<impl Sized>> {
+        match self {
+            Sending::PeekBody(_) => None,
+            Sending::Started(tx) => Some(&tx.owed),
+        }
+    }
+
+    /// Takes the next chunk of the body. The session is left in the returned phase.
+    pub(super) fn push_body(
+        self,
+        chunk: &[u8],
+        last: bool,
+        core: &mut Core,
+        now: Instant,
+    ) -> (Phase, Result<(), Error>) {
+        match self {
+            Sending::PeekBody(prepared) => match start(prepared, chunk, last, core, now) {
+                Ok(tx) => (Phase::Send(Box::new(Sending::Started(tx))), Ok(())),
+                Err(e) => (Phase::Ready, Err(e)),
+            },
+            Sending::Started(mut tx) => {
+                let Step::Body(stream) = std::mem::replace(&mut tx.step, Step::AwaitEnd) else {
+                    return (
+                        Phase::Send(Box::new(Sending::Started(tx))),
+                        Err(crate::error::Misuse::NoBodyWanted.into()),
+                    );
+                };
+                if !tx.eight_bit_ok && has_8bit(chunk) {
+                    // MAIL went out without BODY=8BITMIME and the server lacks it: the
+                    // message cannot be finished correctly, and DATA cannot be aborted but
+                    // by closing.
+                    core.link = Link::Broken;
+                    let err = Error::ExtensionMissing {
+                        extension: "8BITMIME",
+                        needed_for: "8-bit data in the body",
+                    };
+                    return (Phase::Ready, Err(err));
+                }
+                match tx.send_chunk(stream, chunk, last, core, now) {
+                    Ok(()) => (Phase::Send(Box::new(Sending::Started(tx))), Ok(())),
+                    Err(e) => (Phase::Ready, Err(e)),
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_reply(self, reply: Reply, core: &mut Core, now: Instant) -> Phase {
+        match self {
+            Sending::PeekBody(_) => Phase::unsolicited(reply),
+            Sending::Started(tx) => tx.on_reply(reply, core, now),
+        }
+    }
+}
+
+/// Writes MAIL, and when pipelined every RCPT and DATA, in one batch. On failure nothing of
+/// the transaction stays in the output.
+fn start(
+    mut prepared: Prepared,
+    chunk: &[u8],
+    last: bool,
+    core: &mut Core,
+    now: Instant,
+) -> Result<Transaction, Error> {
+    declare_body(core, &mut prepared, chunk, last)?;
+    let Prepared {
+        mut envelope,
+        bdat,
+        eight_bit_ok,
+        pipelined,
+    } = prepared;
+    let mut tx = Transaction {
+        rcpts: RcptBatch::new(std::mem::take(&mut envelope.recipients)),
+        bdat,
+        eight_bit_ok,
+        pipelined,
+        mail_ok: false,
+        owed: Owed::default(),
+        step: Step::Envelope {
+            first: chunk.to_vec(),
+            last,
+        },
+    };
+    let mark = core.output.len();
+    let result = (|| {
+        let mail = Command::Mail {
+            from: &envelope.from,
+            params: &envelope.mail_params,
+        };
+        core.request(&mut tx.owed, &mail, Awaited::Mail, now)?;
+        if pipelined {
+            tx.rcpts.send_all(core, &mut tx.owed, rcpt, now)?;
+            if !bdat {
+                tx.request_data(core, now)?;
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        // Nothing of this transaction may go out half-made.
+        core.output.truncate(mark);
+        return Err(e);
+    }
+    Ok(tx)
+}
+
+impl Transaction {
+    fn request_data(&mut self, core: &mut Core, now: Instant) -> Result<(), Error> {
+        let timeout = core.config.timeouts.data_start;
+        core.request_within(&mut self.owed, &Command::Data, Awaited::Data, timeout, now)
+    }
+
+    fn send_chunk(
+        &mut self,
+        stream: Stream,
+        chunk: &[u8],
+        last: bool,
+        core: &mut Core,
+        now: Instant,
+    ) -> Result<(), Error> {
+        match stream {
+            Stream::Data(mut stuffer) => {
+                stuffer.stuff(chunk, &mut core.output);
+                core.note_data(chunk.len());
+                if last {
+                    stuffer.finish(&mut core.output);
+                    core.await_end_of_data(&mut self.owed, Awaited::DataEnd, now);
+                    self.step = Step::AwaitEnd;
+                } else {
+                    self.step = Step::Body(Stream::Data(stuffer));
+                }
+            }
+            Stream::Bdat => {
+                let size = chunk.len() as u64;
+                let timeouts = core.config.timeouts;
+                let timeout = if last {
+                    timeouts.data_end
+                } else {
+                    timeouts.command
+                };
+                let command = Command::Bdat { size, last };
+                core.request_within(
+                    &mut self.owed,
+                    &command,
+                    Awaited::Bdat { last },
+                    timeout,
+                    now,
+                )?;
+                core.output.extend_from_slice(chunk);
+                core.note_data(chunk.len());
+                self.step = if last {
+                    Step::AwaitEnd
+                } else if self.pipelined {
+                    Step::Body(Stream::Bdat)
+                } else {
+                    Step::BdatWait
+                };
+            }
+        }
+        Ok(())
+    }
+
+    /// The server is ready for the body: the chunk read before MAIL goes out.
+    fn start_body(
+        mut self,
+        stream: Stream,
+        first: &[u8],
+        last: bool,
+        core: &mut Core,
+        now: Instant,
+    ) -> Phase {
+        match self.send_chunk(stream, first, last, core, now) {
+            Ok(()) => Phase::Send(Box::new(Sending::Started(self))),
+            Err(e) => Phase::failed(e),
+        }
+    }
+
+    fn fail(&mut self, err: Error) {
+        if !matches!(self.step, Step::Failing(_) | Step::Resetting(_)) {
+            self.step = Step::Failing(err);
+        }
+    }
+
+    fn is_failing(&self) -> bool {
+        matches!(self.step, Step::Failing(_) | Step::Resetting(_))
+    }
+
+    fn on_reply(mut self, reply: Reply, core: &mut Core, now: Instant) -> Phase {
+        let Some(awaited) = self.owed.pop(now) else {
+            return Phase::unsolicited(reply);
+        };
+        let code = reply.code().get();
+        // 421: the server is closing the channel; no RSET, no further command.
+        let closing = (code == 421).then(|| awaited.label.refused(reply.clone()));
+        let ok = reply.is_positive_completion();
+        match awaited.what {
+            Awaited::Mail => {
+                if !ok {
+                    self.fail(awaited.label.refused(reply));
+                } else {
+                    self.mail_ok = true;
+                    if !self.pipelined {
+                        if let Err(e) = self.rcpts.send_next(core, &mut self.owed, rcpt, now) {
+                            return Phase::failed(e);
+                        }
+                    }
+                }
+            }
+            Awaited::Rcpt(i) => {
+                self.rcpts.record(i, reply);
+                if self.rcpts.all_answered() && !self.is_failing() && self.rcpts.none_accepted() {
+                    let err = self.rcpts.all_refused();
+                    self.fail(err);
+                }
+                if !self.pipelined && closing.is_none() && !self.is_failing() {
+                    let next = if self.rcpts.has_unsent() {
+                        self.rcpts.send_next(core, &mut self.owed, rcpt, now)
+                    } else if !self.bdat {
+                        self.request_data(core, now)
+                    } else {
+                        Ok(())
+                    };
+                    if let Err(e) = next {
+                        return Phase::failed(e);
+                    }
+                }
+            }
+            Awaited::Data => {
+                if code == 354 {
+                    match std::mem::replace(&mut self.step, Step::AwaitEnd) {
+                        Step::Envelope { first, last } => {
+                            let stream = Stream::Data(DotStuffer::new());
+                            return self.start_body(stream, &first, last, core, now);
+                        }
+                        other => self.step = other,
+                    }
+                    // RFC 2920 3.1: the server accepted DATA although the transaction
+                    // failed; end it with an empty message so the session stays in step.
+                    core.output.extend_from_slice(b".\r\n");
+                    core.await_end_of_data(&mut self.owed, Awaited::DataEnd, now);
+                } else {
+                    self.fail(awaited.label.refused(reply));
+                }
+            }
+            Awaited::DataEnd => {
+                if !self.is_failing() {
+                    // The transaction is over either way (RFC 5321 4.1.1.4): no RSET.
+                    if ok {
+                        return self.sent(reply);
+                    }
+                    return Phase::failed(awaited.label.refused(reply));
+                }
+                // Else: the reply to an empty message sent only to get back in step.
+            }
+            Awaited::Bdat { last } => {
+                if !ok {
+                    self.fail(awaited.label.refused(reply));
+                } else if last && !self.is_failing() {
+                    return self.sent(reply);
+                } else if matches!(self.step, Step::BdatWait) && self.owed.is_empty() {
+                    // Unpipelined BDAT: the chunk was accepted, ask for the next one.
+                    self.step = Step::Body(Stream::Bdat);
+                }
+            }
+            Awaited::Rset => {
+                return match self.step {
+                    Step::Resetting(err) | Step::Failing(err) => Phase::failed(err),
+                    step => {
+                        self.step = step;
+                        Phase::Send(Box::new(Sending::Started(self)))
+                    }
+                };
+            }
+        }
+        if let Some(closing) = closing {
+            let err = match self.step {
+                Step::Failing(err) | Step::Resetting(err) => err,
+                _ => closing,
+            };
+            return Phase::broken(err);
+        }
+        if !self.owed.is_empty() {
+            return Phase::Send(Box::new(Sending::Started(self)));
+        }
+        match self.step {
+            Step::Failing(err) if self.mail_ok => {
+                // Leave the session clean for the next transaction.
+                match core.request(&mut self.owed, &Command::Rset, Awaited::Rset, now) {
+                    Ok(()) => {
+                        self.step = Step::Resetting(err);
+                        Phase::Send(Box::new(Sending::Started(self)))
+                    }
+                    Err(e) => Phase::failed(e),
+                }
+            }
+            Step::Failing(err) => Phase::failed(err),
+            Step::Envelope { first, last } if self.bdat => {
+                self.step = Step::AwaitEnd;
+                self.start_body(Stream::Bdat, &first, last, core, now)
+            }
+            step => {
+                self.step = step;
+                Phase::Send(Box::new(Sending::Started(self)))
+            }
+        }
+    }
+
+    fn sent(self, reply: Reply) -> Phase {
+        let report = self.rcpts.into_report();
+        Phase::done(Outcome::Sent(SendReport {
+            accepted: report.accepted,
+            refused: report.refused,
+            reply,
+        }))
+    }
+}
