@@ -48,6 +48,10 @@ for_both_drivers!(
     a_large_body_is_streamed_and_stuffed,
     low_level_data_datasend_dataend_and_obsolete_commands,
     connection_closed_mid_reply_is_reported,
+    a_reply_that_comes_with_the_354_never_answers_the_message,
+    a_reply_that_comes_with_the_last_rcpt_reply_never_answers_bdat,
+    a_reply_that_comes_with_a_bdat_chunk_reply_never_answers_the_next_chunk,
+    a_reply_that_comes_with_the_354_to_data_stops_datasend,
 );
 
 fn config(server: &ScriptedServer, mode: TlsMode) -> ClientConfig {
@@ -813,4 +817,115 @@ fn connection_closed_mid_reply_is_reported<C: Driver>() {
     let err = C::connect(config(&server, TlsMode::None)).unwrap_err();
     assert!(matches!(err, Error::ConnectionClosed { .. }), "{err:?}");
     server.finish();
+}
+
+fn assert_unsolicited(err: &Error, text: &str) {
+    assert!(
+        matches!(err, Error::Protocol(ProtocolError::UnsolicitedReply(t)) if t.contains(text)),
+        "{err:?}"
+    );
+}
+
+fn a_reply_that_comes_with_the_354_never_answers_the_message<C: Driver>() {
+    // Pipelined and not: a 250 sent with the 354, before any of the message, would
+    // otherwise be read as the reply to the end of data, and the real one as QUIT's.
+    for pipelined in [true, false] {
+        let script = if pipelined {
+            Script::new()
+                .greet_ehlo(&["PIPELINING"])
+                .expect("MAIL FROM:<alice@example.test>")
+                .expect("RCPT TO:<bob@example.test>")
+                .expect("DATA")
+                .reply("250 ok\n250 ok\n354 go\n250 2.0.0 spoofed")
+        } else {
+            Script::new()
+                .greet_ehlo(&[])
+                .expect("MAIL FROM:<alice@example.test>")
+                .reply("250 ok")
+                .expect("RCPT TO:<bob@example.test>")
+                .reply("250 ok")
+                .expect("DATA")
+                .reply("354 go\n250 2.0.0 spoofed")
+        };
+        let server = ScriptedServer::start(script.expect_eof()).unwrap();
+        let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
+        let env = Envelope::new(from("alice@example.test"), [to("bob@example.test")]);
+        let err = client
+            .send(&env, &b"Subject: x\r\n\r\nhi\r\n"[..])
+            .unwrap_err();
+        assert_unsolicited(&err, "spoofed");
+        assert!(err.is_fatal());
+        // Nothing of the message was sent: the server saw the connection close.
+        finish_ok(server);
+    }
+}
+
+fn a_reply_that_comes_with_the_last_rcpt_reply_never_answers_bdat<C: Driver>() {
+    let server = ScriptedServer::start(
+        Script::new()
+            .greet_ehlo(&["PIPELINING", "CHUNKING"])
+            .expect("MAIL FROM:<alice@example.test>")
+            .expect("RCPT TO:<bob@example.test>")
+            .reply("250 ok\n250 ok\n250 2.0.0 spoofed")
+            .expect_eof(),
+    )
+    .unwrap();
+    let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
+    let env =
+        Envelope::new(from("alice@example.test"), [to("bob@example.test")]).prefer_chunking(true);
+    let err = client
+        .send(&env, &b"Subject: x\r\n\r\nhi\r\n"[..])
+        .unwrap_err();
+    assert_unsolicited(&err, "spoofed");
+    finish_ok(server);
+}
+
+fn a_reply_that_comes_with_a_bdat_chunk_reply_never_answers_the_next_chunk<C: Driver>() {
+    // Without PIPELINING each chunk waits for its reply: a second reply sent with it must
+    // not be read as the answer to the next chunk.
+    let body = vec![b'x'; smtp_client::BODY_CHUNK + 10];
+    let server = ScriptedServer::start(
+        Script::new()
+            .greet_ehlo(&["CHUNKING"])
+            .expect("MAIL FROM:<alice@example.test>")
+            .reply("250 ok")
+            .expect("RCPT TO:<bob@example.test>")
+            .reply("250 ok")
+            .expect(&format!("BDAT {}", smtp_client::BODY_CHUNK))
+            .read_bytes(smtp_client::BODY_CHUNK)
+            .reply("250 chunk ok\n250 2.0.0 spoofed")
+            .expect_eof(),
+    )
+    .unwrap();
+    let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
+    let env =
+        Envelope::new(from("alice@example.test"), [to("bob@example.test")]).prefer_chunking(true);
+    let err = client.send(&env, &body[..]).unwrap_err();
+    assert_unsolicited(&err, "spoofed");
+    finish_ok(server);
+}
+
+fn a_reply_that_comes_with_the_354_to_data_stops_datasend<C: Driver>() {
+    for end_at_once in [false, true] {
+        let server = ScriptedServer::start(
+            Script::new()
+                .greet_ehlo(&[])
+                .expect("DATA")
+                .reply("354 go\n250 2.0.0 spoofed")
+                .expect_eof(),
+        )
+        .unwrap();
+        let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
+        assert_eq!(client.data().unwrap().code().get(), 354);
+        let err = if end_at_once {
+            client.dataend().unwrap_err()
+        } else {
+            client.datasend(b"Subject: x\r\n\r\nhi\r\n").unwrap_err()
+        };
+        assert_unsolicited(&err, "spoofed");
+        // The session refuses to go on: nothing more is sent.
+        assert!(client.noop().is_err());
+        drop(client);
+        finish_ok(server);
+    }
 }

@@ -263,6 +263,13 @@ impl Transaction {
         core: &mut Core,
         now: Instant,
     ) -> Phase {
+        if self.owed.is_empty() {
+            if let Some(err) = core.unsolicited() {
+                // A reply that came with the 354 (or with the last RCPT reply before BDAT)
+                // answers nothing sent: read later, it would pass for the message's reply.
+                return Phase::broken(err);
+            }
+        }
         match self.send_chunk(stream, first, last, core, now) {
             Ok(()) => Phase::Send(Box::new(Sending::Started(self))),
             Err(e) => Phase::failed(e),
