@@ -14,8 +14,8 @@ use base64::Engine as _;
 use sasl_mechs::Credentials;
 use smtp_auth::{AuthError, AuthOptions};
 use smtp_client::{ClientConfig, Timeouts, TlsConfig, TlsMode};
+use smtp_demo_server::{DemoConfig, DemoServer, MECHANISMS};
 use smtp_proto::Domain;
-use smtp_testserver::demo::{DemoConfig, DemoServer, MECHANISMS};
 
 use drivers::Driver;
 
