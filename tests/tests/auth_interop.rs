@@ -13,10 +13,6 @@
 //! [`smtp_auth::SmtpAuth`] (`blocking::*`) and, with feature `tokio`, with the async client
 //! and `smtp_auth::tokio::AsyncSmtpAuth` (`tokio::*`).
 
-#[macro_use]
-#[path = "../../crates/smtp-auth/tests/support/drivers.rs"]
-mod drivers;
-
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
@@ -33,7 +29,8 @@ use smtp_auth::{AuthError, AuthOptions};
 use smtp_client::{ClientConfig, Direction, Envelope, Timeouts, TlsConfig, TlsMode};
 use smtp_proto::{Domain, ForwardPath, Mailbox, ReversePath};
 
-use drivers::Driver;
+use test_support::auth::Driver;
+use test_support::for_both_drivers;
 
 for_both_drivers!(
     #[ignore = "needs real servers: cargo xtask servers up"]

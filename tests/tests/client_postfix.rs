@@ -11,11 +11,8 @@ use interop_tests::{as_delivered, ca_pem_path, maildir_new};
 use smtp_client::{ClientConfig, Envelope, Timeouts, TlsConfig, TlsMode};
 use smtp_proto::{Domain, ForwardPath, Mailbox, ReversePath};
 
-#[macro_use]
-#[path = "../../crates/smtp-client/tests/support/drivers.rs"]
-mod drivers;
-
-use drivers::Driver;
+use test_support::client::Driver;
+use test_support::for_both_drivers;
 
 for_both_drivers!(
     #[ignore = "needs real servers: cargo xtask servers up"]

@@ -5,16 +5,17 @@
 //! 2. `cargo clippy --workspace --all-targets --all-features -- -D warnings`
 //! 3. `cargo doc --workspace --no-deps --all-features` with `RUSTDOCFLAGS=-D warnings`
 //! 4. `cargo test --workspace --all-features --no-fail-fast` (unit, integration, doc tests)
-//! 5. `cargo xtask servers up` (installs Postfix/Dovecot/Cyrus as root when missing)
-//! 6. the same with `-- --ignored`: the real-server tests (and any other ignored test)
-//! 7. `cargo xtask servers down`, whatever step 5 or 6 gave
-//! 8. the fuzz smoke: every fuzz target for [`FUZZ_SECONDS`] seconds
+//! 5. the packaging check: `cargo package` of every published crate together ([`package`])
+//! 6. `cargo xtask servers up` (installs Postfix/Dovecot/Cyrus as root when missing)
+//! 7. the same with `-- --ignored`: the real-server tests (and any other ignored test)
+//! 8. `cargo xtask servers down`, whatever step 6 or 7 gave
+//! 9. the fuzz smoke: every fuzz target for [`FUZZ_SECONDS`] seconds
 //!
 //! It ends with a summary of the steps and the closing line
-//! `ci: N passed, N failed, N skipped`, the test counts of steps 4 and 6 added up.
+//! `ci: N passed, N failed, N skipped`, the test counts of steps 4 and 7 added up.
 //!
 //! The servers are stopped as soon as the tests that need them are done, so the fuzz
-//! smoke has both cores; a failure in 5 or 6 still stops them before returning.
+//! smoke has both cores; a failure in 6 or 7 still stops them before returning.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -25,6 +26,10 @@ use crate::servers;
 
 /// Seconds each fuzz target runs in the smoke.
 const FUZZ_SECONDS: u64 = 10;
+
+/// The workspace members that are not published (`publish = false`): test helpers,
+/// interop tests and this tool. Every other member is packaged by [`package`].
+const UNPUBLISHED: &[&str] = &["smtp-testserver", "test-support", "interop-tests", "xtask"];
 
 /// Runs the whole check and prints a closing summary line.
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -174,6 +179,7 @@ fn all_steps(steps: &mut Steps) -> Result<(), String> {
     });
     steps.tests = counts;
     tests?;
+    steps.run("package", package)?;
 
     // From here the servers may be running: whatever happens, stop them before returning.
     let up = steps.run("servers up", servers::up);
@@ -206,6 +212,29 @@ fn all_steps(steps: &mut Steps) -> Result<(), String> {
     down?;
 
     steps.run("fuzz smoke", || crate::fuzz::smoke(FUZZ_SECONDS))
+}
+
+/// `cargo package` of every published crate at once, verified.
+///
+/// It proves that each crate builds from its own `.crate` file, against the packages of the
+/// others (cargo resolves the not-yet-published members from a local overlay of the ones it
+/// just made): every source file is inside the package, no dependency is a path without a
+/// version, no published crate needs an unpublished one (the CLI's `--demo` server is the
+/// published `smtp-demo-server`, not the test server), and the metadata crates.io asks for
+/// is there. The "ignoring test" warnings are expected: tests that need the unpublished test
+/// helpers are left out of the packages on purpose (`exclude` in their manifests).
+///
+/// It runs after the test step, so the dependencies are downloaded and mostly built (the
+/// verification builds in the workspace's target directory): `--offline` keeps it off the
+/// network and it typically takes well under a minute. `--allow-dirty` because it checks
+/// what would be packaged, not whether it is committed.
+fn package() -> Result<(), String> {
+    let mut cmd = cargo();
+    cmd.args(["package", "--workspace", "--offline", "--allow-dirty"]);
+    for name in UNPUBLISHED {
+        cmd.args(["--exclude", name]);
+    }
+    exec(&mut cmd)
 }
 
 #[cfg(test)]

@@ -2,10 +2,6 @@
 //! real challenges (random nonces, NTLM type 2, SCRAM's proof as a last 334), right and
 //! wrong passwords, a second try on the same connection, and a message sent afterwards.
 
-#[macro_use]
-#[path = "support/drivers.rs"]
-mod drivers;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,10 +10,11 @@ use base64::Engine as _;
 use sasl_mechs::Credentials;
 use smtp_auth::{AuthError, AuthOptions};
 use smtp_client::{ClientConfig, Timeouts, TlsConfig, TlsMode};
+use smtp_demo_server::{DemoConfig, DemoServer, MECHANISMS};
 use smtp_proto::Domain;
-use smtp_testserver::demo::{DemoConfig, DemoServer, MECHANISMS};
 
-use drivers::Driver;
+use test_support::auth::Driver;
+use test_support::for_both_drivers;
 
 for_both_drivers!(
     every_mechanism_right_then_wrong_then_right,

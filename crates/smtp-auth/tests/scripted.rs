@@ -4,10 +4,6 @@
 //! (`blocking::*`) and the async client (`tokio::*`, feature `tokio`). Vectors come from
 //! RFC 2195 (CRAM-MD5), RFC 5802 and RFC 7677 (SCRAM), RFC 4616 (PLAIN).
 
-#[macro_use]
-#[path = "support/drivers.rs"]
-mod drivers;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,7 +18,8 @@ use smtp_client::{ClientConfig, Direction, Timeouts, TlsConfig, TlsMode};
 use smtp_proto::{ChallengeError, Domain};
 use smtp_testserver::scripted::{test_cert, Record, Script, ScriptedServer, Step};
 
-use drivers::Driver;
+use test_support::auth::Driver;
+use test_support::for_both_drivers;
 
 for_both_drivers!(
     plain_rides_on_the_auth_line_and_a_second_auth_is_refused_client_side,

@@ -3,10 +3,6 @@
 //! Each test is written once, generic over [`Driver`], and run against the blocking client
 //! (`blocking::*`) and the async client (`tokio::*`, feature `tokio`).
 
-#[macro_use]
-#[path = "support/drivers.rs"]
-mod drivers;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,7 +13,8 @@ use smtp_client::{
 use smtp_proto::{Command, Domain, ForwardPath, MailParams, Mailbox, ReplyError, ReversePath};
 use smtp_testserver::scripted::{test_cert, Record, Script, ScriptedServer};
 
-use drivers::Driver;
+use test_support::client::Driver;
+use test_support::for_both_drivers;
 
 for_both_drivers!(
     greeting_ehlo_capabilities_banner_and_domain,

@@ -148,7 +148,7 @@ pub struct Args {
     pub demo: bool,
 
     /// Port of the demo server (0: any free port).
-    #[arg(long, value_name = "PORT", default_value_t = smtp_testserver::demo::DEFAULT_PORT, requires = "demo")]
+    #[arg(long, value_name = "PORT", default_value_t = smtp_demo_server::DEFAULT_PORT, requires = "demo")]
     pub demo_port: u16,
 }
 

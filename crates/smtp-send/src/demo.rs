@@ -1,7 +1,7 @@
 //! `--demo`: the built-in demo server on 127.0.0.1, one message through each of its
 //! mechanisms, with the conversation and what the server received.
 
-use smtp_testserver::demo::{
+use smtp_demo_server::{
     DemoConfig, DemoServer, ReceivedMessage, Transfer, DEMO_PASSWORD, DEMO_USER, MECHANISMS,
     TOKEN_MECHANISMS,
 };

@@ -2,7 +2,7 @@
 //!
 //! Built on the project's own crates only (`smtp-client`, `smtp-auth`, `sasl-mechs`,
 //! `smtp-proto`), so what works here works in code. `--demo` runs it against the built-in
-//! demo server of `smtp-testserver`. Run `smtp-send --help` for the flags and exit codes.
+//! demo server of `smtp-demo-server`. Run `smtp-send --help` for the flags and exit codes.
 
 mod auth;
 mod cli;

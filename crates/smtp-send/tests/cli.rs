@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use smtp_testserver::demo::{
+use smtp_demo_server::{
     DemoConfig, DemoServer, DEMO_PASSWORD, DEMO_USER, MECHANISMS, TOKEN_MECHANISMS,
 };
 
@@ -383,8 +383,8 @@ fn data_file_is_sent_as_is_and_bdat_works() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let got = server.received();
     assert_eq!(got.len(), 2);
-    assert_eq!(got[0].transfer, smtp_testserver::demo::Transfer::Bdat);
-    assert_eq!(got[1].transfer, smtp_testserver::demo::Transfer::Data);
+    assert_eq!(got[0].transfer, smtp_demo_server::Transfer::Bdat);
+    assert_eq!(got[1].transfer, smtp_demo_server::Transfer::Data);
     for m in got {
         assert_eq!(m.data, message);
     }

@@ -29,11 +29,9 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ServerConnection, StreamOwned};
 
 /// Largest message [`Step::ReadData`] accepts, so a runaway client cannot exhaust memory.
@@ -244,69 +242,9 @@ fn lines(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// A self-signed test CA and a certificate it issued for `localhost` and `127.0.0.1`.
-#[derive(Debug)]
-pub struct TestCert {
-    /// The CA certificate (DER): make the client trust this.
-    pub ca_der: CertificateDer<'static>,
-    /// The CA certificate (PEM), for tests of CA files.
-    pub ca_pem: String,
-    /// The server's certificate (DER).
-    pub cert_der: CertificateDer<'static>,
-    key_der: Vec<u8>,
-}
-
-impl TestCert {
-    /// The server key (PKCS#8 DER).
-    pub fn key(&self) -> PrivateKeyDer<'static> {
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone()))
-    }
-
-    /// A rustls server configuration presenting this certificate (ring provider).
-    pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(vec![self.cert_der.clone()], self.key())?;
-        Ok(Arc::new(config))
-    }
-}
-
-fn make_cert() -> Result<TestCert, rcgen::Error> {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
-    let mut ca = CertificateParams::new(Vec::<String>::new())?;
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "smtp-testserver test CA");
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_key = KeyPair::generate()?;
-    let ca_cert = ca.self_signed(&ca_key)?;
-    let mut leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
-    leaf.distinguished_name
-        .push(DnType::CommonName, "localhost");
-    let leaf_key = KeyPair::generate()?;
-    let leaf_cert = leaf.signed_by(&leaf_key, &ca_cert, &ca_key)?;
-    Ok(TestCert {
-        ca_der: ca_cert.der().clone(),
-        ca_pem: ca_cert.pem(),
-        cert_der: leaf_cert.der().clone(),
-        key_der: leaf_key.serialize_der(),
-    })
-}
-
-/// The test certificate, made once per process.
-///
-/// # Panics
-/// If rcgen cannot make a certificate (a broken build, not a runtime condition).
-pub fn test_cert() -> &'static TestCert {
-    static CERT: OnceLock<TestCert> = OnceLock::new();
-    CERT.get_or_init(|| make_cert().expect("rcgen makes a test certificate"))
-}
+/// The certificate the scripted server presents for `localhost` and `127.0.0.1`, and the CA
+/// that issued it: the demo server's throwaway one, made once per process.
+pub use smtp_demo_server::cert::{demo_cert as test_cert, DemoCert as TestCert};
 
 /// A running scripted server: one connection, one script, on its own thread.
 #[derive(Debug)]

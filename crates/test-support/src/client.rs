@@ -1,14 +1,7 @@
-//! One test body, two drivers: the blocking [`SmtpClient`] and, with feature `tokio`, the
-//! async client run to completion on a current-thread runtime.
-//!
-//! A test is a generic `fn name<C: Driver>()`; [`for_both_drivers!`] makes a `#[test]` of
-//! it in module `blocking` and in module `tokio`. The trait's methods are the clients' own,
-//! one line each, so a test exercises exactly the public API of each driver.
-//!
-//! Shared by `crates/smtp-client/tests/scripted.rs` and `tests/tests/client_postfix.rs`, and
-//! built on by the AUTH test driver (`crates/smtp-auth/tests/support/drivers.rs`).
-
-#![allow(dead_code)]
+//! The client API the tests use, with the blocking signatures ([`Driver`]), for the
+//! blocking [`SmtpClient`] and, with feature `tokio`, for the async client run to completion
+//! on a current-thread runtime (`Tokio`). The trait's methods are the clients' own, one
+//! line each, so a test exercises exactly the public API of each driver.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -19,6 +12,7 @@ use smtp_proto::{
 };
 
 /// The client API the tests use, with the blocking signatures.
+#[allow(missing_docs)] // Each method is the client's method of the same name.
 pub trait Driver: Sized + std::fmt::Debug {
     fn connect(config: ClientConfig) -> Result<Self, Error>;
     fn banner(&self) -> Option<&Reply>;
@@ -50,6 +44,9 @@ pub trait Driver: Sized + std::fmt::Debug {
         reader: impl Read + Send + Unpin,
     ) -> Result<SendReport, Error>;
 }
+
+/// The blocking driver: the client itself.
+pub type Blocking = SmtpClient;
 
 impl Driver for SmtpClient {
     fn connect(config: ClientConfig) -> Result<Self, Error> {
@@ -152,6 +149,7 @@ mod tokio_driver {
     }
 
     impl Tokio {
+        /// A current-thread runtime with I/O and time enabled.
         pub fn runtime() -> Runtime {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -256,22 +254,4 @@ mod tokio_driver {
                 .block_on(self.client.send(envelope, FromRead(reader)))
         }
     }
-}
-
-/// Makes a `#[test]` of each generic test function for each driver: `blocking::name` and
-/// (with feature `tokio`) `tokio::name`. `for_both_drivers!(#[ignore = "why"] a, b)` puts the
-/// attribute on every generated test.
-macro_rules! for_both_drivers {
-    (#[$meta:meta] $($name:ident),* $(,)?) => {
-        mod blocking {
-            $( #[test] #[$meta] fn $name() { super::$name::<smtp_client::SmtpClient>() } )*
-        }
-        #[cfg(feature = "tokio")]
-        mod tokio {
-            $( #[test] #[$meta] fn $name() { super::$name::<super::drivers::Tokio>() } )*
-        }
-    };
-    ($($name:ident),* $(,)?) => {
-        for_both_drivers!(#[allow(unused)] $($name),*);
-    };
 }

@@ -15,7 +15,7 @@
 //!
 //! ```
 //! use std::io::{BufRead, BufReader, Write};
-//! use smtp_testserver::demo::{DemoConfig, DemoServer};
+//! use smtp_demo_server::{DemoConfig, DemoServer};
 //!
 //! let server = DemoServer::start(DemoConfig::new().port(0))?;
 //! let mut tcp = std::net::TcpStream::connect(server.addr())?;
@@ -30,6 +30,8 @@
 //! server.stop();
 //! # Ok::<(), std::io::Error>(())
 //! ```
+
+pub mod cert;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -51,7 +53,7 @@ use smtp_proto::{
     MAX_COMMAND_LINE,
 };
 
-use crate::scripted::{test_cert, TestCert};
+use crate::cert::{demo_cert, DemoCert};
 
 /// The port the demo server listens on by default (on 127.0.0.1).
 pub const DEFAULT_PORT: u16 = 12600;
@@ -95,7 +97,7 @@ const READ_CHUNK: usize = 16 * 1024;
 /// How the demo server behaves. Built fluently from [`DemoConfig::new`].
 ///
 /// ```
-/// use smtp_testserver::demo::{DemoConfig, DEFAULT_PORT};
+/// use smtp_demo_server::{DemoConfig, DEFAULT_PORT};
 /// let config = DemoConfig::new().user("alice", "alice-pw").max_message_size(1 << 20);
 /// assert_eq!(config.addr().port(), DEFAULT_PORT);
 /// ```
@@ -319,7 +321,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct DemoServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    cert: &'static TestCert,
+    cert: &'static DemoCert,
     acceptor: Option<JoinHandle<()>>,
 }
 
@@ -347,7 +349,7 @@ impl DemoServer {
                 ),
             ));
         }
-        let cert = test_cert();
+        let cert = demo_cert();
         let tls = cert.server_config().map_err(io::Error::other)?;
         let listener = TcpListener::bind(config.addr)?;
         let addr = listener.local_addr()?;
@@ -574,10 +576,7 @@ impl<'a> Connection<'a> {
         if self.config().implicit_tls && self.start_tls().is_err() {
             return;
         }
-        let greeting = format!(
-            "{} ESMTP smtp-testserver demo ready",
-            self.config().hostname
-        );
+        let greeting = format!("{} ESMTP smtp-demo-server ready", self.config().hostname);
         self.reply(220, &[&greeting]);
         let end = loop {
             if self.shared.stop.load(Ordering::SeqCst) {

@@ -1,27 +1,17 @@
-//! One test body, two drivers: the blocking client with [`SmtpAuth`] and, with feature
-//! `tokio`, the async client with `AsyncSmtpAuth`, each call run to completion on a
-//! current-thread runtime. The trait's methods are the crates' own, one line each.
-//! It builds on the client's test driver (connect, NOOP, QUIT, send, the `Tokio` wrapper
-//! and [`for_both_drivers!`]) and adds the AUTH calls and STARTTLS.
-//!
-//! Shared by `crates/smtp-auth/tests/*.rs` and `tests/tests/auth_interop.rs`.
-
-#![allow(dead_code)]
-
-#[path = "../../../smtp-client/tests/support/drivers.rs"]
-#[macro_use]
-mod client_drivers;
+//! The AUTH tests' driver: the client's [`client::Driver`](crate::client::Driver) plus the
+//! AUTH calls of [`SmtpAuth`] and STARTTLS, for the blocking client and, with feature
+//! `tokio`, for the async client with `AsyncSmtpAuth` on the same
+//! `client::Tokio` wrapper. The trait's methods are the crates' own, one
+//! line each.
 
 use sasl_mechs::{Credentials, Mechanism};
 use smtp_auth::{AuthError, AuthOptions, AuthSuccess, AuthTypes, SmtpAuth};
 use smtp_client::{Error, SmtpClient};
 use smtp_proto::Reply;
 
-#[cfg(feature = "tokio")]
-pub use self::client_drivers::Tokio;
-
 /// The client API the tests use, with the blocking signatures: the client's, plus AUTH.
-pub trait Driver: client_drivers::Driver {
+#[allow(missing_docs)] // Each method is the AUTH trait's or the client's of the same name.
+pub trait Driver: crate::client::Driver {
     fn auth_types(&self) -> AuthTypes;
     fn auth(
         &mut self,
@@ -98,6 +88,7 @@ mod tokio_driver {
     use smtp_auth::tokio::AsyncSmtpAuth;
 
     use super::*;
+    use crate::client::Tokio;
 
     impl Driver for Tokio {
         fn auth_types(&self) -> AuthTypes {
