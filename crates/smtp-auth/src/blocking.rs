@@ -1,11 +1,12 @@
 //! AUTH for the blocking [`SmtpClient`]: the extension trait [`SmtpAuth`].
 
-use sasl_mechs::{is_plaintext, Credentials, Mechanism};
+use sasl_mechs::{Credentials, Mechanism};
 use smtp_client::SmtpClient;
 
 use crate::error::AuthError;
-use crate::exchange::{check_start, AuthExchange};
-use crate::options::{AuthContext, AuthOptions, AuthSuccess, AuthTypes};
+use crate::exchange::AuthExchange;
+use crate::options::{AuthOptions, AuthSuccess, AuthTypes};
+use crate::{context, named_exchange};
 
 /// Net::SMTP_auth's methods on the blocking [`SmtpClient`]: `use smtp_auth::SmtpAuth;`.
 ///
@@ -70,14 +71,6 @@ pub trait SmtpAuth {
     ) -> Result<AuthSuccess, AuthError>;
 }
 
-fn context(client: &SmtpClient) -> AuthContext {
-    AuthContext::new(
-        client.capabilities(),
-        client.is_encrypted(),
-        client.is_authenticated(),
-    )
-}
-
 /// Runs an exchange to its end over the client.
 fn run(client: &mut SmtpClient, mut exchange: AuthExchange) -> Result<AuthSuccess, AuthError> {
     while let Some(command) = exchange.next_command() {
@@ -110,10 +103,7 @@ impl SmtpAuth for SmtpClient {
         password: &str,
         options: &AuthOptions,
     ) -> Result<AuthSuccess, AuthError> {
-        let context = context(self);
-        check_start(&context, mechanism, is_plaintext(mechanism), options)?;
-        let credentials = Credentials::new(user, password)?;
-        let exchange = AuthExchange::start_named(mechanism, &credentials, &context, options)?;
+        let exchange = named_exchange(self, mechanism, user, password, options)?;
         run(self, exchange)
     }
 

@@ -236,7 +236,7 @@ impl AuthExchange {
     pub fn receive(&mut self, reply: Reply) {
         let state = std::mem::replace(
             &mut self.state,
-            State::Done(Err(AuthError::Client(smtp_client::Error::InvalidState(
+            State::Done(Err(AuthError::Client(smtp_client::Error::Internal(
                 "AUTH exchange state lost",
             )))),
         );
@@ -251,8 +251,8 @@ impl AuthExchange {
     pub fn into_result(self) -> Result<AuthSuccess, AuthError> {
         match self.state {
             State::Done(result) => result,
-            _ => Err(AuthError::Client(smtp_client::Error::InvalidState(
-                "the AUTH exchange is not finished",
+            _ => Err(AuthError::Client(smtp_client::Error::Misuse(
+                smtp_client::Misuse::AuthUnfinished,
             ))),
         }
     }

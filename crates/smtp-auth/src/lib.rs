@@ -77,6 +77,40 @@ pub use error::{AuthError, Violation};
 pub use exchange::{initial_response_fits, AuthExchange, MAX_ROUNDS};
 pub use options::{AuthContext, AuthOptions, AuthSuccess, AuthTypes};
 
+// ----- What the blocking and the async front ends share -----------------------------------
+//
+// Both clients are `smtp_client::Client<D>`: everything but sending a command is the same
+// for both, and written here once.
+
+/// What the exchange needs to know about the client, blocking or async.
+fn context<D>(client: &smtp_client::Client<D>) -> AuthContext {
+    AuthContext::new(
+        client.capabilities(),
+        client.is_encrypted(),
+        client.is_authenticated(),
+    )
+}
+
+/// The exchange of `auth_with_options`: the checks on a mechanism named by the caller
+/// (offered, not clear text without TLS unless allowed), then the mechanism itself.
+fn named_exchange<D>(
+    client: &smtp_client::Client<D>,
+    mechanism: &str,
+    user: &str,
+    password: &str,
+    options: &AuthOptions,
+) -> Result<AuthExchange, AuthError> {
+    let context = context(client);
+    exchange::check_start(
+        &context,
+        mechanism,
+        sasl_mechs::is_plaintext(mechanism),
+        options,
+    )?;
+    let credentials = sasl_mechs::Credentials::new(user, password)?;
+    AuthExchange::start_named(mechanism, &credentials, &context, options)
+}
+
 /// The README's Rust example, compiled as a doc test so it keeps matching the API.
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]

@@ -5,12 +5,13 @@
 
 use std::future::Future;
 
-use sasl_mechs::{is_plaintext, Credentials, Mechanism};
+use sasl_mechs::{Credentials, Mechanism};
 use smtp_client::tokio::AsyncSmtpClient;
 
 use crate::error::AuthError;
-use crate::exchange::{check_start, AuthExchange};
-use crate::options::{AuthContext, AuthOptions, AuthSuccess, AuthTypes};
+use crate::exchange::AuthExchange;
+use crate::options::{AuthOptions, AuthSuccess, AuthTypes};
+use crate::{context, named_exchange};
 
 /// Net::SMTP_auth's methods on the async [`AsyncSmtpClient`]: `use
 /// smtp_auth::tokio::AsyncSmtpAuth;`. The same methods, checks and errors as the blocking
@@ -70,14 +71,6 @@ pub trait AsyncSmtpAuth {
     ) -> impl Future<Output = Result<AuthSuccess, AuthError>> + Send;
 }
 
-fn context(client: &AsyncSmtpClient) -> AuthContext {
-    AuthContext::new(
-        client.capabilities(),
-        client.is_encrypted(),
-        client.is_authenticated(),
-    )
-}
-
 /// Runs an exchange to its end over the client: the blocking loop with `.await`.
 async fn run(
     client: &mut AsyncSmtpClient,
@@ -114,10 +107,7 @@ impl AsyncSmtpAuth for AsyncSmtpClient {
         password: &str,
         options: &AuthOptions,
     ) -> Result<AuthSuccess, AuthError> {
-        let context = context(self);
-        check_start(&context, mechanism, is_plaintext(mechanism), options)?;
-        let credentials = Credentials::new(user, password)?;
-        let exchange = AuthExchange::start_named(mechanism, &credentials, &context, options)?;
+        let exchange = named_exchange(self, mechanism, user, password, options)?;
         run(self, exchange).await
     }
 

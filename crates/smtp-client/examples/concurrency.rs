@@ -112,7 +112,7 @@ fn blocking(args: &Args, body: Arc<Vec<u8>>) -> Result<usize, Error> {
     for h in handles {
         sent += h
             .join()
-            .map_err(|_| Error::InvalidState("a thread panicked"))??;
+            .map_err(|_| Error::Internal("a thread panicked"))??;
     }
     Ok(sent)
 }
@@ -149,9 +149,7 @@ fn run_async(args: &Args, body: Arc<Vec<u8>>, one_thread: bool) -> Result<usize,
             .collect();
         let mut sent = 0;
         for t in tasks {
-            sent += t
-                .await
-                .map_err(|_| Error::InvalidState("a task panicked"))??;
+            sent += t.await.map_err(|_| Error::Internal("a task panicked"))??;
         }
         Ok(sent)
     })
@@ -159,8 +157,8 @@ fn run_async(args: &Args, body: Arc<Vec<u8>>, one_thread: bool) -> Result<usize,
 
 #[cfg(not(feature = "tokio"))]
 fn run_async(_: &Args, _: Arc<Vec<u8>>, _: bool) -> Result<usize, Error> {
-    Err(Error::InvalidState(
-        "the async driver needs --features tokio",
+    Err(Error::Unsupported(
+        "the async driver without --features tokio",
     ))
 }
 

@@ -1,47 +1,25 @@
-//! The blocking driver: moves bytes between a [`Session`] and a `TcpStream` (plain or rustls).
+//! The blocking driver: runs [`DriverCore`]'s steps over a `TcpStream` (plain or rustls).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use rustls::{ClientConnection, StreamOwned};
-use smtp_proto::{
-    Capabilities, Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text,
-};
+use smtp_proto::{Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text};
 
 use crate::config::ClientConfig;
-use crate::driver::{
-    handle_read, into_closed, into_sent, is_timeout, new_session, read_deadline, tcp_socket,
-    BodyChunks, DialStep, Dialer, Handshake, DATASEND_FLUSH, READ_BUF,
-};
+use crate::driver::{io_err, is_timeout, tcp_socket, DialStep, Dialer, DriverCore, Step, TlsStart};
 use crate::envelope::{Envelope, RecipientsReport, SendReport};
 use crate::error::{Error, TlsError};
-use crate::methods::net_smtp_methods;
-use crate::session::{Event, Expect, Outcome, Session};
-use crate::timeouts::{deadline_after, Timeouts};
-use crate::tls::{handshake_failed, handshake_timed_out, TlsConfig, TlsMode};
-
-enum Connection {
-    Plain(TcpStream),
-    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
-    Closed,
-}
-
-impl Connection {
-    fn tcp(&self) -> Option<&TcpStream> {
-        match self {
-            Connection::Plain(s) => Some(s),
-            Connection::Tls(s) => Some(&s.sock),
-            Connection::Closed => None,
-        }
-    }
-}
+use crate::methods::{self, Client, Op};
+use crate::timeouts::deadline_after;
+use crate::tls::{handshake_failed, handshake_timed_out};
 
 /// A blocking SMTP client connection: Net::SMTP.
 ///
 /// [`connect`](Self::connect) tries each host and each of its addresses in turn, reads the
 /// greeting, sends EHLO (HELO when EHLO is refused) and upgrades with STARTTLS per the
-/// [`TlsMode`]. Each method then sends its command(s) and waits for the reply; every reply is
+/// [`TlsMode`](crate::TlsMode). Each method then sends its command(s) and waits for the reply; every reply is
 /// kept as [`last_reply`](Self::last_reply).
 ///
 /// ```no_run
@@ -63,17 +41,20 @@ impl Connection {
 /// client.quit()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct SmtpClient {
-    session: Session,
-    conn: Connection,
-    host: String,
-    peer: SocketAddr,
-    tls: TlsConfig,
-    timeouts: Timeouts,
-    buf: Box<[u8]>,
+pub type SmtpClient = Client<Blocking>;
+
+/// The blocking driver's half of an [`SmtpClient`]: the socket, and the read timeout set on it.
+pub struct Blocking {
+    stream: Stream,
     /// The read timeout last set on the socket, so a read needs no `setsockopt` when it
     /// is unchanged (see [`READ_TICK`]).
     socket_read_timeout: Option<Duration>,
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    Closed,
 }
 
 /// The longest a single blocking read waits before the deadline is checked again. Reads
@@ -123,17 +104,12 @@ impl Write for DeadlineIo<'_> {
 impl std::fmt::Debug for SmtpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SmtpClient")
-            .field("host", &self.host)
-            .field("peer", &self.peer)
-            .field("encrypted", &self.session.is_encrypted())
-            .field("session", &self.session)
+            .field("host", &self.core.host)
+            .field("peer", &self.core.peer)
+            .field("encrypted", &self.core.session.is_encrypted())
+            .field("session", &self.core.session)
             .finish()
     }
-}
-
-fn io_err(op: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
-    let op = op.into();
-    move |source| Error::Io { op, source }
 }
 
 /// Connects a TCP socket to `addr` within the connect timeout, with the write timeout set.
@@ -183,203 +159,169 @@ impl SmtpClient {
         let local = tcp
             .local_addr()
             .map_err(io_err("reading the local address"))?;
-        let mut client = SmtpClient {
-            session: new_session(config, local),
-            conn: Connection::Plain(tcp),
-            host: host.to_owned(),
-            peer,
-            tls: config.tls.clone(),
-            timeouts: config.timeouts,
-            buf: vec![0; READ_BUF].into_boxed_slice(),
-            socket_read_timeout: None,
+        let mut client = Client {
+            core: DriverCore::new(config, host, peer, local),
+            io: Blocking {
+                stream: Stream::Plain(tcp),
+                socket_read_timeout: None,
+            },
         };
-        if config.tls_mode == TlsMode::Implicit {
-            client.handshake(Handshake::Implicit)?;
-        }
-        client.session.start_open(Instant::now())?;
-        client.run(None)?;
+        client.op(methods::open())?;
         Ok(client)
     }
 
     // ----- The driver loop: the only place bytes move ---------------------------------
 
-    fn run(
-        &mut self,
-        mut body: Option<(&mut dyn Read, &mut BodyChunks)>,
-    ) -> Result<Outcome, Error> {
+    /// Runs `op` to its end, reading the body (of `send`) from `body`.
+    fn run<T>(&mut self, op: Op<'_, T>, body: &mut dyn Read) -> Result<T, Error> {
+        self.core.begin(op.start);
         loop {
-            let event = match self.session.poll(Instant::now()) {
-                Ok(event) => event,
-                Err(err) => {
-                    if self.session.is_broken() {
-                        self.close();
-                    }
-                    return Err(err);
+            match self.core.next_step() {
+                Step::Write(bytes) => {
+                    let result = self.io.write(bytes);
+                    self.core.written(result);
                 }
-            };
-            if let Err(err) = self.flush() {
-                return Err(self.fail(err));
-            }
-            match event {
-                Event::Done(outcome) => {
-                    if self.session.is_closed() {
-                        self.close();
-                    }
-                    return Ok(outcome);
+                Step::Read { buf, deadline } => {
+                    let result = self.io.read(buf, deadline);
+                    self.core.read(result);
                 }
-                Event::NeedInput => {
-                    if let Err(err) = self.read_input() {
-                        return Err(self.fail(err));
-                    }
+                Step::ReadBody(buf) => {
+                    let result = body.read(buf);
+                    self.core.body_read(result);
                 }
-                Event::NeedBody => {
-                    let Some((reader, chunks)) = body.as_mut() else {
-                        return Err(self.fail(Error::InvalidState("no body to send")));
-                    };
-                    while let Some(spare) = chunks.spare() {
-                        let read = reader.read(spare);
-                        if let Err(err) = chunks.advance(read) {
-                            return Err(self.fail(err));
-                        }
-                    }
-                    let (chunk, last) = chunks.chunk();
-                    if let Err(err) = self.session.push_body(chunk, last, Instant::now()) {
-                        if self.session.is_broken() {
-                            self.close();
-                        }
-                        return Err(err);
-                    }
-                    chunks.consumed();
+                Step::Handshake(tls) => {
+                    let result = self.io.handshake(tls);
+                    self.core.handshaken(result);
                 }
-                Event::StartTls => {
-                    if let Err(err) = self.handshake(Handshake::StartTls) {
-                        return Err(self.fail(err));
-                    }
-                    self.session.tls_established(Instant::now())?;
-                }
+                Step::Close => self.io.close(),
+                Step::Done(outcome) => return (op.finish)(outcome?),
             }
         }
     }
 
-    /// A driver-level failure: the connection is dropped and the session refuses more work.
-    fn fail(&mut self, err: Error) -> Error {
-        self.session.abort();
-        self.close();
-        err
+    /// Runs `op`, which has no body.
+    fn op<T>(&mut self, op: Op<'_, T>) -> Result<T, Error> {
+        self.run(op, &mut io::empty())
     }
 
-    fn close(&mut self) {
-        if let Some(tcp) = self.conn.tcp() {
-            let _ = tcp.shutdown(std::net::Shutdown::Both);
-        }
-        self.conn = Connection::Closed;
+    // ----- Net::SMTP's methods that talk to the server (see `methods`) ----------------
+
+    /// Sends EHLO (falling back to HELO on a 5xx) with `domain` or the configured name
+    /// (Net::SMTP's `hello`). Forgets earlier capabilities.
+    pub fn hello(&mut self, domain: Option<&Domain>) -> Result<Reply, Error> {
+        self.op(methods::hello(domain))
     }
 
-    fn flush(&mut self) -> Result<(), Error> {
-        let out = self.session.output();
-        if out.is_empty() {
-            return Ok(());
-        }
-        let n = out.len();
-        match &mut self.conn {
-            Connection::Plain(s) => s.write_all(out).map_err(io_err("writing"))?,
-            Connection::Tls(s) => {
-                s.write_all(out).map_err(io_err("writing"))?;
-                s.flush().map_err(io_err("writing"))?;
-            }
-            Connection::Closed => {
-                return Err(Error::InvalidState("the connection is closed"));
-            }
-        }
-        self.session.consume_output(n);
-        Ok(())
+    /// Upgrades the connection with STARTTLS, then sends EHLO again, forgetting everything
+    /// learnt in clear (Net::SMTP's `starttls`). Returns the new EHLO reply.
+    pub fn starttls(&mut self) -> Result<Reply, Error> {
+        self.op(methods::starttls())
     }
 
-    fn read_input(&mut self) -> Result<(), Error> {
-        let Some(deadline) = read_deadline(&mut self.session, &self.timeouts) else {
-            return Ok(());
-        };
-        let result = match &mut self.conn {
-            Connection::Plain(s) => DeadlineIo {
-                sock: s,
-                deadline,
-                read_timeout: &mut self.socket_read_timeout,
-            }
-            .read(&mut self.buf),
-            Connection::Tls(s) => {
-                let s = &mut **s;
-                let mut io = DeadlineIo {
-                    sock: &mut s.sock,
-                    deadline,
-                    read_timeout: &mut self.socket_read_timeout,
-                };
-                rustls::Stream::new(&mut s.conn, &mut io).read(&mut self.buf)
-            }
-            Connection::Closed => return Err(Error::InvalidState("the connection is closed")),
-        };
-        handle_read(&mut self.session, result, &self.buf)
+    /// Sends `MAIL FROM` (Net::SMTP's `mail`/`send`); a non-2xx reply is [`Error::Refused`].
+    pub fn mail(&mut self, from: &ReversePath, params: &MailParams) -> Result<Reply, Error> {
+        self.op(methods::mail(from, params))
     }
 
-    fn handshake(&mut self, kind: Handshake) -> Result<(), Error> {
-        let Connection::Plain(mut tcp) = std::mem::replace(&mut self.conn, Connection::Closed)
-        else {
-            return Err(Error::InvalidState("TLS is already established"));
-        };
-        let config = self.tls.build()?;
-        let name = self.tls.server_name_for(&self.host)?;
-        let mut conn = ClientConnection::new(config, name).map_err(TlsError::Handshake)?;
-        let timeout = kind.timeout(&self.timeouts);
-        let deadline = deadline_after(Instant::now(), timeout);
-        while conn.is_handshaking() {
-            if Instant::now() >= deadline {
-                return Err(handshake_timed_out(timeout));
-            }
-            let mut io = DeadlineIo {
-                sock: &mut tcp,
-                deadline,
-                read_timeout: &mut self.socket_read_timeout,
-            };
-            match conn.complete_io(&mut io) {
-                Ok(_) => {}
-                Err(e) if is_timeout(&e) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(handshake_failed(e)),
-            }
-        }
-        self.conn = Connection::Tls(Box::new(StreamOwned::new(conn, tcp)));
-        Ok(())
+    /// Sends one `RCPT TO` (Net::SMTP's `to`/`recipient` without SkipBad).
+    pub fn rcpt(&mut self, to: &ForwardPath, params: &RcptParams) -> Result<Reply, Error> {
+        self.op(methods::rcpt(to, params))
     }
 
-    fn op(
+    /// Sends `RCPT TO` for each recipient, pipelined when offered, with Net::SMTP's SkipBad
+    /// semantics: refused recipients are reported and the good ones kept; an error only when
+    /// all are refused.
+    pub fn recipients(
         &mut self,
-        start: impl FnOnce(&mut Session, Instant) -> Result<(), Error>,
-    ) -> Result<Outcome, Error> {
-        start(&mut self.session, Instant::now())?;
-        self.run(None)
+        recipients: &[(ForwardPath, RcptParams)],
+    ) -> Result<RecipientsReport, Error> {
+        self.op(methods::recipients(recipients))
     }
 
-    // ----- Net::SMTP's methods -------------------------------------------------------
-
-    net_smtp_methods!([] []);
+    /// Sends DATA and waits for 354 (Net::SMTP's `data` without arguments).
+    pub fn data(&mut self) -> Result<Reply, Error> {
+        self.op(methods::data())
+    }
 
     /// Sends message bytes after [`data`](Self::data), dot-stuffed, bare LF made CRLF
     /// (Net::SMTP's `datasend`). Bytes are buffered up to 64 KiB before a write.
     pub fn datasend(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        self.session.data_send(bytes)?;
-        if self.session.output().len() >= DATASEND_FLUSH {
-            if let Err(err) = self.flush() {
-                return Err(self.fail(err));
-            }
-        }
-        Ok(())
+        self.op(methods::datasend(bytes))
+    }
+
+    /// Ends the message with `.` and waits for the reply (Net::SMTP's `dataend`).
+    pub fn dataend(&mut self) -> Result<Reply, Error> {
+        self.op(methods::dataend())
+    }
+
+    /// Sends one `BDAT` chunk (RFC 3030; Net::SMTP's `bdat`).
+    pub fn bdat(&mut self, chunk: &[u8]) -> Result<Reply, Error> {
+        self.op(methods::bdat(chunk, false))
+    }
+
+    /// Sends the last `BDAT ... LAST` chunk (Net::SMTP's `bdatlast`).
+    pub fn bdat_last(&mut self, chunk: &[u8]) -> Result<Reply, Error> {
+        self.op(methods::bdat(chunk, true))
+    }
+
+    /// Sends RSET (Net::SMTP's `reset`).
+    pub fn reset(&mut self) -> Result<Reply, Error> {
+        self.op(methods::reset())
+    }
+
+    /// Sends VRFY (Net::SMTP's `verify`). Servers often answer 252: the reply is returned
+    /// whatever its code.
+    pub fn verify(&mut self, address: &Text) -> Result<Reply, Error> {
+        self.op(methods::verify(address))
+    }
+
+    /// Sends EXPN (Net::SMTP's `expand`); the reply is returned whatever its code.
+    pub fn expand(&mut self, list: &Text) -> Result<Reply, Error> {
+        self.op(methods::expand(list))
+    }
+
+    /// Sends HELP (Net::SMTP's `help`); the reply is returned whatever its code.
+    pub fn help(&mut self, topic: Option<&Text>) -> Result<Reply, Error> {
+        self.op(methods::help(topic))
+    }
+
+    /// Sends NOOP (Net::SMTP's `noop`).
+    pub fn noop(&mut self) -> Result<Reply, Error> {
+        self.op(methods::noop())
+    }
+
+    /// Sends ETRN (RFC 1985; Net::SMTP's `etrn`).
+    pub fn etrn(&mut self, node: &Text) -> Result<Reply, Error> {
+        self.op(methods::etrn(node))
+    }
+
+    /// SEND FROM (RFC 821): obsolete, always [`Error::Unsupported`].
+    pub fn send_to_terminal(&mut self) -> Result<Reply, Error> {
+        methods::obsolete("SEND")
+    }
+
+    /// SOML FROM (RFC 821): obsolete, always [`Error::Unsupported`].
+    pub fn send_or_mail(&mut self) -> Result<Reply, Error> {
+        methods::obsolete("SOML")
+    }
+
+    /// SAML FROM (RFC 821): obsolete, always [`Error::Unsupported`].
+    pub fn send_and_mail(&mut self) -> Result<Reply, Error> {
+        methods::obsolete("SAML")
+    }
+
+    /// Sends one command line and returns the server's reply whatever its code (Net::Cmd's
+    /// `command` + `response`). Secret commands (AUTH payloads) are masked in the
+    /// transcript and in errors. EHLO, HELO and STARTTLS must go through
+    /// [`hello`](Self::hello) and [`starttls`](Self::starttls).
+    pub fn command(&mut self, command: &Command<'_>) -> Result<Reply, Error> {
+        self.op(methods::command(*command))
     }
 
     /// Sends QUIT and closes the connection (Net::SMTP's `quit`). The reply is `None` when the
     /// server closed without one.
     pub fn quit(&mut self) -> Result<Option<Reply>, Error> {
-        let outcome = self.op(|s, now| s.start_quit(now));
-        self.close();
-        into_closed(outcome?)
+        self.op(methods::quit())
     }
 
     // ----- One-call send -----------------------------------------------------------------
@@ -406,9 +348,79 @@ impl SmtpClient {
         envelope: &Envelope,
         mut message: impl Read,
     ) -> Result<SendReport, Error> {
-        let mut chunks = BodyChunks::new();
-        self.session.start_send(envelope.clone(), Instant::now())?;
-        into_sent(self.run(Some((&mut message, &mut chunks)))?)
+        self.run(methods::send(envelope), &mut message)
+    }
+}
+
+// ----- Moving bytes ------------------------------------------------------------------------
+
+impl Blocking {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match &mut self.stream {
+            Stream::Plain(s) => s.write_all(bytes),
+            Stream::Tls(s) => {
+                s.write_all(bytes)?;
+                s.flush()
+            }
+            Stream::Closed => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
+        match &mut self.stream {
+            Stream::Plain(s) => DeadlineIo {
+                sock: s,
+                deadline,
+                read_timeout: &mut self.socket_read_timeout,
+            }
+            .read(buf),
+            Stream::Tls(s) => {
+                let s = &mut **s;
+                let mut io = DeadlineIo {
+                    sock: &mut s.sock,
+                    deadline,
+                    read_timeout: &mut self.socket_read_timeout,
+                };
+                rustls::Stream::new(&mut s.conn, &mut io).read(buf)
+            }
+            Stream::Closed => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn handshake(&mut self, tls: TlsStart) -> Result<(), Error> {
+        let Stream::Plain(mut tcp) = std::mem::replace(&mut self.stream, Stream::Closed) else {
+            return Err(Error::Misuse(crate::Misuse::AlreadyEncrypted));
+        };
+        let mut conn = ClientConnection::new(tls.config, tls.name).map_err(TlsError::Handshake)?;
+        let deadline = deadline_after(Instant::now(), tls.timeout);
+        while conn.is_handshaking() {
+            if Instant::now() >= deadline {
+                return Err(handshake_timed_out(tls.timeout));
+            }
+            let mut io = DeadlineIo {
+                sock: &mut tcp,
+                deadline,
+                read_timeout: &mut self.socket_read_timeout,
+            };
+            match conn.complete_io(&mut io) {
+                Ok(_) => {}
+                Err(e) if is_timeout(&e) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(handshake_failed(e)),
+            }
+        }
+        self.stream = Stream::Tls(Box::new(StreamOwned::new(conn, tcp)));
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        let tcp = match &self.stream {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+            Stream::Closed => return,
+        };
+        let _ = tcp.shutdown(std::net::Shutdown::Both);
+        self.stream = Stream::Closed;
     }
 }
 

@@ -1,31 +1,53 @@
 //! What the blocking and the async driver share: every decision that is not moving bytes.
 //!
-//! A driver connects a socket, writes [`Session::output`], reads into
-//! [`Session::handle_input`], reads the caller's body, and runs the TLS handshake. Which
-//! address comes next, which error a failed connect ends with, how long a read may wait, what
-//! a read's result means to the session, how the body is cut into chunks and which outcome
-//! a method returns are decided here, once, so the two drivers cannot drift apart.
+//! A driver connects a socket, writes bytes, reads with a deadline, reads the caller's body,
+//! and runs the TLS handshake. Which address comes next and which error a failed connect ends
+//! with ([`Dialer`]); and, for each operation, which of those I/O steps comes next, how long a
+//! read may wait, what each result means to the session, how the body is cut into chunks,
+//! when the connection is closed and when the client refuses further work ([`DriverCore`])
+//! are decided here, once, so the two drivers cannot drift apart.
+//!
+//! Each driver's loop is the same few lines:
+//!
+//! ```text
+//! core.begin(start);
+//! loop {
+//!     match core.next_step() {
+//!         Step::Write(bytes)           => core.written(write_all(bytes)),
+//!         Step::Read { buf, deadline } => core.read(read(buf, deadline)),
+//!         Step::ReadBody(buf)          => core.body_read(body.read(buf)),
+//!         Step::Handshake(tls)         => core.handshaken(handshake(tls)),
+//!         Step::Close                  => drop the socket,
+//!         Step::Done(result)           => return result,
+//!     }
+//! }
+//! ```
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustls::pki_types::ServerName;
 use smtp_proto::Domain;
 
 use crate::config::ClientConfig;
+use crate::error::Misuse;
 use crate::error::{ConnectAttempt, Error};
-use crate::session::{Outcome, Session, SessionConfig};
+use crate::methods::Start;
+use crate::session::{Event, Outcome, Session, SessionConfig};
 use crate::timeouts::{deadline_after, Timeouts};
+use crate::tls::{TlsConfig, TlsMode};
 
 /// Size of each chunk of the body read from the caller and pushed into the session.
 pub const BODY_CHUNK: usize = 64 * 1024;
 
 /// Above this many buffered bytes, `datasend` writes them out.
-pub(crate) const DATASEND_FLUSH: usize = 64 * 1024;
+const DATASEND_FLUSH: usize = 64 * 1024;
 
 /// Size of the buffer each read from the connection goes into.
-pub(crate) const READ_BUF: usize = 64 * 1024;
+const READ_BUF: usize = 64 * 1024;
 
 // ----- Connecting ------------------------------------------------------------------------
 
@@ -228,7 +250,7 @@ impl Handshake {
 
 /// The instant by which the next read must return, or `None` when the awaited reply's
 /// deadline has already passed (the session has been told: its next `poll` is the timeout).
-pub(crate) fn read_deadline(session: &mut Session, timeouts: &Timeouts) -> Option<Instant> {
+fn read_deadline(session: &mut Session, timeouts: &Timeouts) -> Option<Instant> {
     let now = Instant::now();
     let deadline = session
         .poll_timeout()
@@ -242,11 +264,7 @@ pub(crate) fn read_deadline(session: &mut Session, timeouts: &Timeouts) -> Optio
 
 /// Passes the result of one read to the session: bytes, the end of the stream, or the
 /// deadline. Only a real I/O failure is an error.
-pub(crate) fn handle_read(
-    session: &mut Session,
-    result: io::Result<usize>,
-    buf: &[u8],
-) -> Result<(), Error> {
+fn handle_read(session: &mut Session, result: io::Result<usize>, buf: &[u8]) -> Result<(), Error> {
     match result {
         Ok(0) => session.handle_eof(),
         Ok(n) => session.handle_input(&buf[..n]),
@@ -276,8 +294,9 @@ pub(crate) fn is_timeout(e: &io::Error) -> bool {
 /// Cuts the caller's body into [`BODY_CHUNK`]-sized chunks and knows whether a chunk is the
 /// last one (one byte of read-ahead), so the last chunk and the end of data go out together.
 ///
-/// The driver fills [`spare`](Self::spare) with reads until it returns `None`, pushes
-/// [`chunk`](Self::chunk) into the session, then calls [`consumed`](Self::consumed).
+/// While [`needs_read`](Self::needs_read), the body is read into [`spare`](Self::spare);
+/// then [`chunk`](Self::chunk) is pushed into the session and [`consumed`](Self::consumed)
+/// called.
 pub(crate) struct BodyChunks {
     buf: Box<[u8]>,
     len: usize,
@@ -303,12 +322,17 @@ impl BodyChunks {
         }
     }
 
-    /// Where the next read goes, or `None` when a chunk is ready.
-    pub(crate) fn spare(&mut self) -> Option<&mut [u8]> {
+    /// True until a chunk is ready: the next read goes into [`spare`](Self::spare).
+    pub(crate) fn needs_read(&self) -> bool {
+        matches!(self.state, ChunkState::Filling | ChunkState::Peeking)
+    }
+
+    /// Where the next read goes (empty when a chunk is ready).
+    pub(crate) fn spare(&mut self) -> &mut [u8] {
         match self.state {
-            ChunkState::Filling => Some(&mut self.buf[self.len..]),
-            ChunkState::Peeking => Some(&mut self.peek),
-            ChunkState::Ready { .. } | ChunkState::Done => None,
+            ChunkState::Filling => &mut self.buf[self.len..],
+            ChunkState::Peeking => &mut self.peek,
+            ChunkState::Ready { .. } | ChunkState::Done => &mut [],
         }
     }
 
@@ -362,42 +386,329 @@ impl BodyChunks {
     }
 }
 
-// ----- Outcomes --------------------------------------------------------------------------
+// ----- The operation under way -----------------------------------------------------------
 
-fn unexpected() -> Error {
-    Error::InvalidState("internal: unexpected outcome")
+/// The error every call returns once an operation was left unfinished (an async client's
+/// future dropped before it ended).
+const CANCELLED: Error = Error::Misuse(Misuse::Cancelled);
+
+/// What the driver does next for the operation under way, as decided by
+/// [`DriverCore::next_step`]. The driver executes it and reports the result to the
+/// `DriverCore` method named on each step, then asks for the next one.
+pub(crate) enum Step<'a> {
+    /// Write all these bytes (through TLS when it is on, flushed), then
+    /// [`DriverCore::written`].
+    Write(&'a [u8]),
+    /// Read once from the connection into `buf`, returning no later than `deadline`
+    /// (a timeout is an `io::ErrorKind::TimedOut` error), then [`DriverCore::read`].
+    Read {
+        buf: &'a mut [u8],
+        deadline: Instant,
+    },
+    /// Read once from the caller's body into the buffer, then [`DriverCore::body_read`].
+    ReadBody(&'a mut [u8]),
+    /// Run the TLS client handshake on the plain connection, then
+    /// [`DriverCore::handshaken`].
+    Handshake(TlsStart),
+    /// Drop the connection (shut the socket down); then ask for the next step.
+    Close,
+    /// The operation is over: return this (`None` when it awaited no reply: `open`,
+    /// `datasend`).
+    Done(Result<Option<Outcome>, Error>),
 }
 
-/// The reply a single-command operation ended with.
-pub(crate) fn into_reply(outcome: Outcome) -> Result<smtp_proto::Reply, Error> {
-    match outcome {
-        Outcome::Reply(r) | Outcome::Closed(Some(r)) => Ok(r),
-        _ => Err(unexpected()),
+/// What a TLS handshake needs, built from the client's [`TlsConfig`] and host name.
+pub(crate) struct TlsStart {
+    pub(crate) config: Arc<rustls::ClientConfig>,
+    pub(crate) name: ServerName<'static>,
+    /// How long the whole handshake may take.
+    pub(crate) timeout: Duration,
+}
+
+/// Where the operation under way stands: what [`DriverCore::next_step`] does next.
+enum Phase {
+    /// No operation is under way.
+    Idle,
+    /// Run the TLS handshake of this kind.
+    Handshake(Handshake),
+    /// The handshake was run: tell the session (or, for implicit TLS, start the session).
+    Handshaken(Handshake),
+    /// Ask the session for its next event.
+    Poll,
+    /// The session's event: its output is written first, then the event is acted on.
+    Act(Event),
+    /// `datasend`: write the buffered bytes once there are enough of them, then end.
+    Flush,
+    /// Close the connection, then end with this result.
+    Close(Result<Option<Outcome>, Error>),
+    /// End the operation with this result.
+    End(Result<Option<Outcome>, Error>),
+}
+
+/// Everything a client connection is apart from its socket: the session, whom it talks to,
+/// and the operation under way, which it runs step by step ([`Step`]). Both clients hold
+/// one; their drivers only execute the steps.
+///
+/// The rules it keeps for every operation: output is written before the session's event is
+/// acted on; a failure to move bytes (I/O, TLS, the caller's body) aborts the session and
+/// closes the connection; a session error closes the connection only when it left the
+/// session broken; the connection closes after QUIT whatever the outcome; an operation
+/// begun while the previous one never ended (its future was dropped) poisons the client.
+pub(crate) struct DriverCore {
+    pub(crate) session: Session,
+    pub(crate) host: String,
+    pub(crate) peer: SocketAddr,
+    tls: TlsConfig,
+    timeouts: Timeouts,
+    read_buf: Box<[u8]>,
+    phase: Phase,
+    /// The body of the `send` under way; `None` for every other operation.
+    body: Option<BodyChunks>,
+    /// The operation under way is QUIT: the connection closes when it ends.
+    quitting: bool,
+    /// False once the driver was told to close the connection.
+    connected: bool,
+    /// An operation was left unfinished: every later one fails with [`CANCELLED`].
+    poisoned: bool,
+}
+
+impl DriverCore {
+    /// The state of a connection to `host` at `peer` from `local`, configured from `config`.
+    pub(crate) fn new(
+        config: &ClientConfig,
+        host: &str,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> DriverCore {
+        DriverCore {
+            session: new_session(config, local),
+            host: host.to_owned(),
+            peer,
+            tls: config.tls.clone(),
+            timeouts: config.timeouts,
+            read_buf: vec![0; READ_BUF].into_boxed_slice(),
+            phase: Phase::Idle,
+            body: None,
+            quitting: false,
+            connected: true,
+            poisoned: false,
+        }
+    }
+
+    /// True when an operation was left unfinished (its future dropped): every later one
+    /// fails and the connection is closed.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned || !matches!(self.phase, Phase::Idle)
+    }
+
+    /// Starts an operation; the driver then runs [`next_step`](Self::next_step) until
+    /// [`Step::Done`].
+    pub(crate) fn begin(&mut self, start: Start<'_>) {
+        if self.is_poisoned() {
+            // SMTP cannot take back a half-written command nor skip its reply.
+            self.poisoned = true;
+            self.session.abort();
+            self.phase = Phase::Close(Err(CANCELLED));
+            return;
+        }
+        self.quitting = matches!(start, Start::Quit);
+        self.body = matches!(start, Start::Send(_)).then(BodyChunks::new);
+        if matches!(start, Start::Open) && self.session.config().tls == TlsMode::Implicit {
+            // RFC 8314: TLS from the first byte, the session starts once it is up.
+            self.phase = Phase::Handshake(Handshake::Implicit);
+            return;
+        }
+        let then = match start {
+            Start::DataSend(_) => Phase::Flush,
+            _ => Phase::Poll,
+        };
+        self.phase = match start.start(&mut self.session, Instant::now()) {
+            Ok(()) => then,
+            Err(err) => self.end(Err(err), false),
+        };
+    }
+
+    /// The next I/O step of the operation under way.
+    pub(crate) fn next_step(&mut self) -> Step<'_> {
+        loop {
+            match std::mem::replace(&mut self.phase, Phase::Idle) {
+                Phase::Idle => return Step::Done(Err(Error::Internal("no operation under way"))),
+                Phase::End(result) => return Step::Done(result),
+                Phase::Close(result) => {
+                    self.connected = false;
+                    self.phase = Phase::End(result);
+                    return Step::Close;
+                }
+                Phase::Handshake(kind) => match self.tls_start(kind) {
+                    Ok(tls) => {
+                        self.phase = Phase::Handshaken(kind);
+                        return Step::Handshake(tls);
+                    }
+                    Err(err) => self.phase = self.fail(err),
+                },
+                Phase::Handshaken(kind) => {
+                    let now = Instant::now();
+                    let started = match kind {
+                        Handshake::Implicit => self.session.start_open(now),
+                        Handshake::StartTls => self.session.tls_established(now),
+                    };
+                    self.phase = match started {
+                        Ok(()) => Phase::Poll,
+                        Err(err) => self.end(Err(err), false),
+                    };
+                }
+                Phase::Poll => {
+                    self.phase = match self.session.poll(Instant::now()) {
+                        Ok(event) => Phase::Act(event),
+                        Err(err) => {
+                            let broken = self.session.is_broken();
+                            self.end(Err(err), broken)
+                        }
+                    };
+                }
+                Phase::Flush => {
+                    self.phase = Phase::End(Ok(None));
+                    if self.session.output().len() >= DATASEND_FLUSH {
+                        if !self.connected {
+                            self.phase = self.fail(connection_closed());
+                            continue;
+                        }
+                        return Step::Write(self.session.output());
+                    }
+                }
+                Phase::Act(event) if !self.session.output().is_empty() => {
+                    if !self.connected {
+                        self.phase = self.fail(connection_closed());
+                        continue;
+                    }
+                    self.phase = Phase::Act(event);
+                    return Step::Write(self.session.output());
+                }
+                Phase::Act(Event::Done(outcome)) => {
+                    let closed = self.session.is_closed();
+                    self.phase = self.end(Ok(Some(outcome)), closed);
+                }
+                Phase::Act(Event::NeedInput) => {
+                    self.phase = Phase::Poll;
+                    // `None`: the deadline has passed and the session was told.
+                    if let Some(deadline) = read_deadline(&mut self.session, &self.timeouts) {
+                        if !self.connected {
+                            self.phase = self.fail(connection_closed());
+                            continue;
+                        }
+                        return Step::Read {
+                            buf: &mut self.read_buf,
+                            deadline,
+                        };
+                    }
+                }
+                Phase::Act(Event::NeedBody) => match &self.body {
+                    None => self.phase = self.fail(Error::Misuse(Misuse::NoBody)),
+                    Some(chunks) if chunks.needs_read() => {
+                        self.phase = Phase::Act(Event::NeedBody);
+                        // Borrowed again here, not above: the borrow returned must not
+                        // outlive this branch (the borrow checker cannot tell otherwise).
+                        let spare = self.body.as_mut().map_or(&mut [][..], BodyChunks::spare);
+                        return Step::ReadBody(spare);
+                    }
+                    Some(_) => self.phase = self.push_body(),
+                },
+                Phase::Act(Event::StartTls) => self.phase = Phase::Handshake(Handshake::StartTls),
+            }
+        }
+    }
+
+    /// The result of a [`Step::Write`].
+    pub(crate) fn written(&mut self, result: io::Result<()>) {
+        match result {
+            Ok(()) => {
+                let n = self.session.output().len();
+                self.session.consume_output(n);
+            }
+            Err(source) => {
+                self.phase = self.fail(Error::Io {
+                    op: "writing".to_owned(),
+                    source,
+                })
+            }
+        }
+    }
+
+    /// The result of a [`Step::Read`]: bytes, the end of the stream, or the deadline.
+    pub(crate) fn read(&mut self, result: io::Result<usize>) {
+        if let Err(err) = handle_read(&mut self.session, result, &self.read_buf) {
+            self.phase = self.fail(err);
+        }
+    }
+
+    /// The result of a [`Step::ReadBody`].
+    pub(crate) fn body_read(&mut self, result: io::Result<usize>) {
+        let Some(chunks) = &mut self.body else {
+            return;
+        };
+        if let Err(err) = chunks.advance(result) {
+            self.phase = self.fail(err);
+        }
+    }
+
+    /// The result of a [`Step::Handshake`].
+    pub(crate) fn handshaken(&mut self, result: Result<(), Error>) {
+        if let Err(err) = result {
+            self.phase = self.fail(err);
+        }
+    }
+
+    fn tls_start(&self, kind: Handshake) -> Result<TlsStart, Error> {
+        Ok(TlsStart {
+            config: self.tls.build()?,
+            name: self.tls.server_name_for(&self.host)?,
+            timeout: kind.timeout(&self.timeouts),
+        })
+    }
+
+    /// Pushes the chunk of the body that is ready into the session.
+    fn push_body(&mut self) -> Phase {
+        let Some(chunks) = &mut self.body else {
+            return Phase::Poll;
+        };
+        let (chunk, last) = chunks.chunk();
+        match self.session.push_body(chunk, last, Instant::now()) {
+            Ok(()) => {
+                chunks.consumed();
+                Phase::Poll
+            }
+            Err(err) => {
+                let broken = self.session.is_broken();
+                self.end(Err(err), broken)
+            }
+        }
+    }
+
+    /// A failure to move bytes: the session refuses more work and the connection is closed.
+    fn fail(&mut self, err: Error) -> Phase {
+        self.session.abort();
+        Phase::Close(Err(err))
+    }
+
+    /// The operation ends with `result`, closing the connection first when `close` or after
+    /// QUIT.
+    fn end(&self, result: Result<Option<Outcome>, Error>, close: bool) -> Phase {
+        if close || self.quitting {
+            Phase::Close(result)
+        } else {
+            Phase::End(result)
+        }
     }
 }
 
-/// The report of [`Session::start_recipients`].
-pub(crate) fn into_recipients(outcome: Outcome) -> Result<crate::RecipientsReport, Error> {
-    match outcome {
-        Outcome::Recipients(r) => Ok(r),
-        _ => Err(unexpected()),
-    }
+fn connection_closed() -> Error {
+    Error::Misuse(Misuse::ConnectionBroken)
 }
 
-/// The report of [`Session::start_send`].
-pub(crate) fn into_sent(outcome: Outcome) -> Result<crate::SendReport, Error> {
-    match outcome {
-        Outcome::Sent(r) => Ok(r),
-        _ => Err(unexpected()),
-    }
-}
-
-/// The reply to QUIT, if the server sent one before closing.
-pub(crate) fn into_closed(outcome: Outcome) -> Result<Option<smtp_proto::Reply>, Error> {
-    match outcome {
-        Outcome::Closed(r) => Ok(r),
-        _ => Err(unexpected()),
-    }
+/// Maps an I/O error of `op` ("writing", "setting TCP_NODELAY"...) to [`Error::Io`].
+pub(crate) fn io_err(op: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
+    let op = op.into();
+    move |source| Error::Io { op, source }
 }
 
 #[cfg(test)]
@@ -424,7 +735,8 @@ mod tests {
         let mut pos = 0;
         let mut out = Vec::new();
         loop {
-            while let Some(spare) = chunks.spare() {
+            while chunks.needs_read() {
+                let spare = chunks.spare();
                 let n = spare.len().min(read_size).min(body.len() - pos);
                 spare[..n].copy_from_slice(&body[pos..pos + n]);
                 pos += n;
@@ -475,11 +787,144 @@ mod tests {
         let mut chunks = BodyChunks::new();
         let interrupted = io::Error::from(io::ErrorKind::Interrupted);
         assert!(chunks.advance(Err(interrupted)).is_ok());
-        assert!(chunks.spare().is_some());
+        assert!(chunks.needs_read());
         let err = chunks
             .advance(Err(io::Error::other("disk on fire")))
             .unwrap_err();
         assert!(matches!(err, Error::Body(_)), "{err:?}");
+    }
+
+    // ----- DriverCore, driven without a socket ---------------------------------------
+
+    fn core() -> DriverCore {
+        let config = ClientConfig::new("mx.example.test")
+            .tls_mode(TlsMode::None)
+            .hello(Domain::new("client.example.test").unwrap());
+        let peer = "192.0.2.1:25".parse().unwrap();
+        let local = "192.0.2.2:40000".parse().unwrap();
+        DriverCore::new(&config, "mx.example.test", peer, local)
+    }
+
+    /// Answers each read with the next of `replies`, records the writes, and returns the
+    /// result of the operation and what was written.
+    fn drive(
+        core: &mut DriverCore,
+        start: Start<'_>,
+        replies: &[&str],
+    ) -> (Result<Option<Outcome>, Error>, String, bool) {
+        let mut replies = replies.iter();
+        let mut written = String::new();
+        let mut closed = false;
+        core.begin(start);
+        loop {
+            match core.next_step() {
+                Step::Write(bytes) => {
+                    written.push_str(std::str::from_utf8(bytes).unwrap());
+                    core.written(Ok(()));
+                }
+                Step::Read { buf, .. } => {
+                    let reply = replies.next().expect("a read past the script").as_bytes();
+                    buf[..reply.len()].copy_from_slice(reply);
+                    core.read(Ok(reply.len()));
+                }
+                Step::ReadBody(_) | Step::Handshake(_) => panic!("not in this script"),
+                Step::Close => closed = true,
+                Step::Done(result) => return (result, written, closed),
+            }
+        }
+    }
+
+    fn opened() -> DriverCore {
+        let mut core = core();
+        let (result, written, closed) = drive(
+            &mut core,
+            Start::Open,
+            &["220 mx.example.test ESMTP\r\n", "250 mx.example.test\r\n"],
+        );
+        assert!(matches!(result, Ok(None | Some(_))), "{result:?}");
+        assert_eq!(written, "EHLO client.example.test\r\n");
+        assert!(!closed);
+        core
+    }
+
+    #[test]
+    fn the_core_writes_then_reads_until_the_operation_is_done() {
+        let mut core = opened();
+        let (result, written, closed) = drive(&mut core, Start::Data, &["354 go ahead\r\n"]);
+        assert_eq!(written, "DATA\r\n");
+        assert!(matches!(result, Ok(Some(Outcome::Reply(r))) if r.code().get() == 354));
+        assert!(!closed && !core.is_poisoned());
+    }
+
+    #[test]
+    fn a_write_failure_aborts_the_session_and_closes_before_the_error() {
+        let mut core = opened();
+        core.begin(Start::Data);
+        assert!(matches!(core.next_step(), Step::Write(b"DATA\r\n")));
+        core.written(Err(io::ErrorKind::BrokenPipe.into()));
+        assert!(matches!(core.next_step(), Step::Close));
+        let Step::Done(Err(Error::Io { op, .. })) = core.next_step() else {
+            panic!("the write error");
+        };
+        assert_eq!(op, "writing");
+        assert!(core.session.is_broken());
+        // Nothing is written on a closed connection.
+        let (result, written, _) = drive(&mut core, Start::Data, &[]);
+        assert!(result.is_err());
+        assert_eq!(written, "");
+    }
+
+    #[test]
+    fn quit_closes_the_connection_even_when_it_cannot_start() {
+        let mut core = opened();
+        let (result, written, closed) = drive(&mut core, Start::Quit, &["221 bye\r\n"]);
+        assert!(matches!(result, Ok(Some(Outcome::Closed(Some(_))))));
+        assert_eq!(written, "QUIT\r\n");
+        assert!(closed);
+        let (result, _, closed) = drive(&mut core, Start::Quit, &[]);
+        assert!(result.is_err());
+        assert!(closed);
+    }
+
+    #[test]
+    fn an_operation_left_unfinished_poisons_the_core() {
+        let mut core = opened();
+        core.begin(Start::Data);
+        assert!(matches!(core.next_step(), Step::Write(_)));
+        // The driver never reports back (its future was dropped): the next operation fails.
+        assert!(core.is_poisoned());
+        let (result, written, closed) = drive(
+            &mut core,
+            Start::Command(smtp_proto::Command::Noop, crate::Expect::Completion),
+            &[],
+        );
+        assert!(matches!(result, Err(Error::Misuse(Misuse::Cancelled))));
+        assert_eq!(written, "");
+        assert!(closed);
+        assert!(core.is_poisoned());
+        let (result, _, _) = drive(&mut core, Start::Data, &[]);
+        assert!(matches!(result, Err(Error::Misuse(Misuse::Cancelled))));
+    }
+
+    #[test]
+    fn datasend_writes_only_once_enough_bytes_are_buffered_and_awaits_no_reply() {
+        let mut core = opened();
+        drive(&mut core, Start::Data, &["354 go ahead\r\n"])
+            .0
+            .unwrap();
+        let (result, written, closed) = drive(&mut core, Start::DataSend(b"Subject: x\r\n"), &[]);
+        assert!(matches!(result, Ok(None)), "{result:?}");
+        assert_eq!(written, "");
+        assert!(!closed);
+        let big = vec![b'x'; DATASEND_FLUSH];
+        let (result, written, _) = drive(&mut core, Start::DataSend(&big), &[]);
+        assert!(matches!(result, Ok(None)), "{result:?}");
+        assert!(
+            written.starts_with("Subject: x\r\nxxx"),
+            "{}",
+            &written[..20]
+        );
+        assert!(core.session.output().is_empty());
     }
 
     #[test]
@@ -522,7 +967,7 @@ mod tests {
             panic!("first address");
         };
         assert_eq!(addr, two[0]);
-        dial.session_failed(addr, Error::InvalidState("bad greeting"));
+        dial.session_failed(addr, Error::Internal("bad greeting"));
         let DialStep::Connect { host, .. } = dial.next_step() else {
             panic!("the second address of the failed host is skipped");
         };
@@ -530,7 +975,7 @@ mod tests {
         dial.connect_failed(addr, io::Error::from(io::ErrorKind::ConnectionRefused));
         assert!(matches!(
             dial.next_step(),
-            DialStep::Failed(Error::InvalidState("bad greeting"))
+            DialStep::Failed(Error::Internal("bad greeting"))
         ));
     }
 }

@@ -14,7 +14,8 @@ use smtp_proto::{CommandError, ForwardPath, InvalidInput, Reply, ReplyError};
 /// [`RecipientsRefused`](Error::RecipientsRefused)), a server that lacks what the message
 /// needs ([`ExtensionMissing`](Error::ExtensionMissing), [`SizeExceeded`](Error::SizeExceeded))
 /// and the caller's own mistake ([`InvalidInput`](Error::InvalidInput),
-/// [`InvalidState`](Error::InvalidState)).
+/// [`Misuse`](Error::Misuse)), apart from a bug of this crate ([`Internal`](Error::Internal)).
+/// [`Error::kind`] sorts them into these groups.
 ///
 /// No variant ever holds a secret: commands are stored redacted (`AUTH PLAIN ****`).
 #[derive(Debug, thiserror::Error)]
@@ -105,10 +106,6 @@ pub enum Error {
     /// report it with the transcript. The connection must be dropped.
     #[error("internal error (a bug in smtp-client): {0}")]
     Internal(&'static str),
-    /// Kept for the drivers until they move to [`Misuse`].
-    #[doc(hidden)]
-    #[error("invalid state: {0}")]
-    InvalidState(&'static str),
     /// The command is obsolete and deliberately not supported (SEND, SOML, SAML).
     #[error("{0} is obsolete (removed by RFC 5321) and not supported")]
     Unsupported(&'static str),
@@ -155,7 +152,7 @@ impl Error {
             Error::ExtensionMissing { .. } | Error::SizeExceeded { .. } => ErrorKind::NotSupported,
             Error::Unsupported(_) => ErrorKind::NotSupported,
             Error::InvalidInput(_) | Error::Command(_) | Error::Body(_) => ErrorKind::Input,
-            Error::Misuse(_) | Error::InvalidState(_) => ErrorKind::Misuse,
+            Error::Misuse(_) => ErrorKind::Misuse,
             Error::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -246,6 +243,9 @@ pub enum Misuse {
     /// `confirm_authenticated` without a 235 reply to AUTH just before.
     #[error("no 235 reply to AUTH to confirm")]
     NoAuthSuccess,
+    /// The outcome of an AUTH exchange asked for before its last reply.
+    #[error("the AUTH exchange is not finished")]
+    AuthUnfinished,
     /// A previous call of the async client was cancelled mid-command.
     #[error("a previous operation was cancelled mid-command; the connection must be closed")]
     Cancelled,

@@ -5,6 +5,9 @@
 //! - [`SmtpClient`] + [`ClientConfig`]: the blocking client, Net::SMTP's methods.
 //! - `tokio::AsyncSmtpClient` (feature `tokio`): the same methods as `async fn`, over
 //!   tokio and tokio-rustls; see its documentation for what cancelling a call does.
+//! - [`Client`]: the type both clients are, over their driver; the methods that do not talk
+//!   to the server ([`banner`](Client::banner), [`capabilities`](Client::capabilities)...)
+//!   are its own, the same for both.
 //! - [`Session`]: the protocol state machine with no I/O and no clock, shared by both
 //!   drivers, which differ only in how bytes move. Deadlines are values.
 //! - [`TlsConfig`] / [`TlsMode`]: certificate trust and when TLS is used; checks are on by
@@ -50,6 +53,7 @@ pub use error::{
     ConnectAttempt, Error, ErrorKind, Misuse, ProtocolError, RefusedRecipient, TlsError,
     TlsUnavailable,
 };
+pub use methods::Client;
 pub use session::{Event, Expect, Outcome, Session, SessionConfig};
 pub use timeouts::Timeouts;
 pub use tls::{TlsConfig, TlsMode};

@@ -1,187 +1,293 @@
 //! Net::SMTP's methods, written once for both drivers.
 //!
-//! Each method starts an operation on the session and hands it to the driver's `op` (which
-//! moves the bytes); the blocking client gets plain methods, the async client the same
-//! methods as `async fn`. Invoked inside an `impl` block as
-//! `net_smtp_methods!([] [])` or `net_smtp_methods!([async] [.await])`; the driver provides
-//! `fn op(&mut self, start) -> Result<Outcome, Error>` (async for the async driver) and the
-//! fields `session` and `peer`.
+//! Both clients are one type, [`Client<D>`]: [`SmtpClient`](crate::SmtpClient) is
+//! `Client<Blocking>` and `tokio::AsyncSmtpClient` is `Client<Tokio>`, where `D` is the
+//! driver's half of the connection (its socket). So:
+//!
+//! - the methods that only read what the session learnt ([`banner`](Client::banner),
+//!   [`capabilities`](Client::capabilities), [`last_reply`](Client::last_reply)...) are one
+//!   `impl<D> Client<D>` block, below;
+//! - each method that talks to the server is an [`Op`], built here by one function per
+//!   method ([`mail`], [`data`], [`quit`]...): which session operation it starts and what
+//!   the outcome means to the caller. The blocking and the async client each have a public
+//!   method of the same name whose body is one line, running that `Op` with the driver's
+//!   loop (a plain `fn` there, an `async fn` here: one method cannot be both).
+//!
+//! How an operation's bytes move, when the connection closes and what a failure does are
+//! not here: they are [`DriverCore`]'s, shared by both loops.
 
-macro_rules! net_smtp_methods {
-    ([$($async:tt)*] [$($await:tt)*]) => {
-        $($async)* fn reply_op(
-            &mut self,
-            start: impl FnOnce(&mut Session, Instant) -> Result<(), Error>,
-        ) -> Result<Reply, Error> {
-            crate::driver::into_reply(self.op(start) $($await)* ?)
-        }
+use std::net::SocketAddr;
+use std::time::Instant;
 
-        $($async)* fn simple(&mut self, command: &Command<'_>) -> Result<Reply, Error> {
-            self.reply_op(|s, now| s.start_command(command, Expect::Completion, now)) $($await)*
-        }
+use smtp_proto::{
+    Capabilities, Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text,
+};
 
-        /// The server's greeting (Net::SMTP's `banner`).
-        pub fn banner(&self) -> Option<&Reply> {
-            self.session.banner()
-        }
+use crate::driver::DriverCore;
+use crate::envelope::{Envelope, RecipientsReport, SendReport};
+use crate::error::Error;
+use crate::session::{Expect, Outcome, Session};
 
-        /// The server's name for itself, from the greeting (Net::SMTP's `domain`).
-        pub fn domain(&self) -> Option<String> {
-            self.session.greeting_domain()
-        }
-
-        /// Sends EHLO (falling back to HELO on a 5xx) with `domain` or the configured name
-        /// (Net::SMTP's `hello`). Forgets earlier capabilities.
-        pub $($async)* fn hello(&mut self, domain: Option<&Domain>) -> Result<Reply, Error> {
-            self.reply_op(|s, now| s.start_hello(domain, now)) $($await)*
-        }
-
-        /// The capabilities of the last EHLO reply (`None` after HELO).
-        pub fn capabilities(&self) -> Option<&Capabilities> {
-            self.session.capabilities()
-        }
-
-        /// True when the last EHLO reply offered `keyword` (Net::SMTP's `supports`).
-        pub fn supports(&self, keyword: &str) -> bool {
-            self.session.supports(keyword)
-        }
-
-        /// Upgrades the connection with STARTTLS, then sends EHLO again, forgetting everything
-        /// learnt in clear (Net::SMTP's `starttls`). Returns the new EHLO reply.
-        pub $($async)* fn starttls(&mut self) -> Result<Reply, Error> {
-            self.reply_op(|s, now| s.start_starttls(now)) $($await)*
-        }
-
-        /// True when the connection is protected by TLS.
-        pub fn is_encrypted(&self) -> bool {
-            self.session.is_encrypted()
-        }
-
-        /// Sends `MAIL FROM` (Net::SMTP's `mail`/`send`); a non-2xx reply is [`Error::Refused`].
-        pub $($async)* fn mail(&mut self, from: &ReversePath, params: &MailParams) -> Result<Reply, Error> {
-            self.simple(&Command::Mail { from, params }) $($await)*
-        }
-
-        /// Sends one `RCPT TO` (Net::SMTP's `to`/`recipient` without SkipBad).
-        pub $($async)* fn rcpt(&mut self, to: &ForwardPath, params: &RcptParams) -> Result<Reply, Error> {
-            self.simple(&Command::Rcpt { to, params }) $($await)*
-        }
-
-        /// Sends `RCPT TO` for each recipient, pipelined when offered, with Net::SMTP's SkipBad
-        /// semantics: refused recipients are reported and the good ones kept; an error only when
-        /// all are refused.
-        pub $($async)* fn recipients(
-            &mut self,
-            recipients: &[(ForwardPath, RcptParams)],
-        ) -> Result<RecipientsReport, Error> {
-            crate::driver::into_recipients(
-                self.op(|s, now| s.start_recipients(recipients, now)) $($await)* ?,
-            )
-        }
-
-        /// Sends DATA and waits for 354 (Net::SMTP's `data` without arguments).
-        pub $($async)* fn data(&mut self) -> Result<Reply, Error> {
-            self.reply_op(|s, now| s.start_data(now)) $($await)*
-        }
-
-        /// Ends the message with `.` and waits for the reply (Net::SMTP's `dataend`).
-        pub $($async)* fn dataend(&mut self) -> Result<Reply, Error> {
-            self.reply_op(|s, now| s.start_data_end(now)) $($await)*
-        }
-
-        /// Sends one `BDAT` chunk (RFC 3030; Net::SMTP's `bdat`).
-        pub $($async)* fn bdat(&mut self, chunk: &[u8]) -> Result<Reply, Error> {
-            self.reply_op(|s, now| s.start_bdat(chunk, false, now)) $($await)*
-        }
-
-        /// Sends the last `BDAT ... LAST` chunk (Net::SMTP's `bdatlast`).
-        pub $($async)* fn bdat_last(&mut self, chunk: &[u8]) -> Result<Reply, Error> {
-            self.reply_op(|s, now| s.start_bdat(chunk, true, now)) $($await)*
-        }
-
-        /// Sends RSET (Net::SMTP's `reset`).
-        pub $($async)* fn reset(&mut self) -> Result<Reply, Error> {
-            self.simple(&Command::Rset) $($await)*
-        }
-
-        /// Sends VRFY (Net::SMTP's `verify`). Servers often answer 252: the reply is returned
-        /// whatever its code.
-        pub $($async)* fn verify(&mut self, address: &Text) -> Result<Reply, Error> {
-            self.command(&Command::Vrfy(address)) $($await)*
-        }
-
-        /// Sends EXPN (Net::SMTP's `expand`); the reply is returned whatever its code.
-        pub $($async)* fn expand(&mut self, list: &Text) -> Result<Reply, Error> {
-            self.command(&Command::Expn(list)) $($await)*
-        }
-
-        /// Sends HELP (Net::SMTP's `help`); the reply is returned whatever its code.
-        pub $($async)* fn help(&mut self, topic: Option<&Text>) -> Result<Reply, Error> {
-            self.command(&Command::Help(topic)) $($await)*
-        }
-
-        /// Sends NOOP (Net::SMTP's `noop`).
-        pub $($async)* fn noop(&mut self) -> Result<Reply, Error> {
-            self.simple(&Command::Noop) $($await)*
-        }
-
-        /// Sends ETRN (RFC 1985; Net::SMTP's `etrn`).
-        pub $($async)* fn etrn(&mut self, node: &Text) -> Result<Reply, Error> {
-            self.simple(&Command::Etrn(node)) $($await)*
-        }
-
-        /// SEND FROM (RFC 821): obsolete, always [`Error::Unsupported`].
-        pub $($async)* fn send_to_terminal(&mut self) -> Result<Reply, Error> {
-            Err(Error::Unsupported("SEND"))
-        }
-
-        /// SOML FROM (RFC 821): obsolete, always [`Error::Unsupported`].
-        pub $($async)* fn send_or_mail(&mut self) -> Result<Reply, Error> {
-            Err(Error::Unsupported("SOML"))
-        }
-
-        /// SAML FROM (RFC 821): obsolete, always [`Error::Unsupported`].
-        pub $($async)* fn send_and_mail(&mut self) -> Result<Reply, Error> {
-            Err(Error::Unsupported("SAML"))
-        }
-
-        // ----- Low-level hooks (Net::Cmd) ----------------------------------------------
-
-        /// Sends one command line and returns the server's reply whatever its code (Net::Cmd's
-        /// `command` + `response`). Secret commands (AUTH payloads) are masked in the
-        /// transcript and in errors. EHLO, HELO and STARTTLS must go through
-        /// [`hello`](Self::hello) and [`starttls`](Self::starttls).
-        pub $($async)* fn command(&mut self, command: &Command<'_>) -> Result<Reply, Error> {
-            self.reply_op(|s, now| s.start_command(command, Expect::AnyReply, now)) $($await)*
-        }
-
-        /// The last reply received (Net::Cmd's `code`, `message`, `ok`, `status` read it).
-        pub fn last_reply(&self) -> Option<&Reply> {
-            self.session.last_reply()
-        }
-
-        /// Records that the AUTH exchange which just got a 235 reply succeeded on the client's
-        /// side too (see [`Session::confirm_authenticated`]); refused unless the last reply
-        /// was a 235 to an AUTH line. EHLO and STARTTLS clear it.
-        pub fn confirm_authenticated(&mut self) -> Result<(), Error> {
-            self.session.confirm_authenticated()
-        }
-
-        /// True once an AUTH exchange succeeded, until EHLO or STARTTLS.
-        pub fn is_authenticated(&self) -> bool {
-            self.session.is_authenticated()
-        }
-
-        /// The sans-IO session (capabilities, state).
-        pub fn session(&self) -> &Session {
-            &self.session
-        }
-
-        /// The address connected to.
-        pub fn peer_addr(&self) -> SocketAddr {
-            self.peer
-        }
-    };
+/// An SMTP client connection: Net::SMTP's methods over a driver `D` that moves the bytes.
+///
+/// Use it as [`SmtpClient`](crate::SmtpClient) (blocking) or, with feature `tokio`, as
+/// `tokio::AsyncSmtpClient`: their documentation lists the methods that talk to the
+/// server. The methods here do not talk to it, and are the same for both.
+pub struct Client<D> {
+    pub(crate) core: DriverCore,
+    pub(crate) io: D,
 }
 
-pub(crate) use net_smtp_methods;
+impl<D> Client<D> {
+    /// The server's greeting (Net::SMTP's `banner`).
+    pub fn banner(&self) -> Option<&Reply> {
+        self.core.session.banner()
+    }
+
+    /// The server's name for itself, from the greeting (Net::SMTP's `domain`).
+    pub fn domain(&self) -> Option<String> {
+        self.core.session.greeting_domain()
+    }
+
+    /// The capabilities of the last EHLO reply (`None` after HELO).
+    pub fn capabilities(&self) -> Option<&Capabilities> {
+        self.core.session.capabilities()
+    }
+
+    /// True when the last EHLO reply offered `keyword` (Net::SMTP's `supports`).
+    pub fn supports(&self, keyword: &str) -> bool {
+        self.core.session.supports(keyword)
+    }
+
+    /// True when the connection is protected by TLS.
+    pub fn is_encrypted(&self) -> bool {
+        self.core.session.is_encrypted()
+    }
+
+    /// The last reply received (Net::Cmd's `code`, `message`, `ok`, `status` read it).
+    pub fn last_reply(&self) -> Option<&Reply> {
+        self.core.session.last_reply()
+    }
+
+    /// Records that the AUTH exchange which just got a 235 reply succeeded on the client's
+    /// side too (see [`Session::confirm_authenticated`]); refused unless the last reply was
+    /// a 235 to an AUTH line. EHLO and STARTTLS clear it.
+    pub fn confirm_authenticated(&mut self) -> Result<(), Error> {
+        self.core.session.confirm_authenticated()
+    }
+
+    /// True once an AUTH exchange succeeded, until EHLO or STARTTLS.
+    pub fn is_authenticated(&self) -> bool {
+        self.core.session.is_authenticated()
+    }
+
+    /// The sans-IO session (capabilities, state).
+    pub fn session(&self) -> &Session {
+        &self.core.session
+    }
+
+    /// The address connected to.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.core.peer
+    }
+}
+
+// ----- Operations --------------------------------------------------------------------------
+
+/// One method's exchange with the server: the session operation it starts, and how its
+/// outcome becomes the method's result.
+pub(crate) struct Op<'a, T> {
+    pub(crate) start: Start<'a>,
+    pub(crate) finish: fn(Option<Outcome>) -> Result<T, Error>,
+}
+
+/// Which session operation starts. [`DriverCore`] runs them all alike, except where the
+/// variant says otherwise.
+pub(crate) enum Start<'a> {
+    /// The greeting and the first EHLO; after the TLS handshake with implicit TLS.
+    Open,
+    Hello(Option<&'a Domain>),
+    Starttls,
+    Command(Command<'a>, Expect),
+    Recipients(&'a [(ForwardPath, RcptParams)]),
+    Data,
+    /// Message bytes: buffered, and written once there are enough of them; no reply.
+    DataSend(&'a [u8]),
+    DataEnd,
+    Bdat(&'a [u8], bool),
+    /// QUIT: the connection is closed afterwards, whatever the outcome.
+    Quit,
+    /// A whole message: the driver reads the body the core asks for.
+    Send(&'a Envelope),
+}
+
+impl Start<'_> {
+    /// Starts the operation on the session.
+    pub(crate) fn start(self, session: &mut Session, now: Instant) -> Result<(), Error> {
+        match self {
+            Start::Open => session.start_open(now),
+            Start::Hello(domain) => session.start_hello(domain, now),
+            Start::Starttls => session.start_starttls(now),
+            Start::Command(command, expect) => session.start_command(&command, expect, now),
+            Start::Recipients(recipients) => session.start_recipients(recipients, now),
+            Start::Data => session.start_data(now),
+            Start::DataSend(bytes) => session.data_send(bytes),
+            Start::DataEnd => session.start_data_end(now),
+            Start::Bdat(chunk, last) => session.start_bdat(chunk, last, now),
+            Start::Quit => session.start_quit(now),
+            Start::Send(envelope) => session.start_send(envelope.clone(), now),
+        }
+    }
+}
+
+fn unexpected() -> Error {
+    Error::Internal("unexpected outcome")
+}
+
+fn nothing(_: Option<Outcome>) -> Result<(), Error> {
+    Ok(())
+}
+
+fn into_reply(outcome: Option<Outcome>) -> Result<Reply, Error> {
+    match outcome {
+        Some(Outcome::Reply(r) | Outcome::Closed(Some(r))) => Ok(r),
+        _ => Err(unexpected()),
+    }
+}
+
+fn reply(start: Start<'_>) -> Op<'_, Reply> {
+    Op {
+        start,
+        finish: into_reply,
+    }
+}
+
+/// A command whose reply must be a completion (2xx), else [`Error::Refused`].
+fn completion(command: Command<'_>) -> Op<'_, Reply> {
+    reply(Start::Command(command, Expect::Completion))
+}
+
+/// The greeting and EHLO (`connect`, `open`).
+pub(crate) fn open() -> Op<'static, ()> {
+    Op {
+        start: Start::Open,
+        finish: nothing,
+    }
+}
+
+/// `hello`.
+pub(crate) fn hello(domain: Option<&Domain>) -> Op<'_, Reply> {
+    reply(Start::Hello(domain))
+}
+
+/// `starttls`.
+pub(crate) fn starttls() -> Op<'static, Reply> {
+    reply(Start::Starttls)
+}
+
+/// `mail`.
+pub(crate) fn mail<'a>(from: &'a ReversePath, params: &'a MailParams) -> Op<'a, Reply> {
+    completion(Command::Mail { from, params })
+}
+
+/// `rcpt`.
+pub(crate) fn rcpt<'a>(to: &'a ForwardPath, params: &'a RcptParams) -> Op<'a, Reply> {
+    completion(Command::Rcpt { to, params })
+}
+
+/// `recipients`.
+pub(crate) fn recipients(recipients: &[(ForwardPath, RcptParams)]) -> Op<'_, RecipientsReport> {
+    Op {
+        start: Start::Recipients(recipients),
+        finish: |outcome| match outcome {
+            Some(Outcome::Recipients(r)) => Ok(r),
+            _ => Err(unexpected()),
+        },
+    }
+}
+
+/// `data`.
+pub(crate) fn data() -> Op<'static, Reply> {
+    reply(Start::Data)
+}
+
+/// `datasend`.
+pub(crate) fn datasend(bytes: &[u8]) -> Op<'_, ()> {
+    Op {
+        start: Start::DataSend(bytes),
+        finish: nothing,
+    }
+}
+
+/// `dataend`.
+pub(crate) fn dataend() -> Op<'static, Reply> {
+    reply(Start::DataEnd)
+}
+
+/// `bdat` (`last` false) and `bdat_last`.
+pub(crate) fn bdat(chunk: &[u8], last: bool) -> Op<'_, Reply> {
+    reply(Start::Bdat(chunk, last))
+}
+
+/// `reset`.
+pub(crate) fn reset() -> Op<'static, Reply> {
+    completion(Command::Rset)
+}
+
+/// `verify`: the reply is returned whatever its code.
+pub(crate) fn verify(address: &Text) -> Op<'_, Reply> {
+    command(Command::Vrfy(address))
+}
+
+/// `expand`: the reply is returned whatever its code.
+pub(crate) fn expand(list: &Text) -> Op<'_, Reply> {
+    command(Command::Expn(list))
+}
+
+/// `help`: the reply is returned whatever its code.
+pub(crate) fn help(topic: Option<&Text>) -> Op<'_, Reply> {
+    command(Command::Help(topic))
+}
+
+/// `noop`.
+pub(crate) fn noop() -> Op<'static, Reply> {
+    completion(Command::Noop)
+}
+
+/// `etrn`.
+pub(crate) fn etrn(node: &Text) -> Op<'_, Reply> {
+    completion(Command::Etrn(node))
+}
+
+/// `command`: any command, its reply returned whatever its code.
+pub(crate) fn command(command: Command<'_>) -> Op<'_, Reply> {
+    reply(Start::Command(command, Expect::AnyReply))
+}
+
+/// `quit`.
+pub(crate) fn quit() -> Op<'static, Option<Reply>> {
+    Op {
+        start: Start::Quit,
+        finish: |outcome| match outcome {
+            Some(Outcome::Closed(r)) => Ok(r),
+            _ => Err(unexpected()),
+        },
+    }
+}
+
+/// `send`.
+pub(crate) fn send(envelope: &Envelope) -> Op<'_, SendReport> {
+    Op {
+        start: Start::Send(envelope),
+        finish: |outcome| match outcome {
+            Some(Outcome::Sent(r)) => Ok(r),
+            _ => Err(unexpected()),
+        },
+    }
+}
+
+/// `send_to_terminal`, `send_or_mail`, `send_and_mail`: RFC 821's SEND, SOML and SAML,
+/// obsolete and never sent.
+pub(crate) fn obsolete(verb: &'static str) -> Result<Reply, Error> {
+    Err(Error::Unsupported(verb))
+}

@@ -1,5 +1,5 @@
-//! The async driver (feature `tokio`): the same [`Session`] as the blocking client, with
-//! bytes moved by tokio and TLS by tokio-rustls.
+//! The async driver (feature `tokio`): the same [`Session`](crate::Session) as the blocking
+//! client, the driver loop's steps run by tokio and TLS by tokio-rustls.
 //!
 //! [`AsyncSmtpClient`] has the blocking [`SmtpClient`](crate::SmtpClient)'s methods, each an
 //! `async fn` with the same arguments, errors, limits and timeouts (tokio's clock).
@@ -11,40 +11,22 @@ use std::time::{Duration, Instant};
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use ::tokio::net::{TcpSocket, TcpStream};
 use ::tokio::time::{timeout, timeout_at};
-use smtp_proto::{
-    Capabilities, Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text,
-};
+use smtp_proto::{Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use crate::config::ClientConfig;
-use crate::driver::{
-    handle_read, into_closed, into_sent, new_session, read_deadline, tcp_socket, BodyChunks,
-    DialStep, Dialer, Handshake, DATASEND_FLUSH, READ_BUF,
-};
+use crate::driver::{io_err, tcp_socket, DialStep, Dialer, DriverCore, Step, TlsStart};
 use crate::envelope::{Envelope, RecipientsReport, SendReport};
 use crate::error::Error;
-use crate::methods::net_smtp_methods;
-use crate::session::{Event, Expect, Outcome, Session};
-use crate::timeouts::Timeouts;
-use crate::tls::{handshake_failed, handshake_timed_out, TlsConfig, TlsMode};
-
-/// The error every call returns once a future of this client was dropped before it finished.
-const CANCELLED: Error = Error::InvalidState(
-    "a previous operation was cancelled mid-command; the connection must be closed",
-);
-
-enum Connection {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-    Closed,
-}
+use crate::methods::{self, Client, Op};
+use crate::tls::{handshake_failed, handshake_timed_out};
 
 /// An async SMTP client connection over tokio: Net::SMTP, the same as
 /// [`SmtpClient`](crate::SmtpClient) but every method that talks to the server is an
 /// `async fn`.
 ///
-/// Both clients run the same sans-IO [`Session`]: replies, pipelining, STARTTLS, limits and
+/// Both clients run the same sans-IO [`Session`](crate::Session): replies, pipelining, STARTTLS, limits and
 /// errors are identical; only the way bytes move differs. Timeouts use tokio's clock.
 ///
 /// # Cancellation
@@ -56,7 +38,7 @@ enum Connection {
 /// - nothing more is written: a half-written command is never completed or reused, and a
 ///   reply that arrives late is never read as the answer to a later command;
 /// - every later call that would talk to the server (including [`quit`](Self::quit))
-///   returns [`Error::InvalidState`] ("a previous operation was cancelled mid-command; the
+///   returns [`Error::Misuse`] with [`Misuse::Cancelled`](crate::Misuse::Cancelled) ("a previous operation was cancelled mid-command; the
 ///   connection must be closed") and closes the socket;
 /// - what was learnt before stays readable ([`banner`](Self::banner),
 ///   [`capabilities`](Self::capabilities), [`last_reply`](Self::last_reply));
@@ -64,7 +46,7 @@ enum Connection {
 ///
 /// A message whose `send` was dropped may or may not have been delivered: if the final `.`
 /// reached the server before the drop, the server may have queued it. Drop the client and
-/// connect again; use the client's own timeouts ([`Timeouts`]) rather than an outer timeout
+/// connect again; use the client's own timeouts ([`Timeouts`](crate::Timeouts)) rather than an outer timeout
 /// when the connection should stay usable after a slow reply is reported as an error.
 ///
 /// ```no_run
@@ -90,34 +72,30 @@ enum Connection {
 /// # Ok(())
 /// # }
 /// ```
-pub struct AsyncSmtpClient {
-    session: Session,
-    conn: Connection,
-    host: String,
-    peer: SocketAddr,
-    tls: TlsConfig,
-    timeouts: Timeouts,
-    buf: Box<[u8]>,
-    /// Set while an operation runs; still set when a call starts means the previous
-    /// operation's future was dropped.
-    busy: bool,
+pub type AsyncSmtpClient = Client<Tokio>;
+
+/// The async driver's half of an [`AsyncSmtpClient`]: the socket, and the write timeout.
+pub struct Tokio {
+    stream: Stream,
+    write_timeout: Duration,
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+    Closed,
 }
 
 impl std::fmt::Debug for AsyncSmtpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AsyncSmtpClient")
-            .field("host", &self.host)
-            .field("peer", &self.peer)
-            .field("encrypted", &self.session.is_encrypted())
-            .field("poisoned", &self.busy)
-            .field("session", &self.session)
+            .field("host", &self.core.host)
+            .field("peer", &self.core.peer)
+            .field("encrypted", &self.core.session.is_encrypted())
+            .field("poisoned", &self.core.is_poisoned())
+            .field("session", &self.core.session)
             .finish()
     }
-}
-
-fn io_err(op: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
-    let op = op.into();
-    move |source| Error::Io { op, source }
 }
 
 /// Connects a TCP socket to `addr` within the connect timeout.
@@ -169,21 +147,14 @@ impl AsyncSmtpClient {
         let local = tcp
             .local_addr()
             .map_err(io_err("reading the local address"))?;
-        let mut client = AsyncSmtpClient {
-            session: new_session(config, local),
-            conn: Connection::Plain(tcp),
-            host: host.to_owned(),
-            peer,
-            tls: config.tls.clone(),
-            timeouts: config.timeouts,
-            buf: vec![0; READ_BUF].into_boxed_slice(),
-            busy: false,
+        let mut client = Client {
+            core: DriverCore::new(config, host, peer, local),
+            io: Tokio {
+                stream: Stream::Plain(tcp),
+                write_timeout: config.timeouts.write,
+            },
         };
-        if config.tls_mode == TlsMode::Implicit {
-            client.handshake(Handshake::Implicit).await?;
-        }
-        client.session.start_open(Instant::now())?;
-        client.run(None).await?;
+        client.op(methods::open()).await?;
         Ok(client)
     }
 
@@ -191,216 +162,167 @@ impl AsyncSmtpClient {
     /// talks to the server now fails, and the connection must be closed (see
     /// [Cancellation](Self#cancellation)).
     pub fn is_poisoned(&self) -> bool {
-        self.busy
-    }
-
-    // ----- Cancellation guard ----------------------------------------------------------
-
-    /// Marks an operation as started; refuses (and closes the connection) when the previous
-    /// one never finished because its future was dropped.
-    fn enter(&mut self) -> Result<(), Error> {
-        if self.busy {
-            self.session.abort();
-            self.conn = Connection::Closed;
-            return Err(CANCELLED);
-        }
-        self.busy = true;
-        Ok(())
+        self.core.is_poisoned()
     }
 
     // ----- The driver loop: the only place bytes move ---------------------------------
 
-    async fn run(
+    /// Runs `op` to its end, reading the body (of `send`) from `body`. A future dropped
+    /// before the end leaves the operation unfinished in the core, which then refuses every
+    /// later one (see [Cancellation](Self#cancellation)).
+    async fn run<T>(
         &mut self,
-        mut body: Option<(&mut (dyn AsyncRead + Unpin + Send), &mut BodyChunks)>,
-    ) -> Result<Outcome, Error> {
+        op: Op<'_, T>,
+        body: &mut (dyn AsyncRead + Unpin + Send),
+    ) -> Result<T, Error> {
+        self.core.begin(op.start);
         loop {
-            let event = match self.session.poll(Instant::now()) {
-                Ok(event) => event,
-                Err(err) => {
-                    if self.session.is_broken() {
-                        self.close();
-                    }
-                    return Err(err);
+            match self.core.next_step() {
+                Step::Write(bytes) => {
+                    let result = self.io.write(bytes).await;
+                    self.core.written(result);
                 }
-            };
-            if let Err(err) = self.flush().await {
-                return Err(self.fail(err));
-            }
-            match event {
-                Event::Done(outcome) => {
-                    if self.session.is_closed() {
-                        self.close();
-                    }
-                    return Ok(outcome);
+                Step::Read { buf, deadline } => {
+                    let result = self.io.read(buf, deadline).await;
+                    self.core.read(result);
                 }
-                Event::NeedInput => {
-                    if let Err(err) = self.read_input().await {
-                        return Err(self.fail(err));
-                    }
+                Step::ReadBody(buf) => {
+                    let result = body.read(buf).await;
+                    self.core.body_read(result);
                 }
-                Event::NeedBody => {
-                    let Some((reader, chunks)) = body.as_mut() else {
-                        return Err(self.fail(Error::InvalidState("no body to send")));
-                    };
-                    while let Some(spare) = chunks.spare() {
-                        let read = reader.read(spare).await;
-                        if let Err(err) = chunks.advance(read) {
-                            return Err(self.fail(err));
-                        }
-                    }
-                    let (chunk, last) = chunks.chunk();
-                    if let Err(err) = self.session.push_body(chunk, last, Instant::now()) {
-                        if self.session.is_broken() {
-                            self.close();
-                        }
-                        return Err(err);
-                    }
-                    chunks.consumed();
+                Step::Handshake(tls) => {
+                    let result = self.io.handshake(tls).await;
+                    self.core.handshaken(result);
                 }
-                Event::StartTls => {
-                    if let Err(err) = self.handshake(Handshake::StartTls).await {
-                        return Err(self.fail(err));
-                    }
-                    self.session.tls_established(Instant::now())?;
-                }
+                Step::Close => self.io.close(),
+                Step::Done(outcome) => return (op.finish)(outcome?),
             }
         }
     }
 
-    /// A driver-level failure: the connection is dropped and the session refuses more work.
-    fn fail(&mut self, err: Error) -> Error {
-        self.session.abort();
-        self.close();
-        err
+    /// Runs `op`, which has no body.
+    async fn op<T>(&mut self, op: Op<'_, T>) -> Result<T, Error> {
+        self.run(op, &mut ::tokio::io::empty()).await
     }
 
-    fn close(&mut self) {
-        // Dropping the stream closes the socket.
-        self.conn = Connection::Closed;
+    // ----- Net::SMTP's methods that talk to the server (see `methods`) ----------------
+
+    /// Sends EHLO (falling back to HELO on a 5xx) with `domain` or the configured name
+    /// (Net::SMTP's `hello`). Forgets earlier capabilities.
+    pub async fn hello(&mut self, domain: Option<&Domain>) -> Result<Reply, Error> {
+        self.op(methods::hello(domain)).await
     }
 
-    async fn flush(&mut self) -> Result<(), Error> {
-        let out = self.session.output();
-        if out.is_empty() {
-            return Ok(());
-        }
-        let n = out.len();
-        let write = async {
-            match &mut self.conn {
-                Connection::Plain(s) => s.write_all(out).await,
-                Connection::Tls(s) => {
-                    s.write_all(out).await?;
-                    s.flush().await
-                }
-                Connection::Closed => Err(io::Error::new(
-                    io::ErrorKind::NotConnected,
-                    "the connection is closed",
-                )),
-            }
-        };
-        match timeout(self.timeouts.write, write).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) if e.kind() == io::ErrorKind::NotConnected => {
-                return Err(Error::InvalidState("the connection is closed"));
-            }
-            Ok(Err(source)) => {
-                return Err(Error::Io {
-                    op: "writing".to_owned(),
-                    source,
-                })
-            }
-            Err(_) => {
-                return Err(Error::Io {
-                    op: "writing".to_owned(),
-                    source: io::Error::new(io::ErrorKind::TimedOut, "write timed out"),
-                })
-            }
-        }
-        self.session.consume_output(n);
-        Ok(())
+    /// Upgrades the connection with STARTTLS, then sends EHLO again, forgetting everything
+    /// learnt in clear (Net::SMTP's `starttls`). Returns the new EHLO reply.
+    pub async fn starttls(&mut self) -> Result<Reply, Error> {
+        self.op(methods::starttls()).await
     }
 
-    async fn read_input(&mut self) -> Result<(), Error> {
-        let Some(deadline) = read_deadline(&mut self.session, &self.timeouts) else {
-            return Ok(());
-        };
-        let deadline = ::tokio::time::Instant::from_std(deadline);
-        let read = async {
-            match &mut self.conn {
-                Connection::Plain(s) => s.read(&mut self.buf).await,
-                Connection::Tls(s) => s.read(&mut self.buf).await,
-                Connection::Closed => Err(io::Error::new(
-                    io::ErrorKind::NotConnected,
-                    "the connection is closed",
-                )),
-            }
-        };
-        let result = match timeout_at(deadline, read).await {
-            Ok(Err(e)) if e.kind() == io::ErrorKind::NotConnected => {
-                return Err(Error::InvalidState("the connection is closed"));
-            }
-            Ok(result) => result,
-            Err(_) => Err(io::Error::from(io::ErrorKind::TimedOut)),
-        };
-        handle_read(&mut self.session, result, &self.buf)
+    /// Sends `MAIL FROM` (Net::SMTP's `mail`/`send`); a non-2xx reply is [`Error::Refused`].
+    pub async fn mail(&mut self, from: &ReversePath, params: &MailParams) -> Result<Reply, Error> {
+        self.op(methods::mail(from, params)).await
     }
 
-    async fn handshake(&mut self, kind: Handshake) -> Result<(), Error> {
-        let Connection::Plain(tcp) = std::mem::replace(&mut self.conn, Connection::Closed) else {
-            return Err(Error::InvalidState("TLS is already established"));
-        };
-        let config = self.tls.build()?;
-        let name = self.tls.server_name_for(&self.host)?;
-        let after: Duration = kind.timeout(&self.timeouts);
-        let connect = TlsConnector::from(config).connect(name, tcp);
-        let stream = match timeout(after, connect).await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(e)) => return Err(handshake_failed(e)),
-            Err(_) => return Err(handshake_timed_out(after)),
-        };
-        self.conn = Connection::Tls(Box::new(stream));
-        Ok(())
+    /// Sends one `RCPT TO` (Net::SMTP's `to`/`recipient` without SkipBad).
+    pub async fn rcpt(&mut self, to: &ForwardPath, params: &RcptParams) -> Result<Reply, Error> {
+        self.op(methods::rcpt(to, params)).await
     }
 
-    async fn op(
+    /// Sends `RCPT TO` for each recipient, pipelined when offered, with Net::SMTP's SkipBad
+    /// semantics: refused recipients are reported and the good ones kept; an error only when
+    /// all are refused.
+    pub async fn recipients(
         &mut self,
-        start: impl FnOnce(&mut Session, Instant) -> Result<(), Error>,
-    ) -> Result<Outcome, Error> {
-        self.enter()?;
-        let result = match start(&mut self.session, Instant::now()) {
-            Ok(()) => self.run(None).await,
-            Err(err) => Err(err),
-        };
-        self.busy = false;
-        result
+        recipients: &[(ForwardPath, RcptParams)],
+    ) -> Result<RecipientsReport, Error> {
+        self.op(methods::recipients(recipients)).await
     }
 
-    // ----- Net::SMTP's methods -------------------------------------------------------
-
-    net_smtp_methods!([async] [.await]);
+    /// Sends DATA and waits for 354 (Net::SMTP's `data` without arguments).
+    pub async fn data(&mut self) -> Result<Reply, Error> {
+        self.op(methods::data()).await
+    }
 
     /// Sends message bytes after [`data`](Self::data), dot-stuffed, bare LF made CRLF
     /// (Net::SMTP's `datasend`). Bytes are buffered up to 64 KiB before a write.
     pub async fn datasend(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        self.enter()?;
-        let result = self.session.data_send(bytes);
-        if result.is_ok() && self.session.output().len() >= DATASEND_FLUSH {
-            if let Err(err) = self.flush().await {
-                self.busy = false;
-                return Err(self.fail(err));
-            }
-        }
-        self.busy = false;
-        result
+        self.op(methods::datasend(bytes)).await
+    }
+
+    /// Ends the message with `.` and waits for the reply (Net::SMTP's `dataend`).
+    pub async fn dataend(&mut self) -> Result<Reply, Error> {
+        self.op(methods::dataend()).await
+    }
+
+    /// Sends one `BDAT` chunk (RFC 3030; Net::SMTP's `bdat`).
+    pub async fn bdat(&mut self, chunk: &[u8]) -> Result<Reply, Error> {
+        self.op(methods::bdat(chunk, false)).await
+    }
+
+    /// Sends the last `BDAT ... LAST` chunk (Net::SMTP's `bdatlast`).
+    pub async fn bdat_last(&mut self, chunk: &[u8]) -> Result<Reply, Error> {
+        self.op(methods::bdat(chunk, true)).await
+    }
+
+    /// Sends RSET (Net::SMTP's `reset`).
+    pub async fn reset(&mut self) -> Result<Reply, Error> {
+        self.op(methods::reset()).await
+    }
+
+    /// Sends VRFY (Net::SMTP's `verify`). Servers often answer 252: the reply is returned
+    /// whatever its code.
+    pub async fn verify(&mut self, address: &Text) -> Result<Reply, Error> {
+        self.op(methods::verify(address)).await
+    }
+
+    /// Sends EXPN (Net::SMTP's `expand`); the reply is returned whatever its code.
+    pub async fn expand(&mut self, list: &Text) -> Result<Reply, Error> {
+        self.op(methods::expand(list)).await
+    }
+
+    /// Sends HELP (Net::SMTP's `help`); the reply is returned whatever its code.
+    pub async fn help(&mut self, topic: Option<&Text>) -> Result<Reply, Error> {
+        self.op(methods::help(topic)).await
+    }
+
+    /// Sends NOOP (Net::SMTP's `noop`).
+    pub async fn noop(&mut self) -> Result<Reply, Error> {
+        self.op(methods::noop()).await
+    }
+
+    /// Sends ETRN (RFC 1985; Net::SMTP's `etrn`).
+    pub async fn etrn(&mut self, node: &Text) -> Result<Reply, Error> {
+        self.op(methods::etrn(node)).await
+    }
+
+    /// SEND FROM (RFC 821): obsolete, always [`Error::Unsupported`].
+    pub async fn send_to_terminal(&mut self) -> Result<Reply, Error> {
+        methods::obsolete("SEND")
+    }
+
+    /// SOML FROM (RFC 821): obsolete, always [`Error::Unsupported`].
+    pub async fn send_or_mail(&mut self) -> Result<Reply, Error> {
+        methods::obsolete("SOML")
+    }
+
+    /// SAML FROM (RFC 821): obsolete, always [`Error::Unsupported`].
+    pub async fn send_and_mail(&mut self) -> Result<Reply, Error> {
+        methods::obsolete("SAML")
+    }
+
+    /// Sends one command line and returns the server's reply whatever its code (Net::Cmd's
+    /// `command` + `response`). Secret commands (AUTH payloads) are masked in the
+    /// transcript and in errors. EHLO, HELO and STARTTLS must go through
+    /// [`hello`](Self::hello) and [`starttls`](Self::starttls).
+    pub async fn command(&mut self, command: &Command<'_>) -> Result<Reply, Error> {
+        self.op(methods::command(*command)).await
     }
 
     /// Sends QUIT and closes the connection (Net::SMTP's `quit`). The reply is `None` when the
     /// server closed without one.
     pub async fn quit(&mut self) -> Result<Option<Reply>, Error> {
-        let outcome = self.op(|s, now| s.start_quit(now)).await;
-        self.close();
-        into_closed(outcome?)
+        self.op(methods::quit()).await
     }
 
     /// Sends one message, its body streamed from any [`AsyncRead`] in 64 KiB chunks with
@@ -411,14 +333,62 @@ impl AsyncSmtpClient {
         envelope: &Envelope,
         mut message: impl AsyncRead + Unpin + Send,
     ) -> Result<SendReport, Error> {
-        self.enter()?;
-        let mut chunks = BodyChunks::new();
-        let result = match self.session.start_send(envelope.clone(), Instant::now()) {
-            Ok(()) => self.run(Some((&mut message, &mut chunks))).await,
-            Err(err) => Err(err),
+        self.run(methods::send(envelope), &mut message).await
+    }
+}
+
+// ----- Moving bytes ------------------------------------------------------------------------
+
+impl Tokio {
+    async fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let write = async {
+            match &mut self.stream {
+                Stream::Plain(s) => s.write_all(bytes).await,
+                Stream::Tls(s) => {
+                    s.write_all(bytes).await?;
+                    s.flush().await
+                }
+                Stream::Closed => Err(io::ErrorKind::NotConnected.into()),
+            }
         };
-        self.busy = false;
-        into_sent(result?)
+        match timeout(self.write_timeout, write).await {
+            Ok(result) => result,
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
+        }
+    }
+
+    async fn read(&mut self, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
+        let read = async {
+            match &mut self.stream {
+                Stream::Plain(s) => s.read(buf).await,
+                Stream::Tls(s) => s.read(buf).await,
+                Stream::Closed => Err(io::ErrorKind::NotConnected.into()),
+            }
+        };
+        let deadline = ::tokio::time::Instant::from_std(deadline);
+        match timeout_at(deadline, read).await {
+            Ok(result) => result,
+            Err(_) => Err(io::Error::from(io::ErrorKind::TimedOut)),
+        }
+    }
+
+    async fn handshake(&mut self, tls: TlsStart) -> Result<(), Error> {
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Closed) else {
+            return Err(Error::Misuse(crate::Misuse::AlreadyEncrypted));
+        };
+        let connect = TlsConnector::from(tls.config).connect(tls.name, tcp);
+        let stream = match timeout(tls.timeout, connect).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => return Err(handshake_failed(e)),
+            Err(_) => return Err(handshake_timed_out(tls.timeout)),
+        };
+        self.stream = Stream::Tls(Box::new(stream));
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        // Dropping the stream closes the socket.
+        self.stream = Stream::Closed;
     }
 }
 
