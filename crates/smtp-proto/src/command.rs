@@ -10,7 +10,7 @@ use crate::address::{ForwardPath, ReversePath};
 use crate::domain::{char_reason, Domain};
 use crate::invalid::{InvalidInput, InvalidReason};
 use crate::params::{MailParams, RcptParams, Text};
-use crate::reply::Reply;
+use crate::reply::{Reply, ReplyCode};
 
 /// Longest command line, CRLF included (RFC 5321 4.5.3.1.4).
 pub const MAX_COMMAND_LINE: usize = 512;
@@ -441,11 +441,11 @@ const CHALLENGE_ENGINE: GeneralPurpose = GeneralPurpose::new(
 ///
 /// ```
 /// use smtp_proto::{decode_challenge, Reply, ReplyCode};
-/// let reply = Reply::new(ReplyCode::new(334).unwrap(), &[b"VXNlcm5hbWU6"]).unwrap();
+/// let reply = Reply::new(ReplyCode::AUTH_CONTINUE, &[b"VXNlcm5hbWU6"]).unwrap();
 /// assert_eq!(decode_challenge(&reply).unwrap(), b"Username:");
 /// ```
 pub fn decode_challenge(reply: &Reply) -> Result<Vec<u8>, ChallengeError> {
-    if reply.code().get() != 334 {
+    if reply.code() != ReplyCode::AUTH_CONTINUE {
         return Err(ChallengeError::NotChallenge {
             code: reply.code().get(),
         });
@@ -468,7 +468,7 @@ pub fn decode_challenge(reply: &Reply) -> Result<Vec<u8>, ChallengeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AuthParam, Body, Mailbox, Notify, Orcpt, ReplyCode};
+    use crate::{AuthParam, Body, Mailbox, Notify, Orcpt};
 
     fn line(cmd: Command<'_>) -> Vec<u8> {
         let mut out = Vec::new();
