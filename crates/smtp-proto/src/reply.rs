@@ -279,7 +279,7 @@ impl fmt::Display for EnhancedStatus {
 ///
 /// ```
 /// use smtp_proto::{Reply, ReplyCode};
-/// let reply = Reply::new(ReplyCode::new(535).unwrap(),
+/// let reply = Reply::new(ReplyCode::AUTH_CREDENTIALS_INVALID,
 ///                        &[b"5.7.8 Authentication credentials invalid"]).unwrap();
 /// assert_eq!(reply.enhanced().unwrap().to_string(), "5.7.8");
 /// assert!(reply.is_permanent_negative());
