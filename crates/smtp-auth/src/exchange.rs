@@ -9,7 +9,7 @@ use base64::Engine as _;
 use sasl_mechs::{
     client_mechanism, is_plaintext, select, Credentials, Mechanism, Policy, Response, SaslError,
 };
-use smtp_proto::{auth_line_fits, decode_challenge, Command, Reply};
+use smtp_proto::{auth_line_fits, decode_challenge, Command, Reply, ReplyCode};
 
 use crate::error::{AuthError, Violation};
 use crate::options::{AuthContext, AuthOptions, AuthSuccess};
@@ -86,16 +86,16 @@ enum State {
 /// let context = AuthContext { offered: vec!["CRAM-MD5".into()], ..AuthContext::default() };
 /// let mut exchange = AuthExchange::start(mech, &context, &AuthOptions::default())?;
 ///
-/// let reply = |code, text: &str| Reply::new(ReplyCode::new(code).unwrap(), &[text.as_bytes()]).unwrap();
+/// let reply = |code, text: &str| Reply::new(code, &[text.as_bytes()]).unwrap();
 /// let mut line = Vec::new();
 /// exchange.next_command().unwrap().encode(&mut line)?;
 /// assert_eq!(line, b"AUTH CRAM-MD5\r\n");
 /// // RFC 2195's example challenge.
-/// exchange.receive(reply(334, "PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+"));
+/// exchange.receive(reply(ReplyCode::AUTH_CONTINUE, "PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+"));
 /// line.clear();
 /// exchange.next_command().unwrap().encode(&mut line)?;
 /// assert_eq!(line, b"dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n");
-/// exchange.receive(reply(235, "2.7.0 Authentication successful"));
+/// exchange.receive(reply(ReplyCode::AUTH_SUCCESS, "2.7.0 Authentication successful"));
 /// assert!(exchange.next_command().is_none());
 /// assert_eq!(exchange.into_result()?.mechanism, "CRAM-MD5");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -260,17 +260,21 @@ impl AuthExchange {
     fn on_reply(&mut self, reply: Reply) -> State {
         let mechanism = self.mech.name();
         let code = reply.code();
-        match code.get() {
-            235 => State::Done(self.finish(reply)),
-            334 => self.on_challenge(&reply),
-            535 => State::Done(Err(AuthError::BadCredentials {
+        match code {
+            ReplyCode::AUTH_SUCCESS => State::Done(self.finish(reply)),
+            ReplyCode::AUTH_CONTINUE => self.on_challenge(&reply),
+            ReplyCode::AUTH_CREDENTIALS_INVALID => State::Done(Err(AuthError::BadCredentials {
                 mechanism,
                 detail: self.mech.failure_detail().cloned().map(Box::new),
                 reply,
             })),
-            454 | 432 => State::Done(Err(AuthError::Temporary { mechanism, reply })),
-            538 => State::Done(Err(AuthError::EncryptionRequired { mechanism, reply })),
-            534 => State::Done(Err(AuthError::TooWeak { mechanism, reply })),
+            ReplyCode::TEMP_AUTH_FAILURE | ReplyCode::PASSWORD_TRANSITION_NEEDED => {
+                State::Done(Err(AuthError::Temporary { mechanism, reply }))
+            }
+            ReplyCode::ENCRYPTION_REQUIRED => {
+                State::Done(Err(AuthError::EncryptionRequired { mechanism, reply }))
+            }
+            ReplyCode::AUTH_TOO_WEAK => State::Done(Err(AuthError::TooWeak { mechanism, reply })),
             _ if code.is_transient_negative() || code.is_permanent_negative() => {
                 State::Done(Err(AuthError::Refused { mechanism, reply }))
             }

@@ -98,7 +98,7 @@ impl AuthContext {
 /// ```
 /// use smtp_auth::AuthTypes;
 /// use smtp_proto::{Capabilities, Reply, ReplyCode};
-/// let ehlo = Reply::new(ReplyCode::new(250).unwrap(),
+/// let ehlo = Reply::new(ReplyCode::OK,
 ///     &[b"mx.example.test", b"AUTH=LOGIN PLAIN", b"PIPELINING"]).unwrap();
 /// let types = AuthTypes::from_capabilities(Some(&Capabilities::from_ehlo(&ehlo)));
 /// assert_eq!(types.mechanisms, ["LOGIN", "PLAIN"]);

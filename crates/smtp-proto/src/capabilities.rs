@@ -213,7 +213,7 @@ mod tests {
 
     fn caps(lines: &[&str]) -> Capabilities {
         let lines: Vec<&[u8]> = lines.iter().map(|l| l.as_bytes()).collect();
-        Capabilities::from_ehlo(&Reply::new(ReplyCode::new(250).unwrap(), &lines).unwrap())
+        Capabilities::from_ehlo(&Reply::new(ReplyCode::OK, &lines).unwrap())
     }
 
     #[test]
@@ -287,11 +287,8 @@ mod tests {
 
     #[test]
     fn non_utf8_and_blank_lines() {
-        let reply = Reply::new(
-            ReplyCode::new(250).unwrap(),
-            &[b"mx\xff hi", b"", b"X-\xfe", b"8BITMIME"],
-        )
-        .unwrap();
+        let reply =
+            Reply::new(ReplyCode::OK, &[b"mx\xff hi", b"", b"X-\xfe", b"8BITMIME"]).unwrap();
         let c = Capabilities::from_ehlo(&reply);
         assert_eq!(c.domain(), "mx\u{FFFD}");
         assert!(c.supports("X-\u{FFFD}"));
@@ -320,7 +317,7 @@ mod bounded_work_tests {
             lines.push(line);
         }
         let lines: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
-        Reply::new(ReplyCode::new(250).unwrap(), &lines).unwrap()
+        Reply::new(ReplyCode::OK, &lines).unwrap()
     }
 
     #[test]

@@ -8,9 +8,10 @@ use base64::Engine as _;
 
 use crate::address::{ForwardPath, ReversePath};
 use crate::domain::{char_reason, Domain};
+use crate::extension::{Argument, Verb};
 use crate::invalid::{InvalidInput, InvalidReason};
 use crate::params::{MailParams, RcptParams, Text};
-use crate::reply::Reply;
+use crate::reply::{Reply, ReplyCode};
 
 /// Longest command line, CRLF included (RFC 5321 4.5.3.1.4).
 pub const MAX_COMMAND_LINE: usize = 512;
@@ -94,6 +95,43 @@ pub enum Command<'a> {
     AuthResponse(&'a [u8]),
     /// `*`: cancels the AUTH exchange (RFC 4954 4).
     AuthCancel,
+    /// `SEND FROM:<path>` (RFC 821 4.1.1): deliver to the recipients' terminals. The
+    /// reverse-path must be ASCII; no ESMTP parameters.
+    Send {
+        /// The reverse-path.
+        from: &'a ReversePath,
+    },
+    /// `SOML FROM:<path>` (RFC 821 4.1.1): send to terminals or mailboxes. The
+    /// reverse-path must be ASCII; no ESMTP parameters.
+    Soml {
+        /// The reverse-path.
+        from: &'a ReversePath,
+    },
+    /// `SAML FROM:<path>` (RFC 821 4.1.1): send to terminals and mailboxes. The
+    /// reverse-path must be ASCII; no ESMTP parameters.
+    Saml {
+        /// The reverse-path.
+        from: &'a ReversePath,
+    },
+    /// `VERB arg arg ...`: a command of an extension that has no typed variant
+    /// (Net::Cmd's `command(VERB, ARGS)`), the arguments separated by single spaces.
+    /// [`Verb`] refuses the verbs of the typed commands and of state-changing ones.
+    ///
+    /// ```
+    /// use smtp_proto::{Argument, Command, Verb};
+    /// let verb = Verb::new("XFORWARD")?;
+    /// let args = [Argument::new("NAME=spike.porcupine.org")?, Argument::new("ADDR=168.100.189.2")?];
+    /// let mut out = Vec::new();
+    /// Command::Extension { verb: &verb, args: &args }.encode(&mut out)?;
+    /// assert_eq!(out, b"XFORWARD NAME=spike.porcupine.org ADDR=168.100.189.2\r\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    Extension {
+        /// The verb, sent as given.
+        verb: &'a Verb,
+        /// The arguments, possibly none.
+        args: &'a [Argument],
+    },
 }
 
 /// Why a command could not be encoded. Nothing was written.
@@ -203,9 +241,11 @@ fn validate_mechanism(mechanism: &str) -> Result<(), InvalidInput> {
     Ok(())
 }
 
-impl Command<'_> {
+impl<'a> Command<'a> {
     /// The command's verb: `"EHLO"`, `"MAIL"`, ..., `"AUTH"`; for the lines of an AUTH
-    /// exchange that have no verb, `"AUTH response"` and `"AUTH cancel"`.
+    /// exchange that have no verb, `"AUTH response"` and `"AUTH cancel"`; for an
+    /// [`Extension`](Command::Extension) command, `"extension"` (its own verb is
+    /// [`name`](Command::name)).
     pub fn verb(&self) -> &'static str {
         match self {
             Command::Ehlo(_) => "EHLO",
@@ -225,10 +265,24 @@ impl Command<'_> {
             Command::Auth { .. } => "AUTH",
             Command::AuthResponse(_) => "AUTH response",
             Command::AuthCancel => "AUTH cancel",
+            Command::Send { .. } => "SEND",
+            Command::Soml { .. } => "SOML",
+            Command::Saml { .. } => "SAML",
+            Command::Extension { .. } => "extension",
+        }
+    }
+
+    /// The verb as it goes on the wire: [`verb`](Command::verb) for the typed commands,
+    /// the extension's own verb, as given, for an [`Extension`](Command::Extension).
+    pub fn name(&self) -> &'a str {
+        match self {
+            Command::Extension { verb, .. } => verb.as_str(),
+            _ => self.verb(),
         }
     }
 
     /// Whether the line carries a secret (an AUTH initial response or SASL response).
+    /// An extension command never does: its verb cannot be AUTH.
     pub fn is_secret(&self) -> bool {
         matches!(
             self,
@@ -342,6 +396,34 @@ impl Command<'_> {
                 push_base64(bytes, out);
             }
             Command::AuthCancel => out.push(b'*'),
+            Command::Send { from } | Command::Soml { from } | Command::Saml { from } => {
+                if !from.is_ascii() {
+                    let mailbox = from.mailbox().map(|m| m.as_str()).unwrap_or_default();
+                    return Err(CommandError::Invalid(InvalidInput::new(
+                        "reverse-path",
+                        mailbox.as_bytes(),
+                        InvalidReason::NonAscii,
+                    )));
+                }
+                out.extend_from_slice(format!("{} FROM:{from}", self.verb()).as_bytes());
+            }
+            Command::Extension { verb, args } => {
+                let len = verb.as_str().len()
+                    + args.iter().map(|a| 1 + a.as_str().len()).sum::<usize>()
+                    + 2;
+                if len > MAX_COMMAND_LINE {
+                    return Err(CommandError::TooLong {
+                        verb: self.verb(),
+                        len,
+                        limit: MAX_COMMAND_LINE,
+                    });
+                }
+                out.extend_from_slice(verb.as_str().as_bytes());
+                for arg in *args {
+                    out.push(b' ');
+                    out.extend_from_slice(arg.as_str().as_bytes());
+                }
+            }
         }
         out.extend_from_slice(b"\r\n");
         Ok(())
@@ -373,7 +455,7 @@ impl Command<'_> {
                         line.truncate(line.len() - 2);
                         String::from_utf8_lossy(&line).into_owned()
                     }
-                    Err(_) => format!("{} (invalid)", self.verb()),
+                    Err(_) => format!("{} (invalid)", self.name()),
                 }
             }
         }
@@ -441,11 +523,11 @@ const CHALLENGE_ENGINE: GeneralPurpose = GeneralPurpose::new(
 ///
 /// ```
 /// use smtp_proto::{decode_challenge, Reply, ReplyCode};
-/// let reply = Reply::new(ReplyCode::new(334).unwrap(), &[b"VXNlcm5hbWU6"]).unwrap();
+/// let reply = Reply::new(ReplyCode::AUTH_CONTINUE, &[b"VXNlcm5hbWU6"]).unwrap();
 /// assert_eq!(decode_challenge(&reply).unwrap(), b"Username:");
 /// ```
 pub fn decode_challenge(reply: &Reply) -> Result<Vec<u8>, ChallengeError> {
-    if reply.code().get() != 334 {
+    if reply.code() != ReplyCode::AUTH_CONTINUE {
         return Err(ChallengeError::NotChallenge {
             code: reply.code().get(),
         });
@@ -468,7 +550,8 @@ pub fn decode_challenge(reply: &Reply) -> Result<Vec<u8>, ChallengeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{AuthParam, Body, Mailbox, Notify, Orcpt, ReplyCode};
+    use crate::{Argument, Verb};
+    use crate::{AuthParam, Body, Mailbox, Notify, Orcpt};
 
     fn line(cmd: Command<'_>) -> Vec<u8> {
         let mut out = Vec::new();
@@ -763,6 +846,147 @@ mod tests {
         let big = vec![0u8; 9214];
         assert!(Command::AuthResponse(&big).encode(&mut Vec::new()).is_err());
         assert_eq!(line(Command::AuthResponse(&big[..9213])).len(), 12286);
+    }
+
+    #[test]
+    fn rfc821_send_soml_saml() {
+        // RFC 821 4.1.2: "SEND <SP> FROM:<reverse-path> <CRLF>", the same for SOML and
+        // SAML; the mailbox from RFC 821's own examples.
+        let from = ReversePath::Mailbox(Mailbox::new("Smith@Alpha.ARPA").unwrap());
+        assert_eq!(
+            line(Command::Send { from: &from }),
+            b"SEND FROM:<Smith@Alpha.ARPA>\r\n"
+        );
+        assert_eq!(
+            line(Command::Soml { from: &from }),
+            b"SOML FROM:<Smith@Alpha.ARPA>\r\n"
+        );
+        assert_eq!(
+            line(Command::Saml { from: &from }),
+            b"SAML FROM:<Smith@Alpha.ARPA>\r\n"
+        );
+        assert_eq!(
+            line(Command::Send {
+                from: &ReversePath::Null
+            }),
+            b"SEND FROM:<>\r\n"
+        );
+        let cmd = Command::Saml { from: &from };
+        assert_eq!(cmd.verb(), "SAML");
+        assert_eq!(cmd.name(), "SAML");
+        assert!(!cmd.is_secret());
+        assert_eq!(cmd.redacted(), "SAML FROM:<Smith@Alpha.ARPA>");
+    }
+
+    #[test]
+    fn send_refuses_a_non_ascii_path() {
+        // SMTPUTF8 (RFC 6531) is a MAIL parameter: SEND, SOML and SAML stay ASCII.
+        let from = ReversePath::Mailbox(Mailbox::new("jürgen@example.de").unwrap());
+        for cmd in [
+            Command::Send { from: &from },
+            Command::Soml { from: &from },
+            Command::Saml { from: &from },
+        ] {
+            let mut out = b"kept".to_vec();
+            match cmd.encode(&mut out).unwrap_err() {
+                CommandError::Invalid(e) => {
+                    assert_eq!(e.reason(), &InvalidReason::NonAscii);
+                    assert_eq!(e.what(), "reverse-path");
+                }
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(out, b"kept");
+        }
+    }
+
+    #[test]
+    fn extension_lines() {
+        // Postfix XFORWARD_README's example command.
+        let verb = Verb::new("XFORWARD").unwrap();
+        let args = [
+            Argument::new("NAME=spike.porcupine.org").unwrap(),
+            Argument::new("ADDR=168.100.189.2").unwrap(),
+            Argument::new("PROTO=ESMTP").unwrap(),
+        ];
+        let cmd = Command::Extension {
+            verb: &verb,
+            args: &args,
+        };
+        assert_eq!(
+            line(cmd),
+            b"XFORWARD NAME=spike.porcupine.org ADDR=168.100.189.2 PROTO=ESMTP\r\n"
+        );
+        assert_eq!(cmd.verb(), "extension");
+        assert_eq!(cmd.name(), "XFORWARD");
+        assert!(!cmd.is_secret());
+        assert_eq!(
+            cmd.redacted(),
+            "XFORWARD NAME=spike.porcupine.org ADDR=168.100.189.2 PROTO=ESMTP"
+        );
+        assert_eq!(
+            format!("{cmd:?}"),
+            "Command(\"XFORWARD NAME=spike.porcupine.org ADDR=168.100.189.2 PROTO=ESMTP\")"
+        );
+        // Sendmail's VERB takes no argument; the verb is sent as spelt.
+        let verb = Verb::new("Verb").unwrap();
+        assert_eq!(
+            line(Command::Extension {
+                verb: &verb,
+                args: &[]
+            }),
+            b"Verb\r\n"
+        );
+    }
+
+    #[test]
+    fn extension_line_limit_is_512_with_crlf() {
+        // RFC 5321 4.5.3.1.4: 512 octets including CRLF. "XFOO" + " " + 505 + CRLF = 512.
+        let verb = Verb::new("XFOO").unwrap();
+        let fits = [Argument::new(&"a".repeat(505)).unwrap()];
+        let cmd = Command::Extension {
+            verb: &verb,
+            args: &fits,
+        };
+        assert_eq!(line(cmd).len(), 512);
+        let over = [
+            Argument::new(&"a".repeat(500)).unwrap(),
+            Argument::new("bcdef").unwrap(),
+        ];
+        let mut out = b"kept".to_vec();
+        let e = Command::Extension {
+            verb: &verb,
+            args: &over,
+        }
+        .encode(&mut out)
+        .unwrap_err();
+        assert_eq!(
+            e,
+            CommandError::TooLong {
+                verb: "extension",
+                len: 513,
+                limit: 512
+            }
+        );
+        assert_eq!(out, b"kept");
+        assert_eq!(
+            Command::Extension {
+                verb: &verb,
+                args: &over
+            }
+            .redacted(),
+            "XFOO (invalid)"
+        );
+        // A verb alone can be too long too.
+        let long = Verb::new(&format!("X{}", "Y".repeat(510))).unwrap();
+        assert!(matches!(
+            Command::Extension {
+                verb: &long,
+                args: &[]
+            }
+            .encode(&mut out),
+            Err(CommandError::TooLong { len: 513, .. })
+        ));
+        assert_eq!(out, b"kept");
     }
 
     #[test]

@@ -29,6 +29,14 @@ pub enum InvalidReason {
     },
     /// The value does not match its grammar; the text says how.
     Syntax(&'static str),
+    /// The verb cannot be sent as an extension command ([`Verb`](crate::Verb)): it
+    /// belongs to a typed [`Command`](crate::Command), or it changes the session's state
+    /// in a way the session would not know of.
+    ReservedVerb {
+        /// The typed command to send instead (`"Command::Data"`), or `None` when there
+        /// is none (TURN, ATRN, BURL, XCLIENT).
+        use_instead: Option<&'static str>,
+    },
 }
 
 impl fmt::Display for InvalidReason {
@@ -45,6 +53,12 @@ impl fmt::Display for InvalidReason {
                 write!(f, "is {len} octets long, the limit is {limit}")
             }
             InvalidReason::Syntax(msg) => f.write_str(msg),
+            InvalidReason::ReservedVerb {
+                use_instead: Some(typed),
+            } => write!(f, "has a typed command: use {typed}"),
+            InvalidReason::ReservedVerb { use_instead: None } => f.write_str(
+                "changes the session's state and cannot be sent as an extension command",
+            ),
         }
     }
 }

@@ -7,8 +7,9 @@
 //!   [`MailParams`], [`RcptParams`], [`EsmtpParam`], [`XText`], [`Text`]): constructors
 //!   refuse CR, LF, NUL and anything outside the grammar, so no value can inject a line.
 //! - [`Command`]: every client command, encoded into the caller's buffer, refused (not
-//!   truncated) when over the RFC line limits.
-//! - [`Reply`] and [`ReplyParser`]: incremental, bounded reply parsing; [`parse_reply`]
+//!   truncated) when over the RFC line limits; [`Command::Extension`] with a [`Verb`]
+//!   and [`Argument`]s for an extension that has no typed command.
+//! - [`Reply`] and [`ReplyParser`]; [`ReplyCode`]'s named codes (`ReplyCode::OK`, ...): incremental, bounded reply parsing; [`parse_reply`]
 //!   for borrowing, httparse-style use.
 //! - [`Capabilities`]: the extensions of an EHLO reply.
 //! - [`DotStuffer`] / [`Unstuffer`]: DATA transparency, streaming.
@@ -31,6 +32,7 @@ mod capabilities;
 mod command;
 mod domain;
 mod dot_stuff;
+mod extension;
 mod invalid;
 mod params;
 mod reply;
@@ -44,6 +46,7 @@ pub use command::{
 };
 pub use domain::{Domain, MAX_DOMAIN_LEN};
 pub use dot_stuff::{crlf_normalise, unstuff, DotStuffer, UnstuffStatus, Unstuffer};
+pub use extension::{Argument, Verb};
 pub use invalid::{InvalidInput, InvalidReason};
 pub use params::{
     AuthParam, Body, EsmtpParam, MailParams, Notify, Orcpt, RcptParams, Ret, Text, XText,

@@ -17,7 +17,113 @@ use crate::invalid::{escape, InvalidInput, InvalidReason};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ReplyCode(u16);
 
+/// Named reply codes, for comparisons (`reply.code() == ReplyCode::OK`) and `match`
+/// patterns. A name is the meaning the RFC gives the code; where one code has two
+/// meanings, both names exist and are equal (452, 454, 554).
+///
+/// ```
+/// use smtp_proto::{Reply, ReplyCode};
+/// let reply = Reply::new(ReplyCode::AUTH_CREDENTIALS_INVALID,
+///                        &[b"5.7.8 Authentication credentials invalid"]).unwrap();
+/// match reply.code() {
+///     ReplyCode::AUTH_SUCCESS => unreachable!(),
+///     ReplyCode::AUTH_CREDENTIALS_INVALID => {}
+///     other => panic!("unexpected {other}"),
+/// }
+/// assert_eq!(ReplyCode::START_MAIL_INPUT.get(), 354);
+/// ```
 impl ReplyCode {
+    /// 211: system status, or system help reply (RFC 5321 4.2.3).
+    pub const SYSTEM_STATUS: ReplyCode = ReplyCode(211);
+    /// 214: help message (RFC 5321 4.2.3).
+    pub const HELP_MESSAGE: ReplyCode = ReplyCode(214);
+    /// 220: service ready, the greeting (RFC 5321 4.2.3); also the answer to STARTTLS,
+    /// "Ready to start TLS" (RFC 3207 4).
+    pub const SERVICE_READY: ReplyCode = ReplyCode(220);
+    /// 221: service closing transmission channel, the answer to QUIT (RFC 5321 4.2.3).
+    pub const CLOSING: ReplyCode = ReplyCode(221);
+    /// 235: authentication succeeded (RFC 4954 6).
+    pub const AUTH_SUCCESS: ReplyCode = ReplyCode(235);
+    /// 250: requested mail action okay, completed (RFC 5321 4.2.3).
+    pub const OK: ReplyCode = ReplyCode(250);
+    /// 251: user not local; will forward (RFC 5321 4.2.3).
+    pub const USER_NOT_LOCAL_WILL_FORWARD: ReplyCode = ReplyCode(251);
+    /// 252: cannot VRFY user, but will accept message and attempt delivery
+    /// (RFC 5321 4.2.3, 3.5.3).
+    pub const CANNOT_VRFY: ReplyCode = ReplyCode(252);
+    /// 334: a SASL challenge follows in the text; the server waits for the client's
+    /// response (RFC 4954 4).
+    pub const AUTH_CONTINUE: ReplyCode = ReplyCode(334);
+    /// 353: per-recipient replies follow, the answer to the end of data when the
+    /// transaction asked for PRDR (Exim's PRDR extension, draft-hall-prdr).
+    pub const PRDR_START: ReplyCode = ReplyCode(353);
+    /// 354: start mail input; end with `<CRLF>.<CRLF>`, the answer to DATA
+    /// (RFC 5321 4.2.3).
+    pub const START_MAIL_INPUT: ReplyCode = ReplyCode(354);
+    /// 421: service not available, closing transmission channel (RFC 5321 4.2.3); may
+    /// answer any command (RFC 5321 3.8).
+    pub const SERVICE_UNAVAILABLE: ReplyCode = ReplyCode(421);
+    /// 432: a password transition is needed (RFC 4954 6).
+    pub const PASSWORD_TRANSITION_NEEDED: ReplyCode = ReplyCode(432);
+    /// 450: requested mail action not taken: mailbox unavailable, for now (busy or
+    /// blocked by policy; RFC 5321 4.2.3).
+    pub const MAILBOX_BUSY: ReplyCode = ReplyCode(450);
+    /// 451: requested action aborted: local error in processing (RFC 5321 4.2.3).
+    pub const LOCAL_ERROR: ReplyCode = ReplyCode(451);
+    /// 452: requested action not taken: insufficient system storage (RFC 5321 4.2.3).
+    /// The same code as [`TOO_MANY_RECIPIENTS`](Self::TOO_MANY_RECIPIENTS).
+    pub const INSUFFICIENT_STORAGE: ReplyCode = ReplyCode(452);
+    /// 452: too many recipients, the answer to a RCPT over the server's limit
+    /// (RFC 5321 4.5.3.1.10). The same code as
+    /// [`INSUFFICIENT_STORAGE`](Self::INSUFFICIENT_STORAGE).
+    pub const TOO_MANY_RECIPIENTS: ReplyCode = ReplyCode(452);
+    /// 454: temporary authentication failure (RFC 4954 6). The same code as
+    /// [`TLS_NOT_AVAILABLE`](Self::TLS_NOT_AVAILABLE).
+    pub const TEMP_AUTH_FAILURE: ReplyCode = ReplyCode(454);
+    /// 454: TLS not available due to a temporary reason, an answer to STARTTLS
+    /// (RFC 3207 4). The same code as [`TEMP_AUTH_FAILURE`](Self::TEMP_AUTH_FAILURE).
+    pub const TLS_NOT_AVAILABLE: ReplyCode = ReplyCode(454);
+    /// 455: server unable to accommodate parameters (RFC 5321 4.2.3).
+    pub const PARAMS_NOT_ACCOMMODATED: ReplyCode = ReplyCode(455);
+    /// 500: syntax error, command unrecognized (RFC 5321 4.2.3); also "line too long".
+    pub const SYNTAX_ERROR: ReplyCode = ReplyCode(500);
+    /// 501: syntax error in parameters or arguments (RFC 5321 4.2.3).
+    pub const PARAM_SYNTAX_ERROR: ReplyCode = ReplyCode(501);
+    /// 502: command not implemented (RFC 5321 4.2.3).
+    pub const COMMAND_NOT_IMPLEMENTED: ReplyCode = ReplyCode(502);
+    /// 503: bad sequence of commands (RFC 5321 4.2.3).
+    pub const BAD_SEQUENCE: ReplyCode = ReplyCode(503);
+    /// 504: command parameter not implemented (RFC 5321 4.2.3); also an unknown AUTH
+    /// mechanism (RFC 4954 4).
+    pub const PARAM_NOT_IMPLEMENTED: ReplyCode = ReplyCode(504);
+    /// 530: authentication required (RFC 4954 6); "Must issue a STARTTLS command first"
+    /// (RFC 3207 4).
+    pub const AUTH_REQUIRED: ReplyCode = ReplyCode(530);
+    /// 534: authentication mechanism is too weak (RFC 4954 6).
+    pub const AUTH_TOO_WEAK: ReplyCode = ReplyCode(534);
+    /// 535: authentication credentials invalid (RFC 4954 6).
+    pub const AUTH_CREDENTIALS_INVALID: ReplyCode = ReplyCode(535);
+    /// 538: encryption required for the requested authentication mechanism (RFC 4954 6).
+    pub const ENCRYPTION_REQUIRED: ReplyCode = ReplyCode(538);
+    /// 550: requested action not taken: mailbox unavailable (not found, no access, or
+    /// refused by policy; RFC 5321 4.2.3).
+    pub const MAILBOX_UNAVAILABLE: ReplyCode = ReplyCode(550);
+    /// 551: user not local; please try the forward-path given (RFC 5321 4.2.3).
+    pub const USER_NOT_LOCAL: ReplyCode = ReplyCode(551);
+    /// 552: requested mail action aborted: exceeded storage allocation (RFC 5321 4.2.3).
+    pub const EXCEEDED_STORAGE: ReplyCode = ReplyCode(552);
+    /// 553: requested action not taken: mailbox name not allowed (RFC 5321 4.2.3).
+    pub const MAILBOX_NAME_NOT_ALLOWED: ReplyCode = ReplyCode(553);
+    /// 554: no SMTP service here, as the greeting (RFC 5321 4.2.3, 3.1). The same code as
+    /// [`TRANSACTION_FAILED`](Self::TRANSACTION_FAILED).
+    pub const NO_SERVICE: ReplyCode = ReplyCode(554);
+    /// 554: transaction failed, after a transaction's command (RFC 5321 4.2.3). The same
+    /// code as [`NO_SERVICE`](Self::NO_SERVICE).
+    pub const TRANSACTION_FAILED: ReplyCode = ReplyCode(554);
+    /// 555: MAIL FROM/RCPT TO parameters not recognized or not implemented
+    /// (RFC 5321 4.2.3).
+    pub const PARAMS_NOT_RECOGNIZED: ReplyCode = ReplyCode(555);
+
     /// The code `code` when it is 200..=599, `None` otherwise.
     pub const fn new(code: u16) -> Option<ReplyCode> {
         if code >= 200 && code <= 599 {
@@ -173,7 +279,7 @@ impl fmt::Display for EnhancedStatus {
 ///
 /// ```
 /// use smtp_proto::{Reply, ReplyCode};
-/// let reply = Reply::new(ReplyCode::new(535).unwrap(),
+/// let reply = Reply::new(ReplyCode::AUTH_CREDENTIALS_INVALID,
 ///                        &[b"5.7.8 Authentication credentials invalid"]).unwrap();
 /// assert_eq!(reply.enhanced().unwrap().to_string(), "5.7.8");
 /// assert!(reply.is_permanent_negative());
@@ -390,6 +496,63 @@ mod tests {
 
     fn code(c: u16) -> ReplyCode {
         ReplyCode::new(c).unwrap()
+    }
+
+    #[test]
+    fn named_codes_are_the_rfc_numbers() {
+        // RFC 5321 4.2.3, RFC 4954 4 and 6, RFC 3207 4, draft-hall-prdr.
+        let table = [
+            (ReplyCode::SYSTEM_STATUS, 211),
+            (ReplyCode::HELP_MESSAGE, 214),
+            (ReplyCode::SERVICE_READY, 220),
+            (ReplyCode::CLOSING, 221),
+            (ReplyCode::AUTH_SUCCESS, 235),
+            (ReplyCode::OK, 250),
+            (ReplyCode::USER_NOT_LOCAL_WILL_FORWARD, 251),
+            (ReplyCode::CANNOT_VRFY, 252),
+            (ReplyCode::AUTH_CONTINUE, 334),
+            (ReplyCode::PRDR_START, 353),
+            (ReplyCode::START_MAIL_INPUT, 354),
+            (ReplyCode::SERVICE_UNAVAILABLE, 421),
+            (ReplyCode::PASSWORD_TRANSITION_NEEDED, 432),
+            (ReplyCode::MAILBOX_BUSY, 450),
+            (ReplyCode::LOCAL_ERROR, 451),
+            (ReplyCode::INSUFFICIENT_STORAGE, 452),
+            (ReplyCode::TOO_MANY_RECIPIENTS, 452),
+            (ReplyCode::TEMP_AUTH_FAILURE, 454),
+            (ReplyCode::TLS_NOT_AVAILABLE, 454),
+            (ReplyCode::PARAMS_NOT_ACCOMMODATED, 455),
+            (ReplyCode::SYNTAX_ERROR, 500),
+            (ReplyCode::PARAM_SYNTAX_ERROR, 501),
+            (ReplyCode::COMMAND_NOT_IMPLEMENTED, 502),
+            (ReplyCode::BAD_SEQUENCE, 503),
+            (ReplyCode::PARAM_NOT_IMPLEMENTED, 504),
+            (ReplyCode::AUTH_REQUIRED, 530),
+            (ReplyCode::AUTH_TOO_WEAK, 534),
+            (ReplyCode::AUTH_CREDENTIALS_INVALID, 535),
+            (ReplyCode::ENCRYPTION_REQUIRED, 538),
+            (ReplyCode::MAILBOX_UNAVAILABLE, 550),
+            (ReplyCode::USER_NOT_LOCAL, 551),
+            (ReplyCode::EXCEEDED_STORAGE, 552),
+            (ReplyCode::MAILBOX_NAME_NOT_ALLOWED, 553),
+            (ReplyCode::NO_SERVICE, 554),
+            (ReplyCode::TRANSACTION_FAILED, 554),
+            (ReplyCode::PARAMS_NOT_RECOGNIZED, 555),
+        ];
+        for (named, number) in table {
+            assert_eq!(named.get(), number);
+            assert_eq!(Some(named), ReplyCode::new(number));
+        }
+    }
+
+    #[test]
+    fn named_codes_match_parsed_codes() {
+        let mut p = crate::ReplyParser::new();
+        p.feed(b"354 Start mail input; end with <CRLF>.<CRLF>\r\n");
+        let reply = p.next_reply().unwrap().unwrap();
+        assert!(matches!(reply.code(), ReplyCode::START_MAIL_INPUT));
+        assert_eq!(reply.code(), ReplyCode::START_MAIL_INPUT);
+        assert_ne!(reply.code(), ReplyCode::OK);
     }
 
     #[test]

@@ -2,9 +2,9 @@
 
 use proptest::prelude::*;
 use smtp_proto::{
-    crlf_normalise, parse_reply, unstuff, Command, Domain, DotStuffer, EsmtpParam, ForwardPath,
-    MailParams, Mailbox, RcptParams, Reply, ReplyCode, ReplyError, ReplyLimits, ReplyParser,
-    ReversePath, Status, Text, XText,
+    crlf_normalise, parse_reply, unstuff, Argument, Command, CommandError, Domain, DotStuffer,
+    EsmtpParam, ForwardPath, MailParams, Mailbox, RcptParams, Reply, ReplyCode, ReplyError,
+    ReplyLimits, ReplyParser, ReversePath, Status, Text, Verb, XText, MAX_COMMAND_LINE,
 };
 
 /// A reply line's text: any bytes but CR, LF and NUL.
@@ -204,9 +204,63 @@ proptest! {
             let _ = Command::Vrfy(&t).encode(&mut lines);
         }
         let _ = Command::Auth { mechanism: &s, initial_response: Some(s.as_bytes()) }.encode(&mut lines);
+        if let Ok(m) = Mailbox::new(&s) {
+            let from = ReversePath::Mailbox(m);
+            let _ = Command::Send { from: &from }.encode(&mut lines);
+        }
+        if let Ok(v) = Verb::new(&s) { prop_assert!(clean(v.as_str())); }
+        if let Ok(a) = Argument::new(&s) {
+            prop_assert!(clean(a.as_str()));
+            let verb = Verb::new("XARG").unwrap();
+            Command::Extension { verb: &verb, args: &[a] }.encode(&mut lines).unwrap();
+        }
         for line in lines.split_inclusive(|&b| b == b'\n') {
             prop_assert!(line.ends_with(b"\r\n"));
             prop_assert!(!line[..line.len() - 2].iter().any(|&b| b == b'\r' || b == b'\n' || b == 0));
         }
+    }
+
+    #[test]
+    fn extension_commands_that_validate_encode_to_one_bounded_line(
+        verb in "[A-Za-z\r\n\0 é1-][A-Za-z0-9\r\n\0 é:-]{0,40}",
+        args in prop::collection::vec("[!-~é\r\n\0 \t]{0,140}", 0..8),
+    ) {
+        let Ok(verb) = Verb::new(&verb) else { return Ok(()) };
+        let args: Vec<Argument> = args.iter().filter_map(|a| Argument::new(a).ok()).collect();
+        let mut out = b"kept".to_vec();
+        match (Command::Extension { verb: &verb, args: &args }).encode(&mut out) {
+            Ok(()) => {
+                let line = &out[4..];
+                prop_assert!(line.len() <= MAX_COMMAND_LINE);
+                prop_assert!(line.ends_with(b"\r\n"));
+                let body = &line[..line.len() - 2];
+                prop_assert!(!body.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0));
+                // The words are the verb and the arguments, in order, one space apart.
+                let words: Vec<&[u8]> = body.split(|&b| b == b' ').collect();
+                prop_assert_eq!(words.len(), 1 + args.len());
+                prop_assert_eq!(words[0], verb.as_str().as_bytes());
+                for (word, arg) in words[1..].iter().zip(&args) {
+                    prop_assert_eq!(*word, arg.as_str().as_bytes());
+                }
+            }
+            Err(CommandError::TooLong { len, limit, .. }) => {
+                prop_assert_eq!(limit, MAX_COMMAND_LINE);
+                prop_assert!(len > MAX_COMMAND_LINE);
+                prop_assert_eq!(len, verb.as_str().len() + args.iter().map(|a| 1 + a.as_str().len()).sum::<usize>() + 2);
+                prop_assert_eq!(&out, b"kept");
+            }
+            Err(other) => prop_assert!(false, "unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn verbs_and_arguments_refuse_every_line_break(
+        before in "[A-Za-z]{1,10}",
+        bad in prop::sample::select(vec!["\r", "\n", "\0", "\r\n"]),
+        after in "[A-Za-z]{0,10}",
+    ) {
+        let s = format!("{before}{bad}{after}");
+        prop_assert!(Verb::new(&s).is_err());
+        prop_assert!(Argument::new(&s).is_err());
     }
 }

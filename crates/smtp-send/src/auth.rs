@@ -4,6 +4,7 @@
 use sasl_mechs::{client_mechanism, ClientOptions, Credentials};
 use smtp_auth::{AuthError, AuthOptions, SmtpAuth};
 use smtp_client::SmtpClient;
+use smtp_proto::ReplyCode;
 
 use crate::cli::{AuthChoice, AuthPlan};
 use crate::exit::{Failure, Kind};
@@ -100,7 +101,7 @@ pub fn failure(err: &AuthError) -> Failure {
         | AuthError::EncryptionRequired { reply, .. }
         | AuthError::TooWeak { reply, .. } => auth(reply.to_string()),
         // 421: the server is closing the connection.
-        AuthError::Refused { reply, .. } if reply.code().get() == 421 => {
+        AuthError::Refused { reply, .. } if reply.code() == ReplyCode::SERVICE_UNAVAILABLE => {
             Failure::new(Kind::Connection, format!("auth failed: {reply}"))
         }
         AuthError::Refused { reply, .. } => auth(reply.to_string()),
@@ -127,10 +128,10 @@ pub fn failure(err: &AuthError) -> Failure {
 mod tests {
     use super::*;
     use sasl_mechs::SaslError;
-    use smtp_proto::{Reply, ReplyCode};
+    use smtp_proto::Reply;
 
-    fn reply(code: u16, text: &str) -> Reply {
-        Reply::new(ReplyCode::new(code).unwrap(), &[text.as_bytes()]).unwrap()
+    fn reply(code: ReplyCode, text: &str) -> Reply {
+        Reply::new(code, &[text.as_bytes()]).unwrap()
     }
 
     #[test]
@@ -138,24 +139,36 @@ mod tests {
         let cases = [
             AuthError::BadCredentials {
                 mechanism: "PLAIN",
-                reply: reply(535, "5.7.8 Authentication credentials invalid"),
+                reply: reply(
+                    ReplyCode::AUTH_CREDENTIALS_INVALID,
+                    "5.7.8 Authentication credentials invalid",
+                ),
                 detail: None,
             },
             AuthError::Temporary {
                 mechanism: "PLAIN",
-                reply: reply(454, "4.7.0 Temporary authentication failure"),
+                reply: reply(
+                    ReplyCode::TEMP_AUTH_FAILURE,
+                    "4.7.0 Temporary authentication failure",
+                ),
             },
             AuthError::EncryptionRequired {
                 mechanism: "PLAIN",
-                reply: reply(538, "5.7.11 Encryption required"),
+                reply: reply(ReplyCode::ENCRYPTION_REQUIRED, "5.7.11 Encryption required"),
             },
             AuthError::TooWeak {
                 mechanism: "PLAIN",
-                reply: reply(534, "5.7.9 Authentication mechanism is too weak"),
+                reply: reply(
+                    ReplyCode::AUTH_TOO_WEAK,
+                    "5.7.9 Authentication mechanism is too weak",
+                ),
             },
             AuthError::Refused {
                 mechanism: "PLAIN",
-                reply: reply(504, "5.5.4 Unrecognized authentication type"),
+                reply: reply(
+                    ReplyCode::PARAM_NOT_IMPLEMENTED,
+                    "5.5.4 Unrecognized authentication type",
+                ),
             },
         ];
         let expected = [
@@ -176,7 +189,7 @@ mod tests {
     fn a_421_during_auth_is_a_connection_failure() {
         let f = failure(&AuthError::Refused {
             mechanism: "LOGIN",
-            reply: reply(421, "4.3.2 Shutting down"),
+            reply: reply(ReplyCode::SERVICE_UNAVAILABLE, "4.3.2 Shutting down"),
         });
         assert_eq!(f.kind, Kind::Connection);
         assert_eq!(f.line, "auth failed: 421 4.3.2 Shutting down");

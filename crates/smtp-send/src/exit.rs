@@ -4,6 +4,7 @@ use std::fmt;
 use std::process::ExitCode;
 
 use smtp_client::Error;
+use smtp_proto::ReplyCode;
 
 /// What went wrong, as far as the exit status tells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +110,9 @@ pub fn classify(err: &Error) -> Kind {
         | Error::Tls(_)
         | Error::TlsRequired(_)
         | Error::Protocol(_) => Kind::Connection,
-        Error::Refused { reply, .. } if reply.code().get() == 421 => Kind::Connection,
+        Error::Refused { reply, .. } if reply.code() == ReplyCode::SERVICE_UNAVAILABLE => {
+            Kind::Connection
+        }
         Error::Refused { .. }
         | Error::RecipientsRefused { .. }
         | Error::ExtensionMissing { .. }

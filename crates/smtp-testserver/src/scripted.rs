@@ -33,6 +33,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use rustls::{ServerConnection, StreamOwned};
+use smtp_proto::ReplyCode;
 
 /// Largest message [`Step::ReadData`] accepts, so a runaway client cannot exhaust memory.
 pub const MAX_DATA: usize = 64 * 1024 * 1024;
@@ -171,7 +172,8 @@ impl Script {
     /// The usual opening: greeting, EHLO, and a multi-line EHLO reply with `capabilities`
     /// (one keyword line each).
     pub fn greet_ehlo(self, capabilities: &[&str]) -> Script {
-        let mut ehlo = String::from("250");
+        let ok = ReplyCode::OK;
+        let mut ehlo = ok.to_string();
         if capabilities.is_empty() {
             ehlo.push_str(" test.invalid");
         } else {
@@ -182,12 +184,15 @@ impl Script {
                 } else {
                     '-'
                 };
-                ehlo.push_str(&format!("\n250{sep}{c}"));
+                ehlo.push_str(&format!("\n{ok}{sep}{c}"));
             }
         }
-        self.reply("220 test.invalid ESMTP scripted")
-            .expect_prefix("EHLO ")
-            .reply(&ehlo)
+        self.reply(&format!(
+            "{} test.invalid ESMTP scripted",
+            ReplyCode::SERVICE_READY
+        ))
+        .expect_prefix("EHLO ")
+        .reply(&ehlo)
     }
 }
 
