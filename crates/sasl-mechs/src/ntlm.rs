@@ -345,16 +345,7 @@ impl Ntlm {
     /// Builds the client; needs a password. The user name may be `DOMAIN\user` or
     /// `user@domain`; otherwise the domain is `options.domain` (or empty).
     pub fn new(creds: &Credentials, options: &NtlmOptions) -> Result<Ntlm, SaslError> {
-        let password = creds.password().ok_or(SaslError::MissingCredential {
-            mechanism: NAME,
-            needs: "a password",
-        })?;
-        if creds.authzid().is_some() {
-            return Err(SaslError::MissingCredential {
-                mechanism: NAME,
-                needs: "no authorization id (NTLM cannot carry one)",
-            });
-        }
+        let password = creds.password_without_authzid(NAME)?;
         let (user, domain) = split_user(creds.authcid());
         let domain = domain.or(options.domain.as_deref()).unwrap_or("");
         let domain = if options.uppercase_domain {
