@@ -68,6 +68,7 @@ mod name;
 mod ntlm;
 #[cfg(feature = "server")]
 mod ntlm_server;
+mod ntlmssp;
 mod oauth;
 mod oauth_error;
 #[cfg(feature = "server")]
