@@ -65,7 +65,7 @@ mod error;
 mod login;
 mod mechanism;
 mod name;
-mod ntlm;
+pub mod ntlm;
 #[cfg(feature = "server")]
 mod ntlm_server;
 mod ntlmssp;
@@ -95,12 +95,9 @@ pub use mechanism::{Mechanism, Response};
 pub use name::{
     InvalidMechanismName, MechanismName, Needs, OtherMechanismName, MAX_MECHANISM_NAME,
 };
-pub use ntlm::{
-    split_user, ChallengeMessage as NtlmChallenge, Ntlm, NtlmOptions, NtlmVersion,
-    MAX_CHALLENGE_LEN,
-};
+pub use ntlm::{Ntlm, NtlmOptions, NtlmVersion};
 #[cfg(feature = "server")]
-pub use ntlm_server::{NtlmServer, MAX_CLIENT_MESSAGE_LEN as NTLM_MAX_CLIENT_MESSAGE_LEN};
+pub use ntlm_server::NtlmServer;
 pub use oauth::{Anonymous, External, OAuth, OAuthKind};
 pub use oauth_error::{OAuthError, MAX_ERROR_JSON};
 #[cfg(feature = "server")]

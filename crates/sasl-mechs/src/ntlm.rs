@@ -2,6 +2,10 @@
 //! authenticate (type 3). Hash functions and message encoding come from `ntlmclient`; the
 //! type-2 message is parsed here, bounds-checked field by field, so that no server can make
 //! the client panic.
+//!
+//! The crate root exports the mechanism ([`Ntlm`], [`NtlmOptions`], [`NtlmVersion`], and
+//! `NtlmServer` with feature `server`); what only NTLM has stays under this path: the
+//! type-2 parser [`ChallengeMessage`], [`split_user`] and the message size limits.
 
 use hmac::{Hmac, Mac};
 use md5::Md5;
@@ -19,6 +23,9 @@ const NAME: &str = "NTLM";
 /// The largest type-2 message accepted. Security buffers have 16-bit lengths, so a real
 /// message is far below this.
 pub const MAX_CHALLENGE_LEN: usize = 64 * 1024;
+
+#[cfg(feature = "server")]
+pub use crate::ntlm_server::MAX_CLIENT_MESSAGE_LEN;
 
 /// Which NTLM response to compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
