@@ -3,10 +3,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sasl_mechs::{Credentials, Mechanism, Ntlm, NtlmChallenge, NtlmOptions, NtlmVersion};
+use sasl_mechs::ntlm::ChallengeMessage;
+use sasl_mechs::{Credentials, Mechanism, Ntlm, NtlmOptions, NtlmVersion};
 
 fuzz_target!(|data: &[u8]| {
-    let _ = NtlmChallenge::parse(data);
+    let _ = ChallengeMessage::parse(data);
     for version in [NtlmVersion::V2, NtlmVersion::V1] {
         let creds = Credentials::new("DOMAIN\\user", "password").expect("valid credentials");
         let opts = NtlmOptions { version, ..NtlmOptions::default() };

@@ -39,16 +39,7 @@ pub struct CramMd5 {
 impl CramMd5 {
     /// Builds the client; needs a password and no authorization id.
     pub fn new(creds: &Credentials) -> Result<CramMd5, SaslError> {
-        let password = creds.password().ok_or(SaslError::MissingCredential {
-            mechanism: NAME,
-            needs: "a password",
-        })?;
-        if creds.authzid().is_some() {
-            return Err(SaslError::MissingCredential {
-                mechanism: NAME,
-                needs: "no authorization id (CRAM-MD5 cannot carry one)",
-            });
-        }
+        let password = creds.password_without_authzid(NAME)?;
         Ok(CramMd5 {
             authcid: creds.authcid().to_owned(),
             password: password.clone(),

@@ -167,6 +167,27 @@ impl Credentials {
     pub fn token(&self) -> Option<&Secret> {
         self.token.as_ref()
     }
+
+    /// The password, for a `mechanism` that needs one and has no field for an authorization
+    /// id (LOGIN, CRAM-MD5, NTLM). An authorization id is refused rather than dropped: the
+    /// caller asked to act as someone else, and authenticating as oneself instead would be
+    /// a silent change of identity.
+    pub(crate) fn password_without_authzid(
+        &self,
+        mechanism: &'static str,
+    ) -> Result<&Secret, SaslError> {
+        let password = self.password().ok_or(SaslError::MissingCredential {
+            mechanism,
+            needs: "a password",
+        })?;
+        if self.authzid().is_some() {
+            return Err(SaslError::MissingCredential {
+                mechanism,
+                needs: "no authorization id (it cannot carry one)",
+            });
+        }
+        Ok(password)
+    }
 }
 
 impl fmt::Debug for Credentials {
@@ -213,5 +234,28 @@ mod tests {
             .unwrap()
             .with_authzid("x\0")
             .is_err());
+    }
+
+    #[test]
+    fn password_without_authzid_refuses_a_token_or_an_authzid() {
+        let plain = Credentials::new("u", "pw").unwrap();
+        assert_eq!(
+            plain.password_without_authzid("LOGIN").unwrap().expose(),
+            "pw"
+        );
+        let with_authzid = plain.clone().with_authzid("boss").unwrap();
+        let token = Credentials::with_token("u", "tok").unwrap();
+        for (creds, needs) in [
+            (with_authzid, "no authorization id (it cannot carry one)"),
+            (token, "a password"),
+        ] {
+            assert_eq!(
+                creds.password_without_authzid("CRAM-MD5").unwrap_err(),
+                SaslError::MissingCredential {
+                    mechanism: "CRAM-MD5",
+                    needs
+                }
+            );
+        }
     }
 }

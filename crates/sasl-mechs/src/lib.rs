@@ -8,7 +8,8 @@
 //! # The contract
 //!
 //! Driving code holds a `Box<dyn` [`Mechanism`]`>` built by [`client_mechanism`] from a name
-//! (usually the one [`select`] picked from the server's list) and [`Credentials`]:
+//! (usually the one [`select`] picked from the server's list; a string or a
+//! [`MechanismName`]) and [`Credentials`]:
 //!
 //! 1. `initial_response()` once, if the transport can send one with the command
 //!    (`Ok(None)`: the mechanism has none; LOGIN and CRAM-MD5 wait for the server).
@@ -29,7 +30,9 @@
 //!
 //! Clients: PLAIN, LOGIN, CRAM-MD5, DIGEST-MD5 ([`DigestMd5`], RFC 2831, `qop=auth` only),
 //! SCRAM-SHA-1, SCRAM-SHA-256, NTLM (v2 by default, v1 on request), OAUTHBEARER, XOAUTH2,
-//! EXTERNAL, ANONYMOUS. [`STRENGTH_ORDER`] says which [`select`] prefers and why.
+//! EXTERNAL, ANONYMOUS: [`MechanismName::ALL_KNOWN`], in the order [`select`] prefers them
+//! (it says why). Each name's properties (what it needs, whether it sends the password in
+//! clear) sit on [`MechanismName`].
 //!
 //! # Server side (feature `server`)
 //!
@@ -61,9 +64,11 @@ mod digest_md5_server;
 mod error;
 mod login;
 mod mechanism;
-mod ntlm;
+mod name;
+pub mod ntlm;
 #[cfg(feature = "server")]
 mod ntlm_server;
+mod ntlmssp;
 mod oauth;
 mod oauth_error;
 #[cfg(feature = "server")]
@@ -87,12 +92,12 @@ pub use digest_md5_server::DigestMd5Server;
 pub use error::SaslError;
 pub use login::Login;
 pub use mechanism::{Mechanism, Response};
-pub use ntlm::{
-    split_user, ChallengeMessage as NtlmChallenge, Ntlm, NtlmOptions, NtlmVersion,
-    MAX_CHALLENGE_LEN,
+pub use name::{
+    InvalidMechanismName, MechanismName, Needs, OtherMechanismName, MAX_MECHANISM_NAME,
 };
+pub use ntlm::{Ntlm, NtlmOptions, NtlmVersion};
 #[cfg(feature = "server")]
-pub use ntlm_server::{NtlmServer, MAX_CLIENT_MESSAGE_LEN as NTLM_MAX_CLIENT_MESSAGE_LEN};
+pub use ntlm_server::NtlmServer;
 pub use oauth::{Anonymous, External, OAuth, OAuthKind};
 pub use oauth_error::{OAuthError, MAX_ERROR_JSON};
 #[cfg(feature = "server")]

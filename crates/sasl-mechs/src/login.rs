@@ -19,16 +19,7 @@ pub struct Login {
 impl Login {
     /// Builds the client; needs a password and no authorization id.
     pub fn new(creds: &Credentials) -> Result<Login, SaslError> {
-        let password = creds.password().ok_or(SaslError::MissingCredential {
-            mechanism: NAME,
-            needs: "a password",
-        })?;
-        if creds.authzid().is_some() {
-            return Err(SaslError::MissingCredential {
-                mechanism: NAME,
-                needs: "no authorization id (LOGIN cannot carry one)",
-            });
-        }
+        let password = creds.password_without_authzid(NAME)?;
         Ok(Login {
             authcid: creds.authcid().to_owned(),
             password: password.clone(),

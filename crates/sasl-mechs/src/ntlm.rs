@@ -2,6 +2,10 @@
 //! authenticate (type 3). Hash functions and message encoding come from `ntlmclient`; the
 //! type-2 message is parsed here, bounds-checked field by field, so that no server can make
 //! the client panic.
+//!
+//! The crate root exports the mechanism ([`Ntlm`], [`NtlmOptions`], [`NtlmVersion`], and
+//! `NtlmServer` with feature `server`); what only NTLM has stays under this path: the
+//! type-2 parser [`ChallengeMessage`], [`split_user`] and the message size limits.
 
 use hmac::{Hmac, Mac};
 use md5::Md5;
@@ -11,16 +15,17 @@ use rand::RngCore;
 use zeroize::Zeroizing;
 
 use crate::mechanism::{response, Response};
+use crate::ntlmssp::{check_header, security_buffer, u16_at, u32_at};
 use crate::{Credentials, Mechanism, SaslError};
 
 const NAME: &str = "NTLM";
 
-/// The NTLMSSP signature that starts every message.
-pub(crate) const SIGNATURE: &[u8; 8] = b"NTLMSSP\0";
-
 /// The largest type-2 message accepted. Security buffers have 16-bit lengths, so a real
 /// message is far below this.
 pub const MAX_CHALLENGE_LEN: usize = 64 * 1024;
+
+#[cfg(feature = "server")]
+pub use crate::ntlm_server::MAX_CLIENT_MESSAGE_LEN;
 
 /// Which NTLM response to compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -91,62 +96,20 @@ fn bad(reason: impl Into<String>) -> SaslError {
     }
 }
 
-pub(crate) fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-
-pub(crate) fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-/// The bytes a security buffer (length, capacity, offset) at `at` points to.
-fn security_buffer<'a>(msg: &'a [u8], at: usize, what: &str) -> Result<&'a [u8], SaslError> {
-    let len = usize::from(u16_at(msg, at).ok_or_else(|| bad(format!("{what}: truncated header")))?);
-    let offset = u32_at(msg, at + 4).ok_or_else(|| bad(format!("{what}: truncated header")))?;
-    if len == 0 {
-        return Ok(&[]);
-    }
-    let start = usize::try_from(offset).map_err(|_| bad(format!("{what}: offset too large")))?;
-    let end = start
-        .checked_add(len)
-        .filter(|end| *end <= msg.len())
-        .ok_or_else(|| {
-            bad(format!(
-                "{what}: offset {offset} + length {len} past the end ({} bytes)",
-                msg.len()
-            ))
-        })?;
-    Ok(&msg[start..end])
-}
-
 impl<'a> ChallengeMessage<'a> {
     /// Parses and validates a type-2 message: signature, type, every security buffer within
     /// the message, target information made of whole AV pairs ending with MsvAvEOL.
     pub fn parse(msg: &'a [u8]) -> Result<ChallengeMessage<'a>, SaslError> {
-        if msg.len() > MAX_CHALLENGE_LEN {
-            return Err(bad("challenge longer than 64 KiB"));
-        }
-        if msg.len() < 32 {
-            return Err(bad(format!(
-                "type-2 message of {} bytes, need at least 32",
-                msg.len()
-            )));
-        }
-        if &msg[..8] != SIGNATURE {
-            return Err(bad("no NTLMSSP signature"));
-        }
-        let kind = u32_at(msg, 8).unwrap_or(0);
-        if kind != 2 {
-            return Err(bad(format!("message type {kind}, expected 2")));
-        }
-        let target_name = security_buffer(msg, 12, "target name")?;
+        // 32 bytes: signature, type, target name buffer, flags, server challenge.
+        check_header(msg, 2, 32, MAX_CHALLENGE_LEN).map_err(bad)?;
+        let target_name = security_buffer(msg, 12, "target name").map_err(bad)?;
         let flags = Flags::from_bits_retain(u32_at(msg, 20).unwrap_or(0));
         let mut server_challenge = [0u8; 8];
         server_challenge.copy_from_slice(&msg[24..32]);
         // Context (8 bytes) and the target-info buffer are absent from the oldest servers'
         // 32-byte messages.
         let target_info = if msg.len() >= 48 && flags.contains(Flags::NEGOTIATE_TARGET_INFO) {
-            security_buffer(msg, 40, "target info")?
+            security_buffer(msg, 40, "target info").map_err(bad)?
         } else {
             &[]
         };
@@ -345,16 +308,7 @@ impl Ntlm {
     /// Builds the client; needs a password. The user name may be `DOMAIN\user` or
     /// `user@domain`; otherwise the domain is `options.domain` (or empty).
     pub fn new(creds: &Credentials, options: &NtlmOptions) -> Result<Ntlm, SaslError> {
-        let password = creds.password().ok_or(SaslError::MissingCredential {
-            mechanism: NAME,
-            needs: "a password",
-        })?;
-        if creds.authzid().is_some() {
-            return Err(SaslError::MissingCredential {
-                mechanism: NAME,
-                needs: "no authorization id (NTLM cannot carry one)",
-            });
-        }
+        let password = creds.password_without_authzid(NAME)?;
         let (user, domain) = split_user(creds.authcid());
         let domain = domain.or(options.domain.as_deref()).unwrap_or("");
         let domain = if options.uppercase_domain {
@@ -492,14 +446,7 @@ impl Mechanism for Ntlm {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn unhex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::ntlmssp::{unhex, SIGNATURE};
 
     const SERVER_CHALLENGE: [u8; 8] = [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef];
 

@@ -5,7 +5,8 @@ use ntlmclient::Flags;
 use rand::rngs::OsRng;
 use rand::RngCore;
 
-use crate::ntlm::{desl, filetime_now, hmac_md5, ntowf_v1, ntowf_v2, u16_at, u32_at, SIGNATURE};
+use crate::ntlm::{desl, filetime_now, hmac_md5, ntowf_v1, ntowf_v2};
+use crate::ntlmssp::{check_header, security_buffer, u32_at, SIGNATURE};
 use crate::scram::ct_eq;
 use crate::server::{Authenticated, PasswordLookup, ServerMechanism, ServerStep};
 use crate::SaslError;
@@ -47,22 +48,7 @@ fn push_av(out: &mut Vec<u8>, id: u16, value: &[u8]) {
 
 /// The bytes a type-3 security buffer (length, capacity, offset) at `at` points to.
 fn field<'a>(msg: &'a [u8], at: usize, what: &str) -> Result<&'a [u8], SaslError> {
-    let len = usize::from(u16_at(msg, at).ok_or_else(|| malformed(format!("{what}: truncated")))?);
-    let offset = u32_at(msg, at + 4).ok_or_else(|| malformed(format!("{what}: truncated")))?;
-    if len == 0 {
-        return Ok(&[]);
-    }
-    let start = usize::try_from(offset).map_err(|_| malformed(format!("{what}: bad offset")))?;
-    start
-        .checked_add(len)
-        .filter(|end| *end <= msg.len())
-        .map(|end| &msg[start..end])
-        .ok_or_else(|| {
-            malformed(format!(
-                "{what}: offset {offset} + length {len} past the end ({} bytes)",
-                msg.len()
-            ))
-        })
+    security_buffer(msg, at, what).map_err(malformed)
 }
 
 /// Decodes a type-3 string: UTF-16LE when Unicode was negotiated, else the OEM bytes read as
@@ -91,22 +77,8 @@ impl<'a> AuthenticateMessage<'a> {
     /// Parses a type-3 message; `negotiated_unicode` is what the type-2 message chose, used
     /// when the message is too short to carry its own flags.
     fn parse(msg: &'a [u8], negotiated_unicode: bool) -> Result<Self, SaslError> {
-        if msg.len() > MAX_CLIENT_MESSAGE_LEN {
-            return Err(malformed("type-3 message longer than 64 KiB"));
-        }
-        if msg.len() < 52 {
-            return Err(malformed(format!(
-                "type-3 message of {} bytes, need at least 52",
-                msg.len()
-            )));
-        }
-        if &msg[..8] != SIGNATURE {
-            return Err(malformed("no NTLMSSP signature"));
-        }
-        let kind = u32_at(msg, 8).unwrap_or(0);
-        if kind != 3 {
-            return Err(malformed(format!("message type {kind}, expected 3")));
-        }
+        // 52 bytes: signature, type, and the five buffers up to the workstation's.
+        check_header(msg, 3, 52, MAX_CLIENT_MESSAGE_LEN).map_err(malformed)?;
         // The oldest clients stop after the workstation buffer (52 bytes); the others add
         // the session key buffer and the flags.
         let unicode = match u32_at(msg, 60) {
@@ -183,16 +155,8 @@ impl NtlmServer {
 
     /// Reads the type-1 message (loosely: signature, type, flags) and builds the type-2.
     fn challenge(&mut self, negotiate: &[u8]) -> Result<ServerStep, SaslError> {
-        if negotiate.len() > MAX_CLIENT_MESSAGE_LEN {
-            return Err(malformed("type-1 message longer than 64 KiB"));
-        }
-        if negotiate.len() < 16 || &negotiate[..8] != SIGNATURE {
-            return Err(malformed("not an NTLMSSP type-1 message"));
-        }
-        let kind = u32_at(negotiate, 8).unwrap_or(0);
-        if kind != 1 {
-            return Err(malformed(format!("message type {kind}, expected 1")));
-        }
+        // 16 bytes: signature, type, flags.
+        check_header(negotiate, 1, 16, MAX_CLIENT_MESSAGE_LEN).map_err(malformed)?;
         let client = Flags::from_bits_retain(u32_at(negotiate, 12).unwrap_or(0));
         let unicode =
             client.contains(Flags::NEGOTIATE_UNICODE) || !client.contains(Flags::NEGOTIATE_OEM);
@@ -338,15 +302,8 @@ mod tests {
 
     use super::*;
     use crate::ntlm::ChallengeMessage;
+    use crate::ntlmssp::unhex;
     use crate::Secret;
-
-    fn unhex(s: &str) -> Vec<u8> {
-        let s: String = s.split_whitespace().collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     /// MS-NLMP 4.2.1: the server challenge of every example.
     const SERVER_CHALLENGE: [u8; 8] = [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef];

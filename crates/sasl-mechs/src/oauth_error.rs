@@ -1,12 +1,12 @@
 //! The error JSON an OAuth server sends in an OAUTHBEARER or XOAUTH2 challenge
-//! (RFC 7628 section 3.2.2), and a small bounded parser for it.
+//! (RFC 7628 section 3.2.2), read with `serde_json` within a size and a depth bound.
 
 use std::fmt;
 
 /// The largest error JSON accepted, in bytes. Real ones are under 300.
 pub const MAX_ERROR_JSON: usize = 16 * 1024;
 
-/// Nesting depth allowed inside skipped values.
+/// The deepest nesting of objects and arrays accepted, the error object itself included.
 const MAX_DEPTH: usize = 16;
 
 /// The server's OAuth error report, from the JSON object in its failure challenge.
@@ -41,197 +41,80 @@ impl fmt::Display for OAuthError {
 
 impl OAuthError {
     /// Parses the error JSON. Returns a short description of the problem if it is not a JSON
-    /// object with a string `status` member. Unknown members are skipped; input longer than
+    /// object with a string `status` member. Unknown members are skipped, and so are
+    /// `scope` and `openid-configuration` when they are not strings; input longer than
     /// [`MAX_ERROR_JSON`] or nested deeper than 16 levels is refused.
     pub fn parse(json: &[u8]) -> Result<OAuthError, String> {
         if json.len() > MAX_ERROR_JSON {
             return Err(format!("error JSON longer than {MAX_ERROR_JSON} bytes"));
         }
-        let mut p = Parser { s: json, i: 0 };
-        p.ws();
-        p.expect(b'{')?;
-        let mut status = None;
-        let mut scope = None;
-        let mut openid_configuration = None;
-        p.ws();
-        if p.peek() == Some(b'}') {
-            p.i += 1;
-        } else {
-            loop {
-                p.ws();
-                let key = p.string()?;
-                p.ws();
-                p.expect(b':')?;
-                p.ws();
-                let value = if p.peek() == Some(b'"') {
-                    Some(p.string()?)
-                } else {
-                    p.skip_value(0)?;
-                    None
-                };
-                match key.as_str() {
-                    "status" => status = value,
-                    "scope" => scope = value,
-                    "openid-configuration" => openid_configuration = value,
-                    _ => {}
-                }
-                p.ws();
-                match p.next() {
-                    Some(b',') => continue,
-                    Some(b'}') => break,
-                    _ => return Err("expected ',' or '}'".into()),
-                }
-            }
+        // serde_json would also read an array as a struct (its fields in order).
+        if json.trim_ascii_start().first() != Some(&b'{') {
+            return Err("not a JSON object".into());
         }
-        p.ws();
-        if p.i != p.s.len() {
-            return Err("trailing bytes after the JSON object".into());
+        // serde_json's own limit (128 levels) is far above what an error report needs.
+        if nesting_depth(json) > MAX_DEPTH {
+            return Err("JSON nested too deeply".into());
         }
-        let status = status.ok_or("no string \"status\" member")?;
+        let members: ErrorMembers = serde_json::from_slice(json).map_err(|e| e.to_string())?;
         Ok(OAuthError {
-            status,
-            scope,
-            openid_configuration,
+            status: members.status,
+            scope: members.scope,
+            openid_configuration: members.openid_configuration,
         })
     }
 }
 
-struct Parser<'a> {
-    s: &'a [u8],
-    i: usize,
+/// The members of the error JSON this crate reads (RFC 7628 section 3.2.2).
+#[derive(serde::Deserialize)]
+struct ErrorMembers {
+    status: String,
+    #[serde(default, deserialize_with = "string_or_none")]
+    scope: Option<String>,
+    #[serde(
+        rename = "openid-configuration",
+        default,
+        deserialize_with = "string_or_none"
+    )]
+    openid_configuration: Option<String>,
 }
 
-impl Parser<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.i).copied()
-    }
+/// A string member's value; any other JSON value is skipped (`None`) rather than refused,
+/// since the status alone is worth reporting.
+fn string_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::Deserialize;
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Some(s),
+        _ => None,
+    })
+}
 
-    fn next(&mut self) -> Option<u8> {
-        let b = self.peek()?;
-        self.i += 1;
-        Some(b)
-    }
-
-    fn ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\r' | b'\n')) {
-            self.i += 1;
-        }
-    }
-
-    fn expect(&mut self, b: u8) -> Result<(), String> {
-        if self.next() == Some(b) {
-            Ok(())
-        } else {
-            Err(format!("expected '{}'", b as char))
-        }
-    }
-
-    fn hex4(&mut self) -> Result<u32, String> {
-        let mut v = 0u32;
-        for _ in 0..4 {
-            let d = self
-                .next()
-                .and_then(|b| (b as char).to_digit(16))
-                .ok_or("bad \\u escape")?;
-            v = v * 16 + d;
-        }
-        Ok(v)
-    }
-
-    fn string(&mut self) -> Result<String, String> {
-        self.expect(b'"')?;
-        let mut out = Vec::new();
-        loop {
-            match self.next().ok_or("unterminated string")? {
-                b'"' => break,
-                b'\\' => match self.next().ok_or("unterminated escape")? {
-                    b'"' => out.push(b'"'),
-                    b'\\' => out.push(b'\\'),
-                    b'/' => out.push(b'/'),
-                    b'b' => out.push(8),
-                    b'f' => out.push(12),
-                    b'n' => out.push(b'\n'),
-                    b'r' => out.push(b'\r'),
-                    b't' => out.push(b'\t'),
-                    b'u' => {
-                        let mut c = self.hex4()?;
-                        if (0xD800..0xDC00).contains(&c) {
-                            self.expect(b'\\')?;
-                            self.expect(b'u')?;
-                            let lo = self.hex4()?;
-                            if !(0xDC00..0xE000).contains(&lo) {
-                                return Err("bad surrogate pair".into());
-                            }
-                            c = 0x10000 + ((c - 0xD800) << 10) + (lo - 0xDC00);
-                        }
-                        let ch = char::from_u32(c).ok_or("bad \\u escape")?;
-                        let mut buf = [0u8; 4];
-                        out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                    }
-                    _ => return Err("bad escape".into()),
-                },
-                b if b < 0x20 => return Err("control character in string".into()),
-                b => out.push(b),
+/// The deepest nesting of arrays and objects in `json`, strings skipped. Exact for valid
+/// JSON; for anything else the parser refuses the input anyway.
+fn nesting_depth(json: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
             }
+            continue;
         }
-        String::from_utf8(out).map_err(|_| "string is not UTF-8".into())
-    }
-
-    fn skip_value(&mut self, depth: usize) -> Result<(), String> {
-        if depth > MAX_DEPTH {
-            return Err("JSON nested too deeply".into());
-        }
-        self.ws();
-        match self.peek().ok_or("missing value")? {
-            b'"' => {
-                self.string()?;
-            }
+        match b {
+            b'"' => in_string = true,
             b'{' | b'[' => {
-                let close = if self.next() == Some(b'{') {
-                    b'}'
-                } else {
-                    b']'
-                };
-                self.ws();
-                if self.peek() == Some(close) {
-                    self.i += 1;
-                    return Ok(());
-                }
-                loop {
-                    self.ws();
-                    if close == b'}' {
-                        self.string()?;
-                        self.ws();
-                        self.expect(b':')?;
-                    }
-                    self.skip_value(depth + 1)?;
-                    self.ws();
-                    match self.next() {
-                        Some(b',') => continue,
-                        Some(c) if c == close => break,
-                        _ => return Err("expected ',' or closing bracket".into()),
-                    }
-                }
+                depth += 1;
+                deepest = deepest.max(depth);
             }
-            _ => {
-                let start = self.i;
-                while matches!(
-                    self.peek(),
-                    Some(b'-' | b'+' | b'.' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
-                ) {
-                    self.i += 1;
-                }
-                let word = &self.s[start..self.i];
-                let is_number = word
-                    .first()
-                    .is_some_and(|b| *b == b'-' || b.is_ascii_digit());
-                if !(is_number || word == b"true" || word == b"false" || word == b"null") {
-                    return Err("bad JSON value".into());
-                }
-            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
         }
-        Ok(())
     }
+    deepest
 }
 
 #[cfg(test)]
@@ -301,5 +184,62 @@ mod tests {
         assert!(OAuthError::parse(deep.as_bytes()).is_err());
         let long = format!(r#"{{"status":"{}"}}"#, "a".repeat(MAX_ERROR_JSON));
         assert!(OAuthError::parse(long.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn only_an_object_is_read() {
+        for bad in [&br#"["x"]"#[..], br#""x""#, b"null", b"401"] {
+            assert_eq!(
+                OAuthError::parse(bad),
+                Err("not a JSON object".to_owned()),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(OAuthError::parse(b" \r\n\t{\"status\":\"x\"} \n").is_ok());
+    }
+
+    #[test]
+    fn depth_limit_counts_the_object_and_not_strings() {
+        let nested = |levels: usize| {
+            format!(
+                r#"{{"status":"x","d":{}{}}}"#,
+                "[".repeat(levels - 1),
+                "]".repeat(levels - 1)
+            )
+        };
+        assert!(OAuthError::parse(nested(MAX_DEPTH).as_bytes()).is_ok());
+        assert_eq!(
+            OAuthError::parse(nested(MAX_DEPTH + 1).as_bytes()),
+            Err("JSON nested too deeply".to_owned())
+        );
+        let brackets_in_strings =
+            format!(r#"{{"status":"{}\"{}"}}"#, "[".repeat(40), "{".repeat(40));
+        let e = OAuthError::parse(brackets_in_strings.as_bytes()).unwrap();
+        assert_eq!(e.status.len(), 81);
+    }
+
+    #[test]
+    fn a_duplicated_member_is_refused() {
+        assert!(OAuthError::parse(br#"{"status":"a","status":"b"}"#).is_err());
+        assert!(OAuthError::parse(br#"{"status":"a","scope":"x","scope":"y"}"#).is_err());
+    }
+
+    #[test]
+    fn optional_members_that_are_not_strings_are_skipped() {
+        let e = OAuthError::parse(
+            br#"{"scope":["a","b"],"openid-configuration":null,"status":"invalid_token"}"#,
+        )
+        .unwrap();
+        assert_eq!(e.status, "invalid_token");
+        assert_eq!(e.scope, None);
+        assert_eq!(e.openid_configuration, None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_give_a_value_or_an_error(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let _ = OAuthError::parse(&bytes);
+        }
     }
 }

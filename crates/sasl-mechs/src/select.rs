@@ -1,53 +1,25 @@
 //! Choosing a mechanism from what the server offers, and building it by name.
 
-use crate::{Credentials, Mechanism, SaslError};
+use crate::{Credentials, Mechanism, MechanismName, Needs, SaslError};
 
-/// The mechanisms this crate's clients implement, strongest first: the order
-/// [`select`] prefers.
+/// The names of [`MechanismName::ALL_KNOWN`], strongest first: the order [`select`]
+/// prefers. [`MechanismName::ALL_KNOWN`] says why.
+pub const STRENGTH_ORDER: &[&str] = &crate::name::KNOWN_NAMES;
+
+/// Whether the mechanism called `name` (any case) sends the password in clear: PLAIN and
+/// LOGIN. False for a name this crate does not know. See
+/// [`MechanismName::sends_password_in_clear`].
 ///
-/// SCRAM proves both sides and keeps the password off the wire; the token mechanisms come
-/// next (they are only chosen when a token is given, and password mechanisms only when a
-/// password is); CRAM-MD5, DIGEST-MD5 and NTLM are challenge-response with weak hashes.
-/// DIGEST-MD5 has a client nonce and proves the server, but RFC 6331 moved it to Historic
-/// for its interoperability problems (digest-uri and realm checks, charset rules), and it is
-/// no harder to attack offline than CRAM-MD5 (both are MD5 over a password-equivalent
-/// secret): when a server offers both, CRAM-MD5 is the one that works more often, so
-/// DIGEST-MD5 comes after it and before NTLM. PLAIN and LOGIN
-/// send the password itself; EXTERNAL and ANONYMOUS are only chosen when the caller lists
-/// them in [`Policy::allowed`].
-pub const STRENGTH_ORDER: &[&str] = &[
-    "SCRAM-SHA-256",
-    "SCRAM-SHA-1",
-    "OAUTHBEARER",
-    "XOAUTH2",
-    "CRAM-MD5",
-    "DIGEST-MD5",
-    "NTLM",
-    "PLAIN",
-    "LOGIN",
-    "EXTERNAL",
-    "ANONYMOUS",
-];
-
-/// What a mechanism needs from the credentials.
-fn needs(name: &str) -> Need {
-    match name {
-        "OAUTHBEARER" | "XOAUTH2" => Need::Token,
-        "EXTERNAL" | "ANONYMOUS" => Need::Nothing,
-        _ => Need::Password,
-    }
-}
-
-#[derive(PartialEq)]
-enum Need {
-    Password,
-    Token,
-    Nothing,
-}
-
-/// Whether a mechanism sends the password in clear.
-pub fn is_plaintext(name: &str) -> bool {
-    name.eq_ignore_ascii_case("PLAIN") || name.eq_ignore_ascii_case("LOGIN")
+/// ```
+/// use sasl_mechs::{is_plaintext, MechanismName};
+/// assert!(is_plaintext("login"));
+/// assert!(is_plaintext(MechanismName::Plain));
+/// assert!(!is_plaintext("SCRAM-SHA-256"));
+/// ```
+pub fn is_plaintext(name: impl AsRef<str>) -> bool {
+    name.as_ref()
+        .parse::<MechanismName>()
+        .is_ok_and(|n| n.sends_password_in_clear())
 }
 
 /// The caller's rules for [`select`].
@@ -116,7 +88,10 @@ pub fn select(
     policy: &Policy,
 ) -> Result<&'static str, SaslError> {
     let mut plaintext_refused = false;
-    for &name in STRENGTH_ORDER {
+    for mechanism in MechanismName::ALL_KNOWN {
+        let (Some(name), Some(needs)) = (mechanism.static_str(), mechanism.needs()) else {
+            continue; // Every name in ALL_KNOWN has both.
+        };
         if !offered
             .iter()
             .any(|o| o.as_ref().eq_ignore_ascii_case(name))
@@ -124,22 +99,25 @@ pub fn select(
             continue;
         }
         let allowed = if policy.allowed.is_empty() {
-            needs(name) != Need::Nothing
+            needs != Needs::Nothing
         } else {
             policy.allowed.iter().any(|a| a.eq_ignore_ascii_case(name))
         };
         if !allowed {
             continue;
         }
-        let usable = match needs(name) {
-            Need::Password => creds.password().is_some(),
-            Need::Token => creds.token().is_some(),
-            Need::Nothing => true,
+        let usable = match needs {
+            Needs::Password => creds.password().is_some(),
+            Needs::Token => creds.token().is_some(),
+            Needs::Nothing => true,
         };
         if !usable {
             continue;
         }
-        if is_plaintext(name) && !policy.channel_encrypted && !policy.allow_plaintext {
+        if mechanism.sends_password_in_clear()
+            && !policy.channel_encrypted
+            && !policy.allow_plaintext
+        {
             plaintext_refused = true;
             continue;
         }
@@ -189,61 +167,62 @@ impl Default for ClientOptions {
     }
 }
 
-/// Builds the client mechanism called `name` (any case) for these credentials.
+/// Builds the client mechanism called `name` (any case, or a [`MechanismName`]) for these
+/// credentials.
 ///
 /// ```
-/// use sasl_mechs::{client_mechanism, ClientOptions, Credentials};
+/// use sasl_mechs::{client_mechanism, ClientOptions, Credentials, MechanismName};
 /// let creds = Credentials::new("tim", "tanstaaftanstaaf")?;
 /// let mut m = client_mechanism("cram-md5", &creds, &ClientOptions::default())?;
 /// assert_eq!(m.name(), "CRAM-MD5");
 /// let r = m.respond(b"<1896.697170952@postoffice.reston.mci.net>")?;
 /// assert_eq!(&r[..], b"tim b913a602c7eda7a495b4e6e7334d3890");
 /// m.finish(None)?;
+/// let m = client_mechanism(MechanismName::Plain, &creds, &ClientOptions::default())?;
+/// assert!(m.sends_password_in_clear());
 /// # Ok::<(), sasl_mechs::SaslError>(())
 /// ```
 pub fn client_mechanism(
-    name: &str,
+    name: impl AsRef<str>,
     creds: &Credentials,
     options: &ClientOptions,
 ) -> Result<Box<dyn Mechanism>, SaslError> {
-    let upper = name.to_ascii_uppercase();
-    Ok(match upper.as_str() {
-        "PLAIN" => Box::new(crate::Plain::new(creds)?),
-        "LOGIN" => Box::new(crate::Login::new(creds)?),
-        "CRAM-MD5" => Box::new(crate::CramMd5::new(creds)?),
-        "SCRAM-SHA-1" => Box::new(
-            crate::Scram::new(crate::ScramHash::Sha1, creds)?
-                .max_iterations(options.scram_max_iterations),
-        ),
-        "SCRAM-SHA-256" => Box::new(
-            crate::Scram::new(crate::ScramHash::Sha256, creds)?
-                .max_iterations(options.scram_max_iterations),
-        ),
-        "DIGEST-MD5" => Box::new(crate::DigestMd5::new(
-            creds,
-            &options.digest_uri_service,
-            options.host.as_deref().unwrap_or("localhost"),
-            options.digest_realm.as_deref(),
-        )?),
-        "NTLM" => Box::new(crate::Ntlm::new(creds, &options.ntlm)?),
-        "OAUTHBEARER" => Box::new(crate::OAuth::new(
-            crate::OAuthKind::OAuthBearer,
-            creds,
-            options.oauth_host.as_deref(),
-            options.oauth_port,
-        )?),
-        "XOAUTH2" => Box::new(crate::OAuth::new(
-            crate::OAuthKind::XOAuth2,
-            creds,
-            None,
-            None,
-        )?),
-        "EXTERNAL" => Box::new(crate::External::new(creds)),
-        "ANONYMOUS" => Box::new(crate::Anonymous::new(creds)?),
-        _ => {
-            return Err(SaslError::UnknownMechanism {
-                name: name.to_owned(),
-            })
-        }
-    })
+    let name = name.as_ref();
+    let unknown = || SaslError::UnknownMechanism {
+        name: name.to_owned(),
+    };
+    let scram = |hash| {
+        crate::Scram::new(hash, creds).map(|s| s.max_iterations(options.scram_max_iterations))
+    };
+    Ok(
+        match name.parse::<MechanismName>().map_err(|_| unknown())? {
+            MechanismName::Plain => Box::new(crate::Plain::new(creds)?),
+            MechanismName::Login => Box::new(crate::Login::new(creds)?),
+            MechanismName::CramMd5 => Box::new(crate::CramMd5::new(creds)?),
+            MechanismName::ScramSha1 => Box::new(scram(crate::ScramHash::Sha1)?),
+            MechanismName::ScramSha256 => Box::new(scram(crate::ScramHash::Sha256)?),
+            MechanismName::DigestMd5 => Box::new(crate::DigestMd5::new(
+                creds,
+                &options.digest_uri_service,
+                options.host.as_deref().unwrap_or("localhost"),
+                options.digest_realm.as_deref(),
+            )?),
+            MechanismName::Ntlm => Box::new(crate::Ntlm::new(creds, &options.ntlm)?),
+            MechanismName::OAuthBearer => Box::new(crate::OAuth::new(
+                crate::OAuthKind::OAuthBearer,
+                creds,
+                options.oauth_host.as_deref(),
+                options.oauth_port,
+            )?),
+            MechanismName::XOAuth2 => Box::new(crate::OAuth::new(
+                crate::OAuthKind::XOAuth2,
+                creds,
+                None,
+                None,
+            )?),
+            MechanismName::External => Box::new(crate::External::new(creds)),
+            MechanismName::Anonymous => Box::new(crate::Anonymous::new(creds)?),
+            MechanismName::Other(_) => return Err(unknown()),
+        },
+    )
 }

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::{SaslError, Secret};
+use crate::{MechanismName, SaslError, Secret};
 
 /// Looks up the stored password (or, for OAUTHBEARER/XOAUTH2, the valid token) of an
 /// authentication id; `None` for an unknown user.
@@ -55,7 +55,8 @@ pub trait ServerMechanism: Send {
     fn authenticated(&self) -> Option<&Authenticated>;
 }
 
-/// Builds the server mechanism called `name` (any case), checking against `lookup`.
+/// Builds the server mechanism called `name` (any case, or a [`MechanismName`]), checking
+/// against `lookup`.
 ///
 /// Fixed parameters: CRAM-MD5 challenges name `localhost`, DIGEST-MD5 offers realm
 /// `localhost` for service `smtp`, NTLM names itself `LOCALHOST`. Build
@@ -72,47 +73,51 @@ pub trait ServerMechanism: Send {
 /// # Ok::<(), sasl_mechs::SaslError>(())
 /// ```
 pub fn server_mechanism(
-    name: &str,
+    name: impl AsRef<str>,
     lookup: PasswordLookup,
 ) -> Result<Box<dyn ServerMechanism>, SaslError> {
     use crate::scram::ScramHash;
-    Ok(match name.to_ascii_uppercase().as_str() {
-        "PLAIN" => Box::new(crate::simple_server::PlainServer::new(lookup)),
-        "LOGIN" => Box::new(crate::simple_server::LoginServer::new(lookup)),
-        "CRAM-MD5" => Box::new(crate::simple_server::CramMd5Server::new(
-            lookup,
-            "localhost",
-        )),
-        "DIGEST-MD5" => Box::new(crate::digest_md5_server::DigestMd5Server::new(
-            lookup,
-            "localhost",
-            "smtp",
-        )),
-        "OAUTHBEARER" => Box::new(crate::oauth_server::OAuthServer::new(
-            crate::OAuthKind::OAuthBearer,
-            lookup,
-        )),
-        "XOAUTH2" => Box::new(crate::oauth_server::OAuthServer::new(
-            crate::OAuthKind::XOAuth2,
-            lookup,
-        )),
-        // No channel identity is known here: every EXTERNAL exchange fails. A server with
-        // TLS client certificates builds `ExternalServer::new(Some(identity))` itself.
-        "EXTERNAL" => Box::new(crate::oauth_server::ExternalServer::new(None)),
-        "ANONYMOUS" => Box::new(crate::oauth_server::AnonymousServer::new()),
-        "NTLM" => Box::new(crate::ntlm_server::NtlmServer::new(lookup, "LOCALHOST")),
-        "SCRAM-SHA-1" => Box::new(crate::scram_server::ScramServer::new(
-            ScramHash::Sha1,
-            lookup,
-        )),
-        "SCRAM-SHA-256" => Box::new(crate::scram_server::ScramServer::new(
-            ScramHash::Sha256,
-            lookup,
-        )),
-        _ => {
-            return Err(SaslError::UnknownMechanism {
-                name: name.to_owned(),
-            })
-        }
-    })
+    let name = name.as_ref();
+    let unknown = || SaslError::UnknownMechanism {
+        name: name.to_owned(),
+    };
+    Ok(
+        match name.parse::<MechanismName>().map_err(|_| unknown())? {
+            MechanismName::Plain => Box::new(crate::simple_server::PlainServer::new(lookup)),
+            MechanismName::Login => Box::new(crate::simple_server::LoginServer::new(lookup)),
+            MechanismName::CramMd5 => Box::new(crate::simple_server::CramMd5Server::new(
+                lookup,
+                "localhost",
+            )),
+            MechanismName::DigestMd5 => Box::new(crate::digest_md5_server::DigestMd5Server::new(
+                lookup,
+                "localhost",
+                "smtp",
+            )),
+            MechanismName::OAuthBearer => Box::new(crate::oauth_server::OAuthServer::new(
+                crate::OAuthKind::OAuthBearer,
+                lookup,
+            )),
+            MechanismName::XOAuth2 => Box::new(crate::oauth_server::OAuthServer::new(
+                crate::OAuthKind::XOAuth2,
+                lookup,
+            )),
+            // No channel identity is known here: every EXTERNAL exchange fails. A server with
+            // TLS client certificates builds `ExternalServer::new(Some(identity))` itself.
+            MechanismName::External => Box::new(crate::oauth_server::ExternalServer::new(None)),
+            MechanismName::Anonymous => Box::new(crate::oauth_server::AnonymousServer::new()),
+            MechanismName::Ntlm => {
+                Box::new(crate::ntlm_server::NtlmServer::new(lookup, "LOCALHOST"))
+            }
+            MechanismName::ScramSha1 => Box::new(crate::scram_server::ScramServer::new(
+                ScramHash::Sha1,
+                lookup,
+            )),
+            MechanismName::ScramSha256 => Box::new(crate::scram_server::ScramServer::new(
+                ScramHash::Sha256,
+                lookup,
+            )),
+            MechanismName::Other(_) => return Err(unknown()),
+        },
+    )
 }

@@ -53,7 +53,7 @@ fn allow_plain() -> AuthOptions {
 
 fn every_mechanism_right_then_wrong_then_right<C: Driver>() {
     let server = server();
-    for &mech in MECHANISMS {
+    for &mech in MECHANISMS.iter() {
         let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
         let e = client
             .auth_with_options(mech, USER, "wrong password", &allow_plain())
@@ -111,7 +111,7 @@ fn auth_auto_over_starttls_picks_scram_sha_256<C: Driver>() {
 fn the_transcript_never_shows_a_password<C: Driver>() {
     let server = server();
     let seen = Arc::new(Mutex::new(String::new()));
-    for &mech in MECHANISMS {
+    for &mech in MECHANISMS.iter() {
         for password in [PASSWORD, "wrong-Secret-2"] {
             let sink = Arc::clone(&seen);
             let config = config(&server, TlsMode::None).transcript(move |d, l| {

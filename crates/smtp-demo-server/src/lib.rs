@@ -38,7 +38,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -47,7 +47,7 @@ use base64::Engine as _;
 use rustls::pki_types::CertificateDer;
 use rustls::{ServerConnection, StreamOwned};
 use sasl_mechs::server::{server_mechanism, PasswordLookup, ServerStep};
-use sasl_mechs::Secret;
+use sasl_mechs::{MechanismName, Needs, Secret};
 use smtp_proto::{
     ForwardPath, Mailbox, ReplyCode, UnstuffStatus, Unstuffer, MAX_AUTH_RESPONSE_LINE,
     MAX_COMMAND_LINE,
@@ -66,26 +66,32 @@ pub const DEMO_USER: &str = "demo";
 pub const DEMO_PASSWORD: &str = "demo-password";
 
 /// The password mechanisms the demo server offers, strongest last (the start of its EHLO
-/// AUTH line). DIGEST-MD5 offers realm `localhost` and expects the service `smtp` in the
-/// digest-uri.
-pub const MECHANISMS: &[&str] = &[
-    "PLAIN",
-    "LOGIN",
-    "CRAM-MD5",
-    "DIGEST-MD5",
-    "NTLM",
-    "SCRAM-SHA-1",
-    "SCRAM-SHA-256",
-];
+/// AUTH line): every mechanism of `sasl-mechs` that needs a password. DIGEST-MD5 offers realm
+/// `localhost` and expects the service `smtp` in the digest-uri.
+pub static MECHANISMS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| weakest_first(Needs::Password));
 
 /// The bearer-token mechanisms the demo server also offers (after [`MECHANISMS`] on its
-/// EHLO AUTH line). No OAuth server is involved: the token it accepts for a user is that
-/// user's password, so a client passes the password where a token goes.
-pub const TOKEN_MECHANISMS: &[&str] = &["XOAUTH2", "OAUTHBEARER"];
+/// EHLO AUTH line), strongest last. No OAuth server is involved: the token it accepts for a
+/// user is that user's password, so a client passes the password where a token goes.
+pub static TOKEN_MECHANISMS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| weakest_first(Needs::Token));
+
+/// The mechanisms of `sasl-mechs` that need `needs`, weakest first. Offering the strongest
+/// last checks that clients choose by strength, not by the order of the AUTH line.
+fn weakest_first(needs: Needs) -> Vec<&'static str> {
+    let known: &'static [MechanismName] = &MechanismName::ALL_KNOWN;
+    known
+        .iter()
+        .rev()
+        .filter(|m| m.needs() == Some(needs))
+        .map(MechanismName::as_str)
+        .collect()
+}
 
 /// Every mechanism offered, in the order of the EHLO AUTH line.
 fn offered() -> impl Iterator<Item = &'static str> {
-    MECHANISMS.iter().chain(TOKEN_MECHANISMS).copied()
+    MECHANISMS.iter().chain(TOKEN_MECHANISMS.iter()).copied()
 }
 
 /// Errors after which the server closes the connection (421), as real servers do.
@@ -1233,7 +1239,7 @@ mod tests {
             "CHUNKING",
             "ENHANCEDSTATUSCODES",
             "STARTTLS",
-            "AUTH PLAIN LOGIN CRAM-MD5 DIGEST-MD5 NTLM SCRAM-SHA-1 SCRAM-SHA-256 XOAUTH2 OAUTHBEARER",
+            "AUTH LOGIN PLAIN NTLM DIGEST-MD5 CRAM-MD5 SCRAM-SHA-1 SCRAM-SHA-256 XOAUTH2 OAUTHBEARER",
         ] {
             assert!(ehlo.iter().any(|l| &l[4..] == kw), "{kw} missing: {ehlo:?}");
         }
@@ -1473,7 +1479,10 @@ mod tests {
         }
         assert!(ehlo[0].starts_with("250-demo.localhost"), "{ehlo:?}");
         assert!(!ehlo.iter().any(|l| l.contains("STARTTLS")), "{ehlo:?}");
-        assert!(ehlo.iter().any(|l| l.contains("AUTH PLAIN")), "{ehlo:?}");
+        assert!(
+            ehlo.iter().any(|l| l.contains("AUTH LOGIN PLAIN")),
+            "{ehlo:?}"
+        );
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
         AuthChoice::Auto if args.auth.is_some() => vec!["auto".to_owned()],
         AuthChoice::Auto => MECHANISMS
             .iter()
-            .chain(TOKEN_MECHANISMS)
+            .chain(TOKEN_MECHANISMS.iter())
             .map(|m| (*m).to_owned())
             .collect(),
     };
