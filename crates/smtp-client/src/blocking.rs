@@ -295,19 +295,23 @@ impl SmtpClient {
         self.op(methods::etrn(node))
     }
 
-    /// SEND FROM (RFC 821): obsolete, always [`Error::Unsupported`].
-    pub fn send_to_terminal(&mut self) -> Result<Reply, Error> {
-        methods::obsolete("SEND")
+    /// Sends `SEND FROM:<from>` (RFC 821 4.1.1; Net::SMTP's `send`): a transaction whose
+    /// message is shown on the recipients' terminals. RFC 5321 dropped it and most servers
+    /// answer 502, which is [`Error::Refused`] with the reply.
+    pub fn send_to_terminal(&mut self, from: &ReversePath) -> Result<Reply, Error> {
+        self.op(methods::rfc821_transaction(Command::Send { from }))
     }
 
-    /// SOML FROM (RFC 821): obsolete, always [`Error::Unsupported`].
-    pub fn send_or_mail(&mut self) -> Result<Reply, Error> {
-        methods::obsolete("SOML")
+    /// Sends `SOML FROM:<from>` (RFC 821; Net::SMTP's `send_or_mail`): to the terminal, or
+    /// the mailbox when the recipient is not logged in.
+    pub fn send_or_mail(&mut self, from: &ReversePath) -> Result<Reply, Error> {
+        self.op(methods::rfc821_transaction(Command::Soml { from }))
     }
 
-    /// SAML FROM (RFC 821): obsolete, always [`Error::Unsupported`].
-    pub fn send_and_mail(&mut self) -> Result<Reply, Error> {
-        methods::obsolete("SAML")
+    /// Sends `SAML FROM:<from>` (RFC 821; Net::SMTP's `send_and_mail`): to the terminal and
+    /// the mailbox.
+    pub fn send_and_mail(&mut self, from: &ReversePath) -> Result<Reply, Error> {
+        self.op(methods::rfc821_transaction(Command::Saml { from }))
     }
 
     /// Sends one command line and returns the server's reply whatever its code (Net::Cmd's

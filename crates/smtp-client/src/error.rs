@@ -106,8 +106,8 @@ pub enum Error {
     /// report it with the transcript. The connection must be dropped.
     #[error("internal error (a bug in smtp-client): {0}")]
     Internal(&'static str),
-    /// The command is obsolete and deliberately not supported (SEND, SOML, SAML).
-    #[error("{0} is obsolete (removed by RFC 5321) and not supported")]
+    /// What was asked for is not supported by this client or this build.
+    #[error("{0} is not supported")]
     Unsupported(&'static str),
     /// Reading the message body from the caller's reader failed.
     #[error("reading the message body failed: {0}")]

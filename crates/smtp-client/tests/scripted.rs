@@ -779,7 +779,15 @@ fn low_level_data_datasend_dataend_and_obsolete_commands<C: Driver>() {
             .expect("VRFY bob")
             .reply("252 cannot verify")
             .expect("RSET")
-            .reply("250 ok"),
+            .reply("250 ok")
+            .expect("SEND FROM:<alice@example.test>")
+            .reply("502 5.5.1 SEND not implemented")
+            .expect("SOML FROM:<alice@example.test>")
+            .reply("250 ok")
+            .expect("SAML FROM:<alice@example.test>")
+            .reply("250 ok")
+            .expect("XFORWARD NAME=spike.porcupine.org ADDR=168.100.189.2")
+            .reply("250 2.0.0 Ok"),
     )
     .unwrap();
     let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
@@ -798,10 +806,32 @@ fn low_level_data_datasend_dataend_and_obsolete_commands<C: Driver>() {
         .unwrap();
     assert_eq!(vrfy.code().get(), 252);
     client.reset().unwrap();
-    assert!(matches!(
-        client.send_or_mail(),
-        Err(Error::Unsupported("SOML"))
-    ));
+    // RFC 821's SEND, SOML and SAML go out as Net::SMTP sends them; a 502 is a refusal.
+    let alice = from("alice@example.test");
+    let send = client.send_to_terminal(&alice).unwrap_err();
+    assert!(
+        matches!(&send, Error::Refused { command, reply }
+            if command == "SEND FROM:<alice@example.test>" && reply.code().get() == 502),
+        "{send:?}"
+    );
+    assert_eq!(client.send_or_mail(&alice).unwrap().code().get(), 250);
+    assert_eq!(client.send_and_mail(&alice).unwrap().code().get(), 250);
+    // Any extension verb, Net::Cmd's command(VERB, ARGS) (Postfix's XFORWARD_README).
+    let verb = smtp_proto::Verb::new("XFORWARD").unwrap();
+    let args = [
+        smtp_proto::Argument::new("NAME=spike.porcupine.org").unwrap(),
+        smtp_proto::Argument::new("ADDR=168.100.189.2").unwrap(),
+    ];
+    let reply = client
+        .command(&Command::Extension {
+            verb: &verb,
+            args: &args,
+        })
+        .unwrap();
+    assert_eq!(reply.code().get(), 250);
+    // A verb the session keeps its own books on cannot be smuggled in as an extension.
+    assert!(smtp_proto::Verb::new("DATA").is_err());
+    assert!(smtp_proto::Argument::new("a\r\nRCPT TO:<x@y>").is_err());
     let record = finish_ok(server);
     assert_eq!(
         record.messages[0],

@@ -33,7 +33,9 @@ pub trait Driver: Sized + std::fmt::Debug {
     fn verify(&mut self, address: &Text) -> Result<Reply, Error>;
     fn reset(&mut self) -> Result<Reply, Error>;
     fn noop(&mut self) -> Result<Reply, Error>;
-    fn send_or_mail(&mut self) -> Result<Reply, Error>;
+    fn send_to_terminal(&mut self, from: &ReversePath) -> Result<Reply, Error>;
+    fn send_or_mail(&mut self, from: &ReversePath) -> Result<Reply, Error>;
+    fn send_and_mail(&mut self, from: &ReversePath) -> Result<Reply, Error>;
     fn command(&mut self, command: &Command<'_>) -> Result<Reply, Error>;
     fn quit(&mut self) -> Result<Option<Reply>, Error>;
     fn send(&mut self, envelope: &Envelope, body: &[u8]) -> Result<SendReport, Error>;
@@ -106,8 +108,14 @@ impl Driver for SmtpClient {
     fn noop(&mut self) -> Result<Reply, Error> {
         self.noop()
     }
-    fn send_or_mail(&mut self) -> Result<Reply, Error> {
-        self.send_or_mail()
+    fn send_to_terminal(&mut self, from: &ReversePath) -> Result<Reply, Error> {
+        self.send_to_terminal(from)
+    }
+    fn send_or_mail(&mut self, from: &ReversePath) -> Result<Reply, Error> {
+        self.send_or_mail(from)
+    }
+    fn send_and_mail(&mut self, from: &ReversePath) -> Result<Reply, Error> {
+        self.send_and_mail(from)
     }
     fn command(&mut self, command: &Command<'_>) -> Result<Reply, Error> {
         self.command(command)
@@ -233,8 +241,14 @@ mod tokio_driver {
         fn noop(&mut self) -> Result<Reply, Error> {
             self.rt.block_on(self.client.noop())
         }
-        fn send_or_mail(&mut self) -> Result<Reply, Error> {
-            self.rt.block_on(self.client.send_or_mail())
+        fn send_to_terminal(&mut self, from: &ReversePath) -> Result<Reply, Error> {
+            self.rt.block_on(self.client.send_to_terminal(from))
+        }
+        fn send_or_mail(&mut self, from: &ReversePath) -> Result<Reply, Error> {
+            self.rt.block_on(self.client.send_or_mail(from))
+        }
+        fn send_and_mail(&mut self, from: &ReversePath) -> Result<Reply, Error> {
+            self.rt.block_on(self.client.send_and_mail(from))
         }
         fn command(&mut self, command: &Command<'_>) -> Result<Reply, Error> {
             self.rt.block_on(self.client.command(command))
