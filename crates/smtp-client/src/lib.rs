@@ -33,7 +33,9 @@
 //! ```
 
 mod blocking;
+mod body;
 mod config;
+mod dial;
 mod driver;
 mod envelope;
 mod error;
