@@ -53,14 +53,6 @@ impl Mechanism for CramMd5 {
         NAME
     }
 
-    fn has_initial_response(&self) -> bool {
-        false
-    }
-
-    fn initial_response(&mut self) -> Result<Option<Response>, SaslError> {
-        Ok(None)
-    }
-
     fn respond(&mut self, challenge: &[u8]) -> Result<Response, SaslError> {
         if self.answered {
             return Err(SaslError::UnexpectedChallenge {

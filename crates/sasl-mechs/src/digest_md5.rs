@@ -506,14 +506,6 @@ impl Mechanism for DigestMd5 {
         NAME
     }
 
-    fn has_initial_response(&self) -> bool {
-        false
-    }
-
-    fn initial_response(&mut self) -> Result<Option<Response>, SaslError> {
-        Ok(None)
-    }
-
     fn respond(&mut self, challenge: &[u8]) -> Result<Response, SaslError> {
         match self.state {
             State::ExpectChallenge => self.answer(challenge).inspect_err(|_| {

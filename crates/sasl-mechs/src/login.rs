@@ -33,14 +33,6 @@ impl Mechanism for Login {
         NAME
     }
 
-    fn has_initial_response(&self) -> bool {
-        false
-    }
-
-    fn initial_response(&mut self) -> Result<Option<Response>, SaslError> {
-        Ok(None)
-    }
-
     fn respond(&mut self, _prompt: &[u8]) -> Result<Response, SaslError> {
         let out = match self.step {
             0 => self.authcid.as_bytes().to_vec(),

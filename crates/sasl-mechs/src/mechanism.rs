@@ -39,12 +39,16 @@ pub trait Mechanism: Send + fmt::Debug {
     fn name(&self) -> &'static str;
 
     /// True when the client speaks first (PLAIN, SCRAM, NTLM, OAUTHBEARER, ...), false when the
-    /// server does (LOGIN, CRAM-MD5).
-    fn has_initial_response(&self) -> bool;
+    /// server does (LOGIN, CRAM-MD5, DIGEST-MD5): the default.
+    fn has_initial_response(&self) -> bool {
+        false
+    }
 
-    /// The initial response, to send with the command; `None` if the mechanism has none.
-    /// Call at most once, before any `respond`.
-    fn initial_response(&mut self) -> Result<Option<Response>, SaslError>;
+    /// The initial response, to send with the command; `None` if the mechanism has none
+    /// (the default, for server-first mechanisms). Call at most once, before any `respond`.
+    fn initial_response(&mut self) -> Result<Option<Response>, SaslError> {
+        Ok(None)
+    }
 
     /// The response to one server challenge (raw bytes, base64 already removed).
     fn respond(&mut self, challenge: &[u8]) -> Result<Response, SaslError>;

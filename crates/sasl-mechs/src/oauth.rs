@@ -307,21 +307,26 @@ one_shot_mechanism!(Anonymous);
 mod tests {
     use super::*;
 
-    /// RFC 7628 section 4.1: the example initial client response (IMAP, with host and port).
-    #[test]
-    fn rfc7628_initial_response() {
+    /// The client of RFC 7628 section 4's examples (IMAP on server.example.com:143).
+    fn rfc7628_client() -> OAuth {
         let creds = Credentials::with_token(
             "user@example.com",
             "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==",
         )
         .unwrap();
-        let mut m = OAuth::new(
+        OAuth::new(
             OAuthKind::OAuthBearer,
             &creds,
             Some("server.example.com"),
             Some(143),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    /// RFC 7628 section 4.1: the example initial client response (IMAP, with host and port).
+    #[test]
+    fn rfc7628_initial_response() {
+        let mut m = rfc7628_client();
         assert_eq!(
             &m.initial_response().unwrap().unwrap()[..],
             &b"n,a=user@example.com,\x01host=server.example.com\x01port=143\x01auth=Bearer vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==\x01\x01"[..]
@@ -332,18 +337,7 @@ mod tests {
     /// RFC 7628 section 4.3: failed exchange; the client answers the error with 0x01.
     #[test]
     fn rfc7628_failed_exchange() {
-        let creds = Credentials::with_token(
-            "user@example.com",
-            "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==",
-        )
-        .unwrap();
-        let mut m = OAuth::new(
-            OAuthKind::OAuthBearer,
-            &creds,
-            Some("server.example.com"),
-            Some(143),
-        )
-        .unwrap();
+        let mut m = rfc7628_client();
         m.initial_response().unwrap();
         let json = br#"{"status":"invalid_token","scope":"example_scope","openid-configuration":"https://example.com/.well-known/openid-configuration"}"#;
         assert_eq!(&m.respond(json).unwrap()[..], b"\x01");

@@ -1,4 +1,5 @@
-//! The blocking client's configuration: Net::SMTP's constructor options.
+//! The client's configuration, for both drivers (the blocking [`SmtpClient`](crate::SmtpClient)
+//! and, with feature `tokio`, `tokio::AsyncSmtpClient`): Net::SMTP's constructor options.
 
 use std::fmt;
 use std::net::IpAddr;

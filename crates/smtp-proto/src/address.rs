@@ -57,25 +57,7 @@ impl Mailbox {
     }
 }
 
-impl fmt::Display for Mailbox {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<&str> for Mailbox {
-    type Error = InvalidInput;
-    fn try_from(s: &str) -> Result<Mailbox, InvalidInput> {
-        Mailbox::new(s)
-    }
-}
-
-impl std::str::FromStr for Mailbox {
-    type Err = InvalidInput;
-    fn from_str(s: &str) -> Result<Mailbox, InvalidInput> {
-        Mailbox::new(s)
-    }
-}
+crate::value::string_value_impls!(Mailbox);
 
 const WHAT: &str = "mailbox";
 

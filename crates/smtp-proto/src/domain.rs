@@ -1,6 +1,5 @@
 //! `Domain`: the argument of EHLO/HELO and the part of a mailbox after the `@`.
 
-use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::invalid::{check_line_safe, InvalidInput, InvalidReason};
@@ -45,25 +44,7 @@ impl Domain {
     }
 }
 
-impl fmt::Display for Domain {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<&str> for Domain {
-    type Error = InvalidInput;
-    fn try_from(s: &str) -> Result<Domain, InvalidInput> {
-        Domain::new(s)
-    }
-}
-
-impl std::str::FromStr for Domain {
-    type Err = InvalidInput;
-    fn from_str(s: &str) -> Result<Domain, InvalidInput> {
-        Domain::new(s)
-    }
-}
+crate::value::string_value_impls!(Domain);
 
 /// Checks a domain or address literal. With `utf8`, labels may also hold non-ASCII
 /// characters (RFC 6531 U-labels, for mailboxes under SMTPUTF8).

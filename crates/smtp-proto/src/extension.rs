@@ -1,7 +1,6 @@
 //! The values of an extension command (Net::Cmd's `command(VERB, ARGS)`): a [`Verb`] and
 //! its [`Argument`]s, sent with [`Command::Extension`](crate::Command::Extension).
 
-use std::fmt;
 use std::hash::{Hash, Hasher};
 
 use crate::domain::char_reason;
@@ -136,18 +135,7 @@ impl Hash for Verb {
     }
 }
 
-impl fmt::Display for Verb {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<&str> for Verb {
-    type Error = InvalidInput;
-    fn try_from(s: &str) -> Result<Verb, InvalidInput> {
-        Verb::new(s)
-    }
-}
+crate::value::string_value_impls!(Verb);
 
 /// One argument of an extension command: a non-empty word of printable characters, no
 /// space (the encoder puts one space between arguments), no CR, LF, NUL or other control
@@ -186,18 +174,7 @@ impl Argument {
     }
 }
 
-impl fmt::Display for Argument {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl TryFrom<&str> for Argument {
-    type Error = InvalidInput;
-    fn try_from(s: &str) -> Result<Argument, InvalidInput> {
-        Argument::new(s)
-    }
-}
+crate::value::string_value_impls!(Argument);
 
 #[cfg(test)]
 mod tests {

@@ -37,6 +37,7 @@ mod invalid;
 mod params;
 mod reply;
 mod reply_parser;
+mod value;
 
 pub use address::{ForwardPath, Mailbox, ReversePath, MAX_LOCAL_PART_LEN, MAX_MAILBOX_LEN};
 pub use capabilities::{Capabilities, SizeLimit};

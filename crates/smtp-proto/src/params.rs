@@ -480,11 +480,7 @@ impl Text {
     }
 }
 
-impl fmt::Display for Text {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+crate::value::string_value_impls!(Text);
 
 #[cfg(test)]
 mod tests {

@@ -3,8 +3,7 @@
 use std::fmt;
 use std::process::ExitCode;
 
-use smtp_client::Error;
-use smtp_proto::ReplyCode;
+use smtp_client::{Error, ErrorKind};
 
 /// What went wrong, as far as the exit status tells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,24 +99,12 @@ impl Failure {
     }
 }
 
-/// The exit kind of a client error.
+/// The exit kind of a client error, from the client's own [`ErrorKind`].
 pub fn classify(err: &Error) -> Kind {
-    match err {
-        Error::Io { .. }
-        | Error::Connect { .. }
-        | Error::Timeout { .. }
-        | Error::ConnectionClosed { .. }
-        | Error::Tls(_)
-        | Error::TlsRequired(_)
-        | Error::Protocol(_) => Kind::Connection,
-        Error::Refused { reply, .. } if reply.code() == ReplyCode::SERVICE_UNAVAILABLE => {
-            Kind::Connection
-        }
-        Error::Refused { .. }
-        | Error::RecipientsRefused { .. }
-        | Error::ExtensionMissing { .. }
-        | Error::SizeExceeded { .. } => Kind::Refused,
-        Error::InvalidInput(_) | Error::Command(_) | Error::Body(_) => Kind::Usage,
+    match err.kind() {
+        ErrorKind::Connection | ErrorKind::Tls | ErrorKind::Protocol => Kind::Connection,
+        ErrorKind::Refused | ErrorKind::NotSupported => Kind::Refused,
+        ErrorKind::Input => Kind::Usage,
         _ => Kind::Other,
     }
 }

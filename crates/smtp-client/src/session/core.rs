@@ -1,7 +1,7 @@
 //! What a session knows whatever phase it is in: the connection's state, what the server
 //! said about itself, and the bytes going out.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use smtp_proto::{Capabilities, Command, Reply, ReplyParser};
 
@@ -33,6 +33,17 @@ pub(super) enum AuthState {
     ServerAccepted,
     /// AUTH succeeded for both sides.
     Authenticated,
+}
+
+/// Which timeout a reply is awaited within.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Wait {
+    /// Any command's reply.
+    Command,
+    /// The 354 to DATA.
+    DataStart,
+    /// The reply to the end of data or to BDAT LAST.
+    DataEnd,
 }
 
 /// Everything but the phase.
@@ -103,30 +114,42 @@ impl Core {
         Ok(Label::Command(shown))
     }
 
-    /// Writes `command` and records in `owed` that its reply is awaited, within the
-    /// command timeout.
+    /// Writes `command` and records in `owed` that its reply is awaited within the timeout
+    /// `wait` names.
     pub(super) fn request<T>(
         &mut self,
         owed: &mut Owed<T>,
         command: &Command<'_>,
         what: T,
+        wait: Wait,
         now: Instant,
     ) -> Result<(), Error> {
-        let timeout = self.config.timeouts.command;
-        self.request_within(owed, command, what, timeout, now)
-    }
-
-    /// [`request`](Self::request) with a timeout of its own (DATA, BDAT LAST).
-    pub(super) fn request_within<T>(
-        &mut self,
-        owed: &mut Owed<T>,
-        command: &Command<'_>,
-        what: T,
-        timeout: Duration,
-        now: Instant,
-    ) -> Result<(), Error> {
+        let timeouts = &self.config.timeouts;
+        let timeout = match wait {
+            Wait::Command => timeouts.command,
+            Wait::DataStart => timeouts.data_start,
+            Wait::DataEnd => timeouts.data_end,
+        };
         let label = self.write_command(command)?;
         owed.push(what, label, timeout, now);
+        Ok(())
+    }
+
+    /// Writes `BDAT <len> [LAST]` and the chunk as is (RFC 3030); its reply is owed as
+    /// `what`, within the end-of-data timeout for the last chunk.
+    pub(super) fn write_bdat<T>(
+        &mut self,
+        owed: &mut Owed<T>,
+        chunk: &[u8],
+        last: bool,
+        what: T,
+        now: Instant,
+    ) -> Result<(), Error> {
+        let size = chunk.len() as u64;
+        let wait = if last { Wait::DataEnd } else { Wait::Command };
+        self.request(owed, &Command::Bdat { size, last }, what, wait, now)?;
+        self.output.extend_from_slice(chunk);
+        self.note_data(chunk.len());
         Ok(())
     }
 

@@ -34,7 +34,7 @@ use std::time::Instant;
 use smtp_proto::{Capabilities, Command, Domain, DotStuffer, ForwardPath, RcptParams, Reply};
 
 use self::command::{Effect, Quit, SingleCommand};
-use self::core::{AuthState, Core, Link};
+use self::core::{AuthState, Core, Link, Wait};
 use self::owed::Owed;
 use self::phase::{Done, Phase, Then};
 use self::rcpt::Recipients;
@@ -269,8 +269,11 @@ impl Session {
     /// Tells the session the time is `now`; when the awaited reply's deadline has passed, the
     /// next [`poll`](Self::poll) returns [`Error::Timeout`].
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.phase.deadline().is_some_and(|d| now >= d) {
-            if let Some(err) = self.phase.timed_out() {
+        let Some(owed) = self.phase.owed() else {
+            return;
+        };
+        if owed.deadline().is_some_and(|d| now >= d) {
+            if let Some(err) = owed.timed_out() {
                 self.phase = Phase::failed(err);
             }
         }
@@ -293,19 +296,24 @@ impl Session {
 
     // ----- Operations ----------------------------------------------------------------
 
-    /// Checks that a new operation may start: the connection is usable, nothing else is in
-    /// progress, and no bytes arrived that nobody asked for.
-    fn begin(&mut self) -> Result<(), Error> {
+    /// The connection is usable and no operation is in progress.
+    fn ready(&self) -> Result<(), Misuse> {
         match self.core.link {
-            Link::Broken => return Err(Misuse::ConnectionBroken.into()),
-            Link::Closed => return Err(Misuse::SessionClosed.into()),
+            Link::Broken => return Err(Misuse::ConnectionBroken),
+            Link::Closed => return Err(Misuse::SessionClosed),
             Link::Open | Link::EndOfStream => {}
         }
         match self.phase {
-            Phase::Ready => {}
-            Phase::InData(_) => return Err(Misuse::DataInProgress.into()),
-            _ => return Err(Misuse::Busy.into()),
+            Phase::Ready => Ok(()),
+            Phase::InData(_) => Err(Misuse::DataInProgress),
+            _ => Err(Misuse::Busy),
         }
+    }
+
+    /// Checks that a new operation may start: the connection is usable, nothing else is in
+    /// progress, and no bytes arrived that nobody asked for.
+    fn begin(&mut self) -> Result<(), Error> {
+        self.ready()?;
         if let Some(err) = self.core.unsolicited() {
             // Bytes nobody asked for: never let them answer the next command.
             self.core.link = Link::Broken;
@@ -384,13 +392,11 @@ impl Session {
         };
         self.begin()?;
         let mut owed = Owed::default();
-        let timeouts = self.core.config.timeouts;
-        let timeout = match effect {
-            Effect::StartsData => timeouts.data_start,
-            _ => timeouts.command,
+        let wait = match effect {
+            Effect::StartsData => Wait::DataStart,
+            _ => Wait::Command,
         };
-        self.core
-            .request_within(&mut owed, command, (), timeout, now)?;
+        self.core.request(&mut owed, command, (), wait, now)?;
         self.phase = Phase::Command(SingleCommand {
             owed,
             expect,
@@ -459,19 +465,8 @@ impl Session {
     /// Sends `BDAT <len> [LAST]` and the chunk as is (RFC 3030), and waits for the reply.
     pub fn start_bdat(&mut self, chunk: &[u8], last: bool, now: Instant) -> Result<(), Error> {
         self.begin()?;
-        let size = chunk.len() as u64;
-        let timeouts = self.core.config.timeouts;
-        let timeout = if last {
-            timeouts.data_end
-        } else {
-            timeouts.command
-        };
         let mut owed = Owed::default();
-        let command = Command::Bdat { size, last };
-        self.core
-            .request_within(&mut owed, &command, (), timeout, now)?;
-        self.core.output.extend_from_slice(chunk);
-        self.core.note_data(chunk.len());
+        self.core.write_bdat(&mut owed, chunk, last, (), now)?;
         self.phase = Phase::Command(SingleCommand {
             owed,
             expect: Expect::Completion,
@@ -499,18 +494,11 @@ impl Session {
 
     /// Sends QUIT and waits for the reply (or for the server to close).
     pub fn start_quit(&mut self, now: Instant) -> Result<(), Error> {
-        match self.core.link {
-            Link::Broken => return Err(Misuse::ConnectionBroken.into()),
-            Link::Closed => return Err(Misuse::SessionClosed.into()),
-            Link::Open | Link::EndOfStream => {}
-        }
-        match self.phase {
-            Phase::Ready => {}
-            Phase::InData(_) => return Err(Misuse::DataInProgress.into()),
-            _ => return Err(Misuse::Busy.into()),
-        }
+        // No check for stray bytes: QUIT ends the session whatever they were.
+        self.ready()?;
         let mut owed = Owed::default();
-        self.core.request(&mut owed, &Command::Quit, (), now)?;
+        self.core
+            .request(&mut owed, &Command::Quit, (), Wait::Command, now)?;
         self.phase = Phase::Quit(Quit { owed });
         Ok(())
     }
@@ -565,7 +553,7 @@ impl Session {
                     return Ok(Event::StartTls);
                 }
                 Phase::Send(send) if send.wants_body() => {
-                    let owes_nothing = send.owed().is_none_or(|o| o.is_empty());
+                    let owes_nothing = send.owed().is_none_or(|o| o.owes_nothing());
                     match self.core.unsolicited() {
                         // A reply that came with the 354 (or with the last RCPT reply before
                         // BDAT) would be read as the answer to this message.

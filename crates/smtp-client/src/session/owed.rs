@@ -107,14 +107,28 @@ impl<T> Owed<T> {
     }
 }
 
-impl<T> Owed<T> {
+/// What the session asks of any phase's owed replies, whatever they are tagged with.
+pub(super) trait Awaits {
+    /// True when no reply is owed.
+    fn owes_nothing(&self) -> bool;
     /// When the oldest awaited reply must be complete.
-    pub(super) fn deadline(&self) -> Option<Instant> {
+    fn deadline(&self) -> Option<Instant>;
+    /// The error for the oldest awaited reply not arriving in time.
+    fn timed_out(&self) -> Option<Error>;
+    /// The error for the server closing while the oldest reply was awaited.
+    fn closed(&self) -> Error;
+}
+
+impl<T> Awaits for Owed<T> {
+    fn owes_nothing(&self) -> bool {
+        self.is_empty()
+    }
+
+    fn deadline(&self) -> Option<Instant> {
         self.head().map(|(_, deadline)| deadline)
     }
 
-    /// The error for the oldest awaited reply not arriving in time.
-    pub(super) fn timed_out(&self) -> Option<Error> {
+    fn timed_out(&self) -> Option<Error> {
         let (head, _) = self.head()?;
         Some(Error::Timeout {
             awaiting: head.label.awaiting(),
@@ -122,8 +136,7 @@ impl<T> Owed<T> {
         })
     }
 
-    /// The error for the server closing while the oldest reply was awaited.
-    pub(super) fn closed(&self) -> Error {
+    fn closed(&self) -> Error {
         Error::ConnectionClosed {
             awaiting: self
                 .head()

@@ -19,6 +19,7 @@ use smtp_proto::{DotStuffer, Reply};
 
 use super::command::{Quit, SingleCommand};
 use super::core::Core;
+use super::owed::Awaits;
 use super::rcpt::Recipients;
 use super::send::Sending;
 use super::setup::Setup;
@@ -84,43 +85,31 @@ impl Phase {
         )))
     }
 
-    /// When the oldest reply this phase waits for must be complete.
-    pub(super) fn deadline(&self) -> Option<Instant> {
+    /// The replies this phase is owed, if it waits for any.
+    pub(super) fn owed(&self) -> Option<&dyn Awaits> {
         match self {
-            Phase::Setup(s) => s.owed()?.deadline(),
-            Phase::Command(c) => c.owed.deadline(),
-            Phase::Recipients(r) => r.owed().deadline(),
-            Phase::Send(s) => s.owed()?.deadline(),
-            Phase::Quit(q) => q.owed.deadline(),
+            Phase::Setup(s) => s.owed(),
+            Phase::Command(c) => Some(&c.owed),
+            Phase::Recipients(r) => Some(r.owed()),
+            Phase::Send(s) => s.owed(),
+            Phase::Quit(q) => Some(&q.owed),
             Phase::Ready | Phase::InData(_) | Phase::Done(_) => None,
         }
     }
 
-    /// The timeout error for the oldest awaited reply, if one is awaited.
-    pub(super) fn timed_out(&self) -> Option<Error> {
-        match self {
-            Phase::Setup(s) => s.owed()?.timed_out(),
-            Phase::Command(c) => c.owed.timed_out(),
-            Phase::Recipients(r) => r.owed().timed_out(),
-            Phase::Send(s) => s.owed()?.timed_out(),
-            Phase::Quit(q) => q.owed.timed_out(),
-            Phase::Ready | Phase::InData(_) | Phase::Done(_) => None,
-        }
+    /// When the oldest reply this phase waits for must be complete.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.owed()?.deadline()
     }
 
     /// The error for the server closing the connection during this phase.
     pub(super) fn closed(&self) -> Error {
-        let owed_closed = match self {
-            Phase::Setup(s) => s.owed().map(|o| o.closed()),
-            Phase::Command(c) => Some(c.owed.closed()),
-            Phase::Recipients(r) => Some(r.owed().closed()),
-            Phase::Send(s) => s.owed().map(|o| o.closed()),
-            Phase::Quit(q) => Some(q.owed.closed()),
-            Phase::Ready | Phase::InData(_) | Phase::Done(_) => None,
-        };
-        owed_closed.unwrap_or(Error::ConnectionClosed {
-            awaiting: String::new(),
-        })
+        match self.owed() {
+            Some(owed) => owed.closed(),
+            None => Error::ConnectionClosed {
+                awaiting: String::new(),
+            },
+        }
     }
 
     /// Moves the phase on with the reply that arrived.

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use smtp_proto::{Command, ForwardPath, RcptParams, Reply};
 
-use super::core::Core;
+use super::core::{Core, Wait};
 use super::owed::Owed;
 use super::phase::Phase;
 use super::Outcome;
@@ -37,32 +37,28 @@ impl RcptBatch {
         self.sent < self.list.len()
     }
 
-    /// Writes the next RCPT; its reply is owed as `tag(index)`.
-    pub(super) fn send_next<T>(
+    /// Writes the next RCPT, or with `all` every one not yet written (pipelined); the reply
+    /// of recipient `index` is owed as `tag(index)`.
+    pub(super) fn send<T>(
         &mut self,
         core: &mut Core,
         owed: &mut Owed<T>,
         tag: fn(usize) -> T,
+        all: bool,
         now: Instant,
     ) -> Result<(), Error> {
-        let Some((to, params)) = self.list.get(self.sent) else {
-            return Ok(());
-        };
-        core.request(owed, &Command::Rcpt { to, params }, tag(self.sent), now)?;
-        self.sent += 1;
-        Ok(())
-    }
-
-    /// Writes every RCPT not yet written (pipelined).
-    pub(super) fn send_all<T>(
-        &mut self,
-        core: &mut Core,
-        owed: &mut Owed<T>,
-        tag: fn(usize) -> T,
-        now: Instant,
-    ) -> Result<(), Error> {
-        while self.has_unsent() {
-            self.send_next(core, owed, tag, now)?;
+        while let Some((to, params)) = self.list.get(self.sent) {
+            core.request(
+                owed,
+                &Command::Rcpt { to, params },
+                tag(self.sent),
+                Wait::Command,
+                now,
+            )?;
+            self.sent += 1;
+            if !all {
+                break;
+            }
         }
         Ok(())
     }
@@ -130,11 +126,8 @@ impl Recipients {
             pipelined: core.pipelining(),
             owed: Owed::default(),
         };
-        if op.pipelined {
-            op.batch.send_all(core, &mut op.owed, index, now)?;
-        } else {
-            op.batch.send_next(core, &mut op.owed, index, now)?;
-        }
+        op.batch
+            .send(core, &mut op.owed, index, op.pipelined, now)?;
         Ok(op)
     }
 
@@ -152,7 +145,7 @@ impl Recipients {
             return Phase::failed(awaited.label.refused(reply));
         }
         if !self.pipelined && self.batch.has_unsent() {
-            return match self.batch.send_next(core, &mut self.owed, index, now) {
+            return match self.batch.send(core, &mut self.owed, index, false, now) {
                 Ok(()) => Phase::Recipients(self),
                 Err(e) => Phase::failed(e),
             };

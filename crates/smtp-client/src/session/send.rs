@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use smtp_proto::{Command, DotStuffer, Reply};
 
-use super::core::{Core, Link};
-use super::owed::Owed;
+use super::core::{Core, Link, Wait};
+use super::owed::{Awaits, Owed};
 use super::phase::Phase;
 use super::prepare::{declare_body, has_8bit, Prepared};
 use super::rcpt::RcptBatch;
@@ -93,7 +93,7 @@ impl Sending {
         }
     }
 
-    pub(super) fn owed(&self) -> Option<&Owed<impl Sized>> {
+    pub(super) fn owed(&self) -> Option<&dyn Awaits> {
         match self {
             Sending::PeekBody(_) => None,
             Sending::Started(tx) => Some(&tx.owed),
@@ -181,9 +181,9 @@ fn start(
             from: &envelope.from,
             params: &envelope.mail_params,
         };
-        core.request(&mut tx.owed, &mail, Awaited::Mail, now)?;
+        core.request(&mut tx.owed, &mail, Awaited::Mail, Wait::Command, now)?;
         if pipelined {
-            tx.rcpts.send_all(core, &mut tx.owed, rcpt, now)?;
+            tx.rcpts.send(core, &mut tx.owed, rcpt, true, now)?;
             if !bdat {
                 tx.request_data(core, now)?;
             }
@@ -200,8 +200,13 @@ fn start(
 
 impl Transaction {
     fn request_data(&mut self, core: &mut Core, now: Instant) -> Result<(), Error> {
-        let timeout = core.config.timeouts.data_start;
-        core.request_within(&mut self.owed, &Command::Data, Awaited::Data, timeout, now)
+        core.request(
+            &mut self.owed,
+            &Command::Data,
+            Awaited::Data,
+            Wait::DataStart,
+            now,
+        )
     }
 
     fn send_chunk(
@@ -225,23 +230,7 @@ impl Transaction {
                 }
             }
             Stream::Bdat => {
-                let size = chunk.len() as u64;
-                let timeouts = core.config.timeouts;
-                let timeout = if last {
-                    timeouts.data_end
-                } else {
-                    timeouts.command
-                };
-                let command = Command::Bdat { size, last };
-                core.request_within(
-                    &mut self.owed,
-                    &command,
-                    Awaited::Bdat { last },
-                    timeout,
-                    now,
-                )?;
-                core.output.extend_from_slice(chunk);
-                core.note_data(chunk.len());
+                core.write_bdat(&mut self.owed, chunk, last, Awaited::Bdat { last }, now)?;
                 self.step = if last {
                     Step::AwaitEnd
                 } else if self.pipelined {
@@ -301,7 +290,7 @@ impl Transaction {
                 } else {
                     self.mail_ok = true;
                     if !self.pipelined {
-                        if let Err(e) = self.rcpts.send_next(core, &mut self.owed, rcpt, now) {
+                        if let Err(e) = self.rcpts.send(core, &mut self.owed, rcpt, false, now) {
                             return Phase::failed(e);
                         }
                     }
@@ -315,7 +304,7 @@ impl Transaction {
                 }
                 if !self.pipelined && closing.is_none() && !self.is_failing() {
                     let next = if self.rcpts.has_unsent() {
-                        self.rcpts.send_next(core, &mut self.owed, rcpt, now)
+                        self.rcpts.send(core, &mut self.owed, rcpt, false, now)
                     } else if !self.bdat {
                         self.request_data(core, now)
                     } else {
@@ -386,7 +375,13 @@ impl Transaction {
         match self.step {
             Step::Failing(err) if self.mail_ok => {
                 // Leave the session clean for the next transaction.
-                match core.request(&mut self.owed, &Command::Rset, Awaited::Rset, now) {
+                match core.request(
+                    &mut self.owed,
+                    &Command::Rset,
+                    Awaited::Rset,
+                    Wait::Command,
+                    now,
+                ) {
                     Ok(()) => {
                         self.step = Step::Resetting(err);
                         Phase::Send(Box::new(Sending::Started(self)))

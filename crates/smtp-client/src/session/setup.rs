@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use smtp_proto::{Capabilities, Command, Domain, Reply};
 
-use super::core::{AuthState, Core};
-use super::owed::{Label, Owed};
+use super::core::{AuthState, Core, Wait};
+use super::owed::{Awaits, Label, Owed};
 use super::phase::Phase;
 use super::Outcome;
 use crate::error::{Error, ProtocolError, TlsUnavailable};
@@ -100,7 +100,7 @@ impl Setup {
         }
     }
 
-    pub(super) fn owed(&self) -> Option<&Owed<impl Sized>> {
+    pub(super) fn owed(&self) -> Option<&dyn Awaits> {
         match &self.step {
             Step::Awaiting(owed) => Some(owed),
             Step::Handshake => None,
@@ -210,7 +210,7 @@ impl Setup {
             Next::StartTls => (Command::StartTls, Awaited::StartTls),
         };
         let mut owed = Owed::default();
-        match core.request(&mut owed, &command, awaited, now) {
+        match core.request(&mut owed, &command, awaited, Wait::Command, now) {
             Ok(()) => {
                 self.step = Step::Awaiting(owed);
                 Phase::Setup(self)
