@@ -7,7 +7,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use interop_tests::{as_delivered, ca_pem_path, maildir_new};
+use interop_tests::{as_delivered, ca_pem_path, delivered_to, maildir_new};
 use smtp_client::{ClientConfig, Envelope, Timeouts, TlsConfig, TlsMode};
 use smtp_proto::{Domain, ForwardPath, Mailbox, ReversePath};
 
@@ -25,6 +25,8 @@ for_both_drivers!(
     twenty_mib_message_over_starttls,
     smtputf8_addresses,
     several_recipients_one_refused,
+    recipients_past_a_limit_of_ten_each_get_one_copy,
+    recipients_past_the_default_limit_each_get_one_copy,
 );
 
 fn token(name: &str) -> String {
@@ -272,4 +274,55 @@ fn several_recipients_one_refused<C: Driver>() {
     for m in &got {
         assert!(m.ends_with(&as_delivered(&msg)));
     }
+}
+
+/// Sends one message to `count` recipients through `send_to_all` and checks that each got
+/// exactly one copy, byte for byte, in transactions of at most `limit` recipients.
+fn send_to_many<C: Driver>(port: u16, count: usize, limit: usize) {
+    let token = token(&format!("limit{limit}"));
+    let msg = message(&token, "");
+    let names: Vec<String> = (0..count)
+        .map(|i| format!("r{i:04}@example.test"))
+        .collect();
+    let env = Envelope::new(from("alice@example.test"), names.iter().map(|n| to(n)));
+    let mut client = C::connect(config("127.0.0.1", port, TlsMode::None)).unwrap();
+    let delivery = client.send_to_all(&env, &msg).unwrap();
+    client.quit().unwrap();
+    let sizes: Vec<usize> = delivery
+        .transactions
+        .iter()
+        .map(|t| t.accepted.len())
+        .collect();
+    let expected: Vec<usize> = (0..count.div_ceil(limit))
+        .map(|i| limit.min(count - i * limit))
+        .collect();
+    assert_eq!(sizes, expected);
+    assert!(delivery.all_accepted(), "{delivery:?}");
+    assert_eq!(delivery.accepted().count(), count);
+    // Every transaction but the last was told "too many recipients" for the rest.
+    for t in &delivery.transactions[..delivery.transactions.len() - 1] {
+        assert!(t.deferred.iter().all(|d| d.is_too_many_recipients()));
+        assert_eq!(t.deferred[0].reply.code().get(), 452);
+    }
+    let got = delivered(&token, count);
+    assert_eq!(got.len(), count, "one copy per recipient, no more");
+    let mut seen: Vec<String> = got
+        .iter()
+        .map(|m| delivered_to(m).unwrap_or_default().to_owned())
+        .collect();
+    seen.sort();
+    assert_eq!(seen, names);
+    for m in &got {
+        assert!(m.ends_with(&as_delivered(&msg)));
+    }
+}
+
+fn recipients_past_a_limit_of_ten_each_get_one_copy<C: Driver>() {
+    // 127.0.0.1:12527 has smtpd_recipient_limit = 10.
+    send_to_many::<C>(12527, 35, 10);
+}
+
+fn recipients_past_the_default_limit_each_get_one_copy<C: Driver>() {
+    // Postfix's default smtpd_recipient_limit is 1000.
+    send_to_many::<C>(12525, 1100, 1000);
 }

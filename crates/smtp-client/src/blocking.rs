@@ -1,6 +1,6 @@
 //! The blocking driver: runs [`DriverCore`]'s steps over a `TcpStream` (plain or rustls).
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -8,6 +8,7 @@ use rustls::{ClientConnection, StreamOwned};
 use smtp_proto::{Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text};
 
 use crate::config::ClientConfig;
+use crate::delivery::{Delivery, Resend};
 use crate::driver::{io_err, is_timeout, tcp_socket, DialStep, Dialer, DriverCore, Step, TlsStart};
 use crate::envelope::{Envelope, RecipientsReport, SendReport};
 use crate::error::{Error, TlsError};
@@ -353,6 +354,34 @@ impl SmtpClient {
         mut message: impl Read,
     ) -> Result<SendReport, Error> {
         self.run(methods::send(envelope), &mut message)
+    }
+
+    /// Sends one message to every recipient, in as many transactions as the server needs:
+    /// recipients past its limit for one transaction (`452 4.5.3`, RFC 5321 4.5.3.1.10) are
+    /// sent the message again in a new transaction on this connection, the body read again
+    /// from where it started (hence `Seek`). Each recipient ends accepted, refused (with
+    /// its reply; temporary or not) or, when a later transaction fails, unsent.
+    ///
+    /// An error in the first transaction is returned as it is ([`send`](Self::send)'s).
+    pub fn send_to_all(
+        &mut self,
+        envelope: &Envelope,
+        mut message: impl Read + Seek,
+    ) -> Result<Delivery, Error> {
+        let start = message.stream_position().map_err(Error::Body)?;
+        let mut plan = Resend::new(envelope);
+        while let Some((envelope, again)) = plan.next() {
+            let rewound = match again {
+                true => message.seek(SeekFrom::Start(start)).map(drop),
+                false => Ok(()),
+            };
+            let result = match rewound {
+                Ok(()) => self.send(envelope, &mut message),
+                Err(e) => Err(Error::Body(e)),
+            };
+            plan.record(result)?;
+        }
+        Ok(plan.finish())
     }
 }
 

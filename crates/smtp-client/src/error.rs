@@ -285,6 +285,24 @@ pub struct RefusedRecipient {
     pub reply: Reply,
 }
 
+impl RefusedRecipient {
+    /// True for a temporary refusal (4xx): the same recipient may be tried again later.
+    pub fn is_temporary(&self) -> bool {
+        self.reply.is_transient_negative()
+    }
+
+    /// True when the server refused the recipient only because the transaction already
+    /// has as many recipients as it takes (RFC 5321 4.5.3.1.10): `452` with the enhanced
+    /// code `4.5.3`, or `452` with none (the code RFC 5321 names for it).
+    pub fn is_too_many_recipients(&self) -> bool {
+        self.reply.code() == smtp_proto::ReplyCode::TOO_MANY_RECIPIENTS
+            && self
+                .reply
+                .enhanced()
+                .is_none_or(|e| (e.class, e.subject, e.detail) == (4, 5, 3))
+    }
+}
+
 impl fmt::Display for RefusedRecipient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.recipient, self.reply)

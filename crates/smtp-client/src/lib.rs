@@ -35,6 +35,7 @@
 mod blocking;
 mod body;
 mod config;
+mod delivery;
 mod dial;
 mod driver;
 mod envelope;
@@ -49,6 +50,7 @@ mod transcript;
 
 pub use blocking::SmtpClient;
 pub use config::ClientConfig;
+pub use delivery::Delivery;
 pub use driver::BODY_CHUNK;
 pub use envelope::{Envelope, RecipientsReport, SendReport};
 pub use error::{

@@ -4,11 +4,11 @@
 //! [`AsyncSmtpClient`] has the blocking [`SmtpClient`](crate::SmtpClient)'s methods, each an
 //! `async fn` with the same arguments, errors, limits and timeouts (tokio's clock).
 
-use std::io;
+use std::io::{self, SeekFrom};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncSeek, AsyncSeekExt, AsyncWriteExt};
 use ::tokio::net::{TcpSocket, TcpStream};
 use ::tokio::time::{timeout, timeout_at};
 use smtp_proto::{Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text};
@@ -16,6 +16,7 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use crate::config::ClientConfig;
+use crate::delivery::{Delivery, Resend};
 use crate::driver::{io_err, tcp_socket, DialStep, Dialer, DriverCore, Step, TlsStart};
 use crate::envelope::{Envelope, RecipientsReport, SendReport};
 use crate::error::Error;
@@ -341,6 +342,31 @@ impl AsyncSmtpClient {
         mut message: impl AsyncRead + Unpin + Send,
     ) -> Result<SendReport, Error> {
         self.run(methods::send(envelope), &mut message).await
+    }
+
+    /// Sends one message to every recipient, in as many transactions as the server needs
+    /// (recipients past its limit, `452 4.5.3`, get the message in a new transaction): the
+    /// blocking client's [`send_to_all`](crate::SmtpClient::send_to_all), the body read
+    /// again from where it started for each transaction after the first.
+    pub async fn send_to_all(
+        &mut self,
+        envelope: &Envelope,
+        mut message: impl AsyncRead + AsyncSeek + Unpin + Send,
+    ) -> Result<Delivery, Error> {
+        let start = message.stream_position().await.map_err(Error::Body)?;
+        let mut plan = Resend::new(envelope);
+        while let Some((envelope, again)) = plan.next() {
+            let rewound = match again {
+                true => message.seek(SeekFrom::Start(start)).await.map(drop),
+                false => Ok(()),
+            };
+            let result = match rewound {
+                Ok(()) => self.send(envelope, &mut message).await,
+                Err(e) => Err(Error::Body(e)),
+            };
+            plan.record(result)?;
+        }
+        Ok(plan.finish())
     }
 }
 

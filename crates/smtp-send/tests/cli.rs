@@ -570,3 +570,48 @@ fn demo_mode_xoauth2_and_oauthbearer_take_the_password_as_the_token() {
         assert!(err.contains("status"), "the error JSON: {err}");
     }
 }
+
+/// Against the project's real Postfix (`cargo xtask servers up`): 127.0.0.1:12527 takes at
+/// most ten recipients per transaction. One run of the tool to 35 recipients delivers one
+/// copy to each (the sink Maildir gets 35 files with the run's subject) and exits 0.
+#[test]
+#[ignore = "needs real servers: cargo xtask servers up"]
+fn recipients_past_the_servers_limit_each_get_one_copy() {
+    let subject = format!(
+        "limit-cli-{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+    );
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "--server",
+        "127.0.0.1:12527",
+        "--tls",
+        "none",
+        "--timeout",
+        "30",
+    ])
+    .args(["--from", "alice@example.test", "--subject", &subject]);
+    for i in 0..35 {
+        cmd.args(["--to", &format!("cli{i:02}@example.test")]);
+    }
+    let out = cmd.output().expect("run smtp-send");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = PathBuf::from("/var/tmp/smtp-auth-it/maildir/sink/new");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let count = loop {
+        let count = std::fs::read_dir(&dir)
+            .expect("sink Maildir")
+            .flatten()
+            .filter(|e| {
+                std::fs::read(e.path())
+                    .is_ok_and(|b| b.windows(subject.len()).any(|w| w == subject.as_bytes()))
+            })
+            .count();
+        if count >= 35 || std::time::Instant::now() > deadline {
+            break count;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(count, 35, "one copy per recipient");
+}

@@ -6,7 +6,9 @@
 use std::io::Read;
 use std::net::SocketAddr;
 
-use smtp_client::{ClientConfig, Envelope, Error, RecipientsReport, SendReport, SmtpClient};
+use smtp_client::{
+    ClientConfig, Delivery, Envelope, Error, RecipientsReport, SendReport, SmtpClient,
+};
 use smtp_proto::{
     Capabilities, Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text,
 };
@@ -39,6 +41,8 @@ pub trait Driver: Sized + std::fmt::Debug {
     fn command(&mut self, command: &Command<'_>) -> Result<Reply, Error>;
     fn quit(&mut self) -> Result<Option<Reply>, Error>;
     fn send(&mut self, envelope: &Envelope, body: &[u8]) -> Result<SendReport, Error>;
+    /// `send_to_all`: as many transactions as the server's recipient limit needs.
+    fn send_to_all(&mut self, envelope: &Envelope, body: &[u8]) -> Result<Delivery, Error>;
     /// Sends a body read from `reader` as it goes (constant memory).
     fn send_stream(
         &mut self,
@@ -125,6 +129,9 @@ impl Driver for SmtpClient {
     }
     fn send(&mut self, envelope: &Envelope, body: &[u8]) -> Result<SendReport, Error> {
         self.send(envelope, body)
+    }
+    fn send_to_all(&mut self, envelope: &Envelope, body: &[u8]) -> Result<Delivery, Error> {
+        self.send_to_all(envelope, std::io::Cursor::new(body))
     }
     fn send_stream(
         &mut self,
@@ -258,6 +265,10 @@ mod tokio_driver {
         }
         fn send(&mut self, envelope: &Envelope, body: &[u8]) -> Result<SendReport, Error> {
             self.rt.block_on(self.client.send(envelope, body))
+        }
+        fn send_to_all(&mut self, envelope: &Envelope, body: &[u8]) -> Result<Delivery, Error> {
+            let body = std::io::Cursor::new(body);
+            self.rt.block_on(self.client.send_to_all(envelope, body))
         }
         fn send_stream(
             &mut self,

@@ -406,6 +406,7 @@ impl Transaction {
         Phase::done(Outcome::Sent(SendReport {
             accepted: report.accepted,
             refused: report.refused,
+            deferred: report.deferred,
             reply,
         }))
     }
