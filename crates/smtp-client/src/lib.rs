@@ -32,6 +32,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod accounting;
 mod blocking;
 mod body;
 mod config;
@@ -40,6 +41,7 @@ mod dial;
 mod driver;
 mod envelope;
 mod error;
+mod feed;
 mod methods;
 mod session;
 mod timeouts;
@@ -48,6 +50,7 @@ mod tls;
 pub mod tokio;
 mod transcript;
 
+pub use accounting::{BatchSummary, MessageResult, MessageState};
 pub use blocking::SmtpClient;
 pub use config::ClientConfig;
 pub use delivery::Delivery;
