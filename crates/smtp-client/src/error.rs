@@ -109,6 +109,15 @@ pub enum Error {
     /// What was asked for is not supported by this client or this build.
     #[error("{0} is not supported")]
     Unsupported(&'static str),
+    /// A pool's set-up of a new connection (AUTH, or whatever its connector does) failed.
+    #[error("setting up the connection failed: {0}")]
+    Setup(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// No pooled connection came free within the pool's checkout timeout.
+    #[error("no pooled connection came free within {waited:?}")]
+    PoolTimeout {
+        /// How long the caller waited.
+        waited: Duration,
+    },
     /// Reading the message body from the caller's reader failed.
     #[error("reading the message body failed: {0}")]
     Body(#[source] std::io::Error),
@@ -144,6 +153,8 @@ impl Error {
             Error::Io { .. }
             | Error::Connect { .. }
             | Error::Timeout { .. }
+            | Error::PoolTimeout { .. }
+            | Error::Setup(_)
             | Error::ConnectionClosed { .. } => ErrorKind::Connection,
             Error::Tls(_) | Error::TlsRequired(_) => ErrorKind::Tls,
             Error::Protocol(_) => ErrorKind::Protocol,
@@ -246,6 +257,9 @@ pub enum Misuse {
     /// The outcome of an AUTH exchange asked for before its last reply.
     #[error("the AUTH exchange is not finished")]
     AuthUnfinished,
+    /// The pool was shut down.
+    #[error("the pool was shut down")]
+    PoolClosed,
     /// A previous call of the async client was cancelled mid-command.
     #[error("a previous operation was cancelled mid-command; the connection must be closed")]
     Cancelled,

@@ -43,6 +43,7 @@ mod envelope;
 mod error;
 mod feed;
 mod methods;
+pub mod pool;
 mod session;
 mod timeouts;
 mod tls;
