@@ -615,3 +615,63 @@ fn recipients_past_the_servers_limit_each_get_one_copy() {
     };
     assert_eq!(count, 35, "one copy per recipient");
 }
+
+#[test]
+fn load_mode_sends_count_messages_over_pooled_authenticated_connections() {
+    let (server, ca) = server();
+    let v = flags(&[
+        &["--auth", "PLAIN", "--count", "30", "--concurrency", "3"],
+        AUTH_FLAGS,
+        ENVELOPE,
+    ]);
+    let out = run(&server, &ca, DEMO_PASSWORD, &args_of(&v));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let line = stdout(&out);
+    assert!(line.starts_with("30 messages in "), "{line}");
+    assert!(
+        line.contains("msg/s): accepted 30, refused 0, not sent 0, unknown 0"),
+        "{line}"
+    );
+    // Piped: no progress bar on stderr.
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    let got = server.received();
+    assert_eq!(got.len(), 30);
+    let mut ids: Vec<String> = got
+        .iter()
+        .inspect(|m| assert_eq!(m.authenticated.as_deref(), Some(DEMO_USER)))
+        .map(|m| {
+            let text = String::from_utf8_lossy(&m.data);
+            let at = text.find("Message-ID: ").expect("a Message-ID");
+            text[at..].lines().next().unwrap_or_default().to_owned()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 30, "each message has its own Message-ID");
+}
+
+#[test]
+fn load_mode_flags_are_checked_before_connecting() {
+    let (server, ca) = server();
+    for bad in [
+        &["--count", "0"][..],
+        &["--count", "2000000"],
+        &["--count", "5", "--concurrency", "0"],
+        &["--concurrency", "4"],
+    ] {
+        let v = flags(&[bad, ENVELOPE]);
+        let out = run(&server, &ca, DEMO_PASSWORD, &args_of(&v));
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
+    }
+    assert!(server.received().is_empty());
+}
+
+#[test]
+fn load_mode_with_wrong_credentials_exits_3_with_nothing_sent() {
+    let (server, ca) = server();
+    let v = flags(&[&["--auth", "PLAIN", "--count", "5"], AUTH_FLAGS, ENVELOPE]);
+    let out = run(&server, &ca, "wrong password", &args_of(&v));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("5 not sent"), "{}", stderr(&out));
+    assert!(server.received().is_empty());
+}

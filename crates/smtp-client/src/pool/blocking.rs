@@ -112,7 +112,17 @@ impl Pool {
         &self,
         messages: Vec<(Envelope, Vec<u8>)>,
     ) -> (BatchSummary, Vec<MessageResult>) {
-        let work = Work::new(messages, self.inner.config.retries);
+        self.send_all_observed(messages, |_, _| {})
+    }
+
+    /// [`send_all`](Self::send_all), telling `observe` of each message's final state as
+    /// it is known (from any of the pool's threads), for a progress display.
+    pub fn send_all_observed(
+        &self,
+        messages: Vec<(Envelope, Vec<u8>)>,
+        observe: impl Fn(usize, &MessageState) + Sync,
+    ) -> (BatchSummary, Vec<MessageResult>) {
+        let work = Work::new(messages, self.inner.config.retries).observed(&observe);
         let workers = self.inner.config.max_connections.min(work.len()).max(1);
         std::thread::scope(|scope| {
             for _ in 0..workers {
@@ -227,7 +237,7 @@ impl Inner {
     }
 
     /// One connection's share of `send_all`: batches until no message is left.
-    fn worker(&self, work: &Work) {
+    fn worker(&self, work: &Work<'_>) {
         while work.has_queued() {
             let mut lease = match self.checkout() {
                 Ok(lease) => lease,
@@ -262,11 +272,15 @@ impl Inner {
     }
 }
 
+/// What `send_all_observed` calls with each message's final state.
+type Observer<'o> = dyn Fn(usize, &MessageState) + Sync + 'o;
+
 /// The messages of one `send_all`: the queue, the attempts, the results.
-pub(crate) struct Work {
+pub(crate) struct Work<'o> {
     pub(crate) messages: Vec<(Envelope, Vec<u8>)>,
     retries: usize,
     state: Mutex<WorkState>,
+    observe: Option<&'o Observer<'o>>,
 }
 
 struct WorkState {
@@ -275,18 +289,24 @@ struct WorkState {
     results: Vec<Option<MessageState>>,
 }
 
-impl Work {
-    pub(crate) fn new(messages: Vec<(Envelope, Vec<u8>)>, retries: usize) -> Work {
+impl<'o> Work<'o> {
+    pub(crate) fn new(messages: Vec<(Envelope, Vec<u8>)>, retries: usize) -> Work<'o> {
         let n = messages.len();
         Work {
             messages,
             retries,
+            observe: None,
             state: Mutex::new(WorkState {
                 queue: (0..n).collect(),
                 attempts: vec![0; n],
                 results: (0..n).map(|_| None).collect(),
             }),
         }
+    }
+
+    fn observed(mut self, observe: &'o Observer<'o>) -> Work<'o> {
+        self.observe = Some(observe);
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, WorkState> {
@@ -315,6 +335,9 @@ impl Work {
         if matches!(state, MessageState::NotSent(_)) && s.attempts[index] <= self.retries {
             s.queue.push_back(index);
             return;
+        }
+        if let Some(observe) = self.observe {
+            observe(index, &state);
         }
         s.results[index] = Some(state);
     }

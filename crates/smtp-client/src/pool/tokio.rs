@@ -227,7 +227,7 @@ impl Inner {
         }
     }
 
-    async fn worker(&self, work: &Work) {
+    async fn worker(&self, work: &Work<'static>) {
         while work.has_queued() {
             let mut lease = match self.checkout().await {
                 Ok(lease) => lease,
