@@ -184,7 +184,9 @@ fn run_pool(args: &Args, body: Arc<Vec<u8>>) -> Result<usize, Error> {
 
 #[cfg(not(feature = "tokio"))]
 fn run_pool(_: &Args, _: Arc<Vec<u8>>) -> Result<usize, Error> {
-    Err(Error::Unsupported("the pool driver without --features tokio"))
+    Err(Error::Unsupported(
+        "the pool driver without --features tokio",
+    ))
 }
 
 #[cfg(not(feature = "tokio"))]

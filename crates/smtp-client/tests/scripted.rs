@@ -54,6 +54,7 @@ for_both_drivers!(
     a_batch_puts_each_mail_behind_the_previous_end_of_data,
     a_batch_cut_off_reports_each_message_unknown_or_not_sent,
     a_batch_meeting_421_reports_the_rest_not_sent,
+    pipelined_bdat_chunks_wait_only_when_eight_are_unanswered,
 );
 
 fn config(server: &ScriptedServer, mode: TlsMode) -> ClientConfig {
@@ -1278,4 +1279,39 @@ fn a_batch_meeting_421_reports_the_rest_not_sent<C: Driver>() {
     assert_eq!(summary.accepted, 1);
     drop(client);
     finish_ok(server);
+}
+
+fn pipelined_bdat_chunks_wait_only_when_eight_are_unanswered<C: Driver>() {
+    // The server answers nothing until it has eight chunks: a client that waited for each
+    // 250 would stall; one that never waited would send the ninth before the replies.
+    let chunk = smtp_client::BODY_CHUNK;
+    let body: Vec<u8> = (0..chunk * 9 + 10)
+        .map(|i| b"abcdefgh\r\n"[i % 10])
+        .collect();
+    let mut script = Script::new()
+        .greet_ehlo(&["PIPELINING", "CHUNKING"])
+        .expect("MAIL FROM:<alice@example.test>")
+        .expect("RCPT TO:<bob@example.test>")
+        .reply("250 ok\n250 ok");
+    for _ in 0..8 {
+        script = script.expect(&format!("BDAT {chunk}")).read_bytes(chunk);
+    }
+    script = script
+        .reply(&["250 2.0.0 chunk ok"; 8].join("\n"))
+        .expect(&format!("BDAT {chunk}"))
+        .read_bytes(chunk)
+        .expect("BDAT 10 LAST")
+        .read_bytes(10)
+        .reply("250 2.0.0 chunk ok\n250 2.0.0 queued")
+        .expect("QUIT")
+        .reply("221 bye");
+    let server = ScriptedServer::start(script).unwrap();
+    let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
+    let env =
+        Envelope::new(from("alice@example.test"), [to("bob@example.test")]).prefer_chunking(true);
+    let report = client.send(&env, &body).unwrap();
+    assert_eq!(report.reply.text(), "2.0.0 queued");
+    client.quit().unwrap();
+    let record = finish_ok(server);
+    assert_eq!(record.messages.concat(), body);
 }

@@ -617,17 +617,16 @@ impl Session {
                     None => self.phase = Phase::Batch(batch),
                 },
                 Phase::Send(send) if send.wants_body() => {
+                    // Bytes while replies are owed are those replies, read later; bytes when
+                    // none is owed (with the 354, or the last RCPT reply before BDAT) would
+                    // be read as the answer to this message.
                     let owes_nothing = send.owed().is_none_or(|o| o.owes_nothing());
-                    match self.core.unsolicited() {
-                        // A reply that came with the 354 (or with the last RCPT reply before
-                        // BDAT) would be read as the answer to this message.
-                        Some(err) if owes_nothing => self.phase = Phase::broken(err),
-                        _ => {
-                            self.phase = Phase::Send(send);
-                            return Ok(Event::NeedBody);
-                        }
+                    if let Some(err) = owes_nothing.then(|| self.core.unsolicited()).flatten() {
+                        self.phase = Phase::broken(err);
+                        continue;
                     }
-                    continue;
+                    self.phase = Phase::Send(send);
+                    return Ok(Event::NeedBody);
                 }
                 waiting => self.phase = waiting,
             }

@@ -97,6 +97,10 @@ impl<T> Owed<T> {
         Some(done)
     }
 
+    pub(super) fn len(&self) -> usize {
+        self.queue.len()
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }

@@ -20,6 +20,9 @@ use super::Outcome;
 use crate::envelope::SendReport;
 use crate::error::{Error, Misuse, ProtocolError};
 
+/// At most this many BDAT chunks await their reply at once.
+const BDAT_WINDOW: usize = 8;
+
 /// A reply the transaction waits for.
 #[derive(Debug, Clone, Copy)]
 enum Awaited {
@@ -258,7 +261,13 @@ impl Transaction {
 
     /// True when the driver must push the next chunk of the body.
     pub(super) fn wants_body(&self) -> bool {
-        matches!(self.step, Step::Body(_))
+        match self.step {
+            // Pipelined BDAT chunks go out without waiting for each 250 (RFC 3030), but
+            // no more than a window of them: their replies are read before the next one.
+            Step::Body(Stream::Bdat) => self.owed.len() < BDAT_WINDOW,
+            Step::Body(_) => true,
+            _ => false,
+        }
     }
 
     /// True once the end of data (or BDAT LAST) is in the output: from then on, a lost
