@@ -83,7 +83,7 @@ pub fn parse_response(buf: &[u8]) -> Result<Status<(Response, usize)>, ProxyErro
     let Some(status_line) = lines.next() else {
         return partial_or_too_long(buf);
     };
-    let response = parse_status_line(status_line, buf)?;
+    let response = parse_status_line(status_line)?;
     if !response.is_success() {
         return Ok(Status::Complete((response, lines.pos)));
     }
@@ -126,8 +126,8 @@ fn partial_or_too_long<T>(buf: &[u8]) -> Result<Status<T>, ProxyError> {
 }
 
 /// `HTTP/1.x SP 3DIGIT SP reason`.
-fn parse_status_line(line: &[u8], whole: &[u8]) -> Result<Response, ProxyError> {
-    let bad = |what| ProxyError::malformed(what, whole);
+fn parse_status_line(line: &[u8]) -> Result<Response, ProxyError> {
+    let bad = |what| ProxyError::malformed(what, line);
     let rest = line
         .strip_prefix(b"HTTP/1.")
         .ok_or_else(|| bad("CONNECT response: not HTTP/1.x"))?;

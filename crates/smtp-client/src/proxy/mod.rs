@@ -770,7 +770,7 @@ impl ProxyHandshake {
                 let Some((user, password)) = &self.credentials else {
                     return Err(ProxyError::malformed(
                         "SOCKS5 method selection: a method that was not offered",
-                        &self.input,
+                        &self.input[..2],
                     ));
                 };
                 socks5::encode_credentials(user, password, &mut self.out);
@@ -790,7 +790,7 @@ impl ProxyHandshake {
             }
             Method::Other(_) => Err(ProxyError::malformed(
                 "SOCKS5 method selection: a method that was not offered",
-                &self.input,
+                &self.input[..2],
             )),
         }
     }

@@ -73,7 +73,7 @@ pub fn parse_method_reply(buf: &[u8]) -> Result<Status<(Method, usize)>, ProxyEr
     if version != VERSION {
         return Err(ProxyError::malformed(
             "method selection: version is not 5",
-            buf,
+            &buf[..2],
         ));
     }
     Ok(Status::Complete((Method::from_byte(method), 2)))
@@ -97,7 +97,7 @@ pub fn parse_credentials_reply(buf: &[u8]) -> Result<Status<(u8, usize)>, ProxyE
     if version != AUTH_VERSION {
         return Err(ProxyError::malformed(
             "username/password status: version is not 1",
-            buf,
+            &buf[..2],
         ));
     }
     Ok(Status::Complete((status, 2)))
@@ -164,7 +164,7 @@ pub fn parse_connect_reply(buf: &[u8]) -> Result<Status<(ConnectReply, usize)>, 
     if version != VERSION {
         return Err(ProxyError::malformed(
             "CONNECT reply: version is not 5",
-            buf,
+            &buf[..2],
         ));
     }
     if code != 0 {
@@ -177,7 +177,7 @@ pub fn parse_connect_reply(buf: &[u8]) -> Result<Status<(ConnectReply, usize)>, 
     if reserved != 0 {
         return Err(ProxyError::malformed(
             "CONNECT reply: reserved byte is not 0",
-            buf,
+            &buf[..4],
         ));
     }
     let addr_len = match atyp {
@@ -190,7 +190,7 @@ pub fn parse_connect_reply(buf: &[u8]) -> Result<Status<(ConnectReply, usize)>, 
         _ => {
             return Err(ProxyError::malformed(
                 "CONNECT reply: address type is not 1, 3 or 4",
-                buf,
+                &buf[..4],
             ))
         }
     };

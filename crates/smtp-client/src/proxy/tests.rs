@@ -262,3 +262,20 @@ fn proxy_urls() {
         assert!(!err.to_string().contains("secret"), "{err}");
     }
 }
+
+#[test]
+fn a_malformed_reply_reads_the_same_however_it_is_split() {
+    // Found by fuzzing: the error quoted whatever happened to be buffered.
+    let proxy = Proxy::socks5("127.0.0.1", 1080);
+    let (mut whole, _) = start(&proxy, "localhost", Instant::now());
+    whole.handle_input(&[0, 0, 0]);
+    let (mut split, _) = start(&proxy, "localhost", Instant::now());
+    split.handle_input(&[0, 0]);
+    split.handle_input(&[0]);
+    let err = whole.poll();
+    assert_eq!(err, split.poll());
+    assert_eq!(
+        err.unwrap_err().to_string(),
+        "malformed proxy reply: method selection: version is not 5 (received \\x00\\x00)"
+    );
+}
