@@ -172,6 +172,13 @@ impl Proxy {
         }
     }
 
+    /// Checks the credentials before any connection: both or neither, each within the
+    /// protocol's bounds (1 to 255 octets, no CR, LF or NUL; for HTTP no `:` in the user).
+    /// `connect` makes the same check.
+    pub fn check(&self) -> Result<(), ProxyError> {
+        self.credentials().map(drop)
+    }
+
     /// The credentials, checked: both or neither, each within the protocol's bounds.
     fn credentials(&self) -> Result<Option<(&str, &str)>, ProxyError> {
         let (user, password) = match (&self.user, &self.password) {
