@@ -28,17 +28,25 @@ pub fn encode_request(
     out: &mut Zeroizing<Vec<u8>>,
 ) {
     let authority = authority(target);
-    out.extend_from_slice(
-        format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n").as_bytes(),
-    );
-    if let Some((user, password)) = credentials {
-        let pair = Zeroizing::new(format!("{user}:{password}"));
-        let token =
-            Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(pair.as_bytes()));
-        out.extend_from_slice(b"Proxy-Authorization: Basic ");
-        out.extend_from_slice(token.as_bytes());
+    let head = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
+    let Some((user, password)) = credentials else {
+        out.extend_from_slice(head.as_bytes());
         out.extend_from_slice(b"\r\n");
-    }
+        return;
+    };
+    // Sized once, like everything below that holds the password (`encode` allocates the
+    // exact length): no reallocation leaves a copy behind.
+    let mut pair = Zeroizing::new(String::with_capacity(user.len() + 1 + password.len()));
+    pair.push_str(user);
+    pair.push(':');
+    pair.push_str(password);
+    let token = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(pair.as_bytes()));
+    const FIELD: &[u8] = b"Proxy-Authorization: Basic ";
+    out.reserve(head.len() + FIELD.len() + token.len() + 4);
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(FIELD);
+    out.extend_from_slice(token.as_bytes());
+    out.extend_from_slice(b"\r\n");
     out.extend_from_slice(b"\r\n");
 }
 

@@ -82,6 +82,8 @@ pub fn parse_method_reply(buf: &[u8]) -> Result<Status<(Method, usize)>, ProxyEr
 /// The RFC 1929 request: `01 ULEN USER PLEN PASSWD`, in a buffer that is wiped when dropped.
 /// Both must be 1..=255 octets (checked when the [`Proxy`](super::Proxy) is built).
 pub fn encode_credentials(user: &str, password: &str, out: &mut Zeroizing<Vec<u8>>) {
+    // Room first: a reallocation after the password is in would free a copy unwiped.
+    out.reserve(3 + user.len() + password.len());
     out.push(AUTH_VERSION);
     out.push(user.len() as u8);
     out.extend_from_slice(user.as_bytes());
