@@ -53,7 +53,7 @@ pub enum Error {
         awaiting: String,
     },
     /// The proxy ([`ClientConfig::proxy`](crate::ClientConfig::proxy)) did not open the
-    /// tunnel to the mail server: it refused (its reply code is in the [`ProxyError`]),
+    /// tunnel to the mail server: it refused (its reply code is in the [`ProxyError`](crate::ProxyError)),
     /// refused the credentials, broke its protocol, stalled or closed. Nothing was sent to
     /// the mail server.
     #[error("proxy {proxy}: {error}")]

@@ -128,9 +128,10 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     pub helo: Option<String>,
 
-    /// Connect through this proxy: socks5://[USER@]HOST:PORT (the proxy resolves the
-    /// server's name) or http://[USER@]HOST:PORT (HTTP CONNECT). TLS and AUTH are unchanged:
-    /// the certificate is checked against the server's name, never the proxy's.
+    /// Connect through this proxy: socks5://HOST:PORT (the proxy resolves the server's name)
+    /// or http://HOST:PORT (HTTP CONNECT), with USER@ before HOST when it wants credentials.
+    /// TLS and AUTH are unchanged: the certificate is checked against the server's name,
+    /// never the proxy's.
     #[arg(long, value_name = "URL", conflicts_with = "demo")]
     pub proxy: Option<String>,
 

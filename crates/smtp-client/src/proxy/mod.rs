@@ -1,6 +1,6 @@
 //! Connecting through a proxy: SOCKS5 (RFC 1928, RFC 1929) and HTTP CONNECT.
 //!
-//! [`Proxy`] is a [`ClientConfig`](crate::ClientConfig) value: with one set, both clients'
+//! [`Proxy`] is a [`ClientConfig`] value: with one set, both clients'
 //! `connect` open the TCP connection to the proxy, ask it for a tunnel to the mail server,
 //! and run the SMTP session through the tunnel exactly as without a proxy: STARTTLS or
 //! implicit TLS check the mail server's certificate against the mail server's name, AUTH is

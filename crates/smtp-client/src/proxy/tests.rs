@@ -279,3 +279,63 @@ fn a_malformed_reply_reads_the_same_however_it_is_split() {
         "malformed proxy reply: method selection: version is not 5 (received \\x00\\x00)"
     );
 }
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn outcome(proxy: &Proxy, chunks: &[&[u8]]) -> Result<ProxyEvent, ProxyError> {
+        let mut hs = ProxyHandshake::new(proxy, "mx.example.test", 25, Instant::now()).unwrap();
+        for chunk in chunks {
+            let n = hs.output().len();
+            hs.consume_output(n);
+            hs.handle_input(chunk);
+        }
+        hs.poll()
+    }
+
+    proptest! {
+        /// However the proxy's bytes are cut, the handshake ends the same way.
+        #[test]
+        fn any_split_gives_the_same_outcome(
+            bytes in proptest::collection::vec(any::<u8>(), 0..64),
+            cut in any::<prop::sample::Index>(),
+            socks in any::<bool>(),
+        ) {
+            let proxy = if socks {
+                Proxy::socks5("127.0.0.1", 1080).user("u").password("p")
+            } else {
+                Proxy::http_connect("127.0.0.1", 8080)
+            };
+            let cut = cut.index(bytes.len() + 1);
+            prop_assert_eq!(
+                outcome(&proxy, &[&bytes]),
+                outcome(&proxy, &[&bytes[..cut], &bytes[cut..]])
+            );
+        }
+
+        /// Every HTTP status line is read back with its code, the tunnel opening on 2xx only,
+        /// and the bytes after a 2xx head handed back as they came.
+        #[test]
+        fn http_status_lines_round_trip(
+            status in 100u16..1000,
+            reason in "[ -~]{0,40}",
+            after in proptest::collection::vec(any::<u8>(), 0..32),
+        ) {
+            let head = format!("HTTP/1.1 {status} {reason}\r\nVia: x\r\n\r\n");
+            let bytes = [head.as_bytes(), &after].concat();
+            match outcome(&Proxy::http_connect("127.0.0.1", 8080), &[&bytes]) {
+                Ok(ProxyEvent::Connected { early }) => {
+                    prop_assert!((200..300).contains(&status));
+                    prop_assert_eq!(early, after);
+                }
+                Err(err) => {
+                    prop_assert!(!(200..300).contains(&status));
+                    prop_assert_eq!(err.reply_code(), Some(status));
+                }
+                Ok(ProxyEvent::NeedInput) => prop_assert!(false, "a whole head is complete"),
+            }
+        }
+    }
+}
