@@ -7,8 +7,12 @@
 //! the mail server's name), AUTH, a message delivered byte for byte, and a transcript that
 //! shows neither password. Then what the proxies refuse: a target they do not allow, wrong
 //! or missing credentials; each a typed [`Error::Proxy`] naming the proxy's reply code,
-//! with no SMTP command in the transcript.
+//! with no SMTP command in the transcript. Last, a proxy of the test's own that opens a real
+//! connection to Postfix and then stalls or answers malformed: a timeout or a `Malformed`
+//! error, and not one byte relayed to Postfix.
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,6 +42,7 @@ for_both_drivers!(
     the_certificate_is_checked_against_the_mail_servers_name,
     the_proxy_refuses_the_target,
     wrong_or_missing_proxy_credentials,
+    a_misbehaving_proxy_in_front_of_postfix_gets_nothing_through,
 );
 
 /// The three Postfix listeners with Dovecot SASL, and the client's TLS mode for each.
@@ -313,4 +318,84 @@ fn wrong_or_missing_proxy_credentials<C: Driver>() {
         ),
         ProxyError::CredentialsRequired { code: 407 }
     );
+}
+
+/// A SOCKS5 proxy that opens a real connection to Postfix's 12525 for the client, then
+/// misbehaves: sends `reply` (or nothing: it stalls) instead of a valid CONNECT reply, and
+/// relays whatever the client sends next to Postfix. Returns its port and, once the client
+/// has closed, the bytes it relayed.
+fn misbehaving_proxy(reply: Option<Vec<u8>>) -> (u16, std::thread::JoinHandle<Vec<u8>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let handle = std::thread::spawn(move || {
+        let (mut client, _) = listener.accept().expect("accept");
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut greeting = [0u8; 3];
+        client.read_exact(&mut greeting).expect("method selection");
+        client.write_all(&[5, 0]).expect("method");
+        // VER CMD RSV ATYP=3 LEN "localhost" PORT
+        let mut request = [0u8; 4 + 1 + 9 + 2];
+        client.read_exact(&mut request).expect("CONNECT request");
+        let mut postfix =
+            TcpStream::connect(Listener::DovecotPlain.addr()).expect("Postfix listens");
+        if let Some(reply) = reply {
+            client.write_all(&reply).expect("reply");
+        }
+        let mut relayed = Vec::new();
+        let mut buf = [0u8; 1024];
+        // Until the client closes (or 10 s pass), everything it sends goes to Postfix.
+        while let Ok(n) = client.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            relayed.extend_from_slice(&buf[..n]);
+            let _ = postfix.write_all(&buf[..n]);
+        }
+        relayed
+    });
+    (port, handle)
+}
+
+fn a_misbehaving_proxy_in_front_of_postfix_gets_nothing_through<C: Driver>() {
+    require_servers();
+    let cases: [(Option<Vec<u8>>, &str); 3] = [
+        (None, "stalls"),
+        (Some(vec![5, 0, 0, 9, 1, 2, 3, 4, 0, 25]), "address type 9"),
+        (Some(b"HTTP/1.1 200 OK\r\n\r\n".to_vec()), "not SOCKS5"),
+    ];
+    for (reply, what) in cases {
+        let stalls = reply.is_none();
+        let (port, proxy_thread) = misbehaving_proxy(reply);
+        let proxy = Proxy::socks5("127.0.0.1", port).handshake_timeout(Duration::from_millis(500));
+        let lines: Lines = Arc::default();
+        let cfg = config(
+            "localhost",
+            Listener::DovecotPlain.port(),
+            TlsMode::None,
+            proxy,
+            &lines,
+        );
+        let err = C::connect(cfg).unwrap_err();
+        println!("{what}: {err}");
+        assert_eq!(err.kind(), ErrorKind::Connection, "{what}: {err}");
+        match err {
+            Error::Proxy {
+                error: ProxyError::Timeout { .. },
+                ..
+            } if stalls => {}
+            Error::Proxy {
+                error: ProxyError::Malformed { .. },
+                ..
+            } if !stalls => {}
+            other => panic!("{what}: {other:?}"),
+        }
+        let relayed = proxy_thread.join().expect("the proxy's thread");
+        assert!(
+            relayed.is_empty(),
+            "{what}: sent to the mail server: {relayed:?}"
+        );
+        assert!(!any_smtp_sent(&lines), "{what}");
+    }
 }

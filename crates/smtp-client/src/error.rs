@@ -269,7 +269,8 @@ pub enum Misuse {
 /// One failed connection attempt.
 #[derive(Debug)]
 pub struct ConnectAttempt {
-    /// The host name as configured.
+    /// The host name as configured; through a proxy, `proxy HOST:PORT (for HOST)`, the
+    /// address being the proxy's.
     pub host: String,
     /// The address tried, or `None` when the name did not resolve.
     pub address: Option<std::net::SocketAddr>,
