@@ -46,7 +46,15 @@ enum Call {
     DataEnd,
     Bdat(bool),
     Recipients(usize),
-    Send { body: usize, chunking: bool },
+    Send {
+        body: usize,
+        chunking: bool,
+    },
+    Batch {
+        count: usize,
+        body: usize,
+        chunking: bool,
+    },
     Quit,
     Abort,
 }
@@ -69,6 +77,8 @@ enum Server {
 fn call() -> impl Strategy<Value = Call> {
     prop_oneof![
         4 => (0usize..100_000, any::<bool>()).prop_map(|(body, chunking)| Call::Send { body, chunking }),
+        2 => (0usize..6, 0usize..100_000, any::<bool>())
+            .prop_map(|(count, body, chunking)| Call::Batch { count, body, chunking }),
         1 => Just(Call::Open),
         1 => Just(Call::Hello),
         1 => Just(Call::StartTls),
@@ -171,6 +181,25 @@ struct Harness {
     end_of_data_at: Option<usize>,
     input_after_end: bool,
     body_left: usize,
+    batch: Option<BatchTrack>,
+}
+
+/// A batch under way, for its delivery invariant: messages are accepted no faster than
+/// their ends of data went out before a read.
+struct BatchTrack {
+    /// `wire` length when it started.
+    start: usize,
+    left: usize,
+    body: usize,
+    chunking: bool,
+    accepted: usize,
+    /// Ends of data written before the last read.
+    ends_before_input: usize,
+}
+
+fn ends_in(wire: &[u8]) -> usize {
+    wire.windows(5).filter(|w| w == b"\r\n.\r\n").count()
+        + wire.windows(6).filter(|w| w == b" LAST\r").count()
 }
 
 impl Harness {
@@ -231,6 +260,9 @@ impl Harness {
         if self.end_of_data_at.is_some() {
             self.input_after_end = true;
         }
+        if let Some(batch) = &mut self.batch {
+            batch.ends_before_input = ends_in(&self.wire[batch.start..]);
+        }
         true
     }
 
@@ -281,6 +313,32 @@ impl Harness {
                 Ok(Event::StartTls) => {
                     let r = self.session.tls_established(self.now);
                     Self::check(&r);
+                }
+                Ok(Event::NeedMessage) => {
+                    let Some(batch) = &mut self.batch else {
+                        panic!("a message asked for outside a batch");
+                    };
+                    let next = (batch.left > 0).then(|| {
+                        batch.left -= 1;
+                        let to = [rcpt(1).0, rcpt(2).0];
+                        let from = ReversePath::Mailbox(Mailbox::new("a@example.test").unwrap());
+                        Envelope::new(from, to).prefer_chunking(batch.chunking)
+                    });
+                    self.body_left = batch.body;
+                    let r = self.session.push_message(next);
+                    Self::check(&r);
+                }
+                Ok(Event::MessageDone(done)) => {
+                    let Some(batch) = &mut self.batch else {
+                        panic!("a message ended outside a batch");
+                    };
+                    if done.state.is_accepted() {
+                        batch.accepted += 1;
+                        assert!(
+                            batch.accepted <= batch.ends_before_input,
+                            "a message reported accepted before a reply could follow its end of data"
+                        );
+                    }
                 }
             }
         }
@@ -347,6 +405,24 @@ impl Harness {
                 }
                 r
             }
+            Call::Batch {
+                count,
+                body,
+                chunking,
+            } => {
+                let r = s.start_batch(3, now);
+                if r.is_ok() {
+                    self.batch = Some(BatchTrack {
+                        start: self.wire.len(),
+                        left: count,
+                        body,
+                        chunking,
+                        accepted: 0,
+                        ends_before_input: 0,
+                    });
+                }
+                r
+            }
             Call::Quit => s.start_quit(now),
             Call::Abort => {
                 s.abort();
@@ -389,6 +465,7 @@ proptest! {
             end_of_data_at: None,
             input_after_end: false,
             body_left: 0,
+            batch: None,
         };
         // Most sessions begin with the greeting; the calls after it are random.
         if open_first {

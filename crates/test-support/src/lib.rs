@@ -34,6 +34,7 @@
 #[cfg(feature = "auth")]
 pub mod auth;
 pub mod client;
+pub mod fault_proxy;
 
 /// Makes a `#[test]` of each generic test function for each driver: `blocking::name` and
 /// (with the calling crate's feature `tokio`) `tokio::name`.
