@@ -399,3 +399,59 @@ fn a_misbehaving_proxy_in_front_of_postfix_gets_nothing_through<C: Driver>() {
         assert!(!any_smtp_sent(&lines), "{what}");
     }
 }
+
+/// The pool takes the proxy as part of its `ClientConfig`: every connection it opens goes
+/// through Dante with credentials and STARTTLS, and every message is delivered.
+#[test]
+#[ignore = "needs real servers: cargo xtask servers up"]
+fn a_pool_sends_through_the_proxy() {
+    use smtp_client::pool::{blocking::Pool, PoolConfig};
+
+    require_servers();
+    require_proxies();
+    const MESSAGES: usize = 24;
+    let lines: Lines = Arc::default();
+    let client = config(
+        "localhost",
+        Listener::DovecotStartTls.port(),
+        TlsMode::StartTlsRequired,
+        proxy(ProxyListener::DanteAuth, true),
+        &lines,
+    );
+    let pool = Pool::new(
+        PoolConfig::new(client)
+            .max_connections(4)
+            .max_messages_per_connection(8),
+    );
+    // `<proxy-pool.PID.NANOS.N@...>`: message i is `<i.proxy-pool...>`.
+    let marker = unique_marker("proxy-pool");
+    let id = |i: usize| format!("<{i}.{}", &marker[1..]);
+    let from = ReversePath::Mailbox(Mailbox::new("alice@example.test").expect("address"));
+    let messages = (0..MESSAGES)
+        .map(|i| {
+            let to = ForwardPath::new("sink@example.test").expect("address");
+            let body = format!(
+                "Message-ID: {}\r\nSubject: pool {i}\r\n\r\nbody {i}\r\n",
+                id(i)
+            );
+            (Envelope::new(from.clone(), [to]), body.into_bytes())
+        })
+        .collect();
+    let (summary, _results) = pool.send_all(messages);
+    pool.shutdown();
+    assert_eq!(summary.accepted, MESSAGES, "{summary:?}");
+    for i in 0..MESSAGES {
+        wait_for_message(&id(i)).unwrap_or_else(|e| panic!("message {i}: {e}"));
+    }
+    let transcript = lines.lock().expect("transcript lock");
+    let handshakes = transcript
+        .iter()
+        .filter(|(_, l)| l.starts_with("SOCKS5 username/password: smtpauthproxy ****"))
+        .count();
+    assert!(
+        (3..=4 * 3).contains(&handshakes),
+        "{handshakes} proxy handshakes"
+    );
+    drop(transcript);
+    check_transcript(&lines);
+}
