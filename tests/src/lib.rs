@@ -328,6 +328,74 @@ pub fn require_servers() {
     }
 }
 
+/// The proxies' state directory (`cargo xtask servers proxies-up`, also started by
+/// `servers up`; the same path as in `xtask/src/servers_proxies.rs`).
+pub const PROXY_STATE_DIR: &str = "/var/tmp/smtp-auth-it-proxies";
+
+/// One of the real proxies in front of the Postfix listeners, on `127.0.0.1`. They let
+/// through only ports 12525, 12587 and 12465 (tinyproxy also only the hosts `127.0.0.1` and
+/// `localhost`); anything else is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyListener {
+    /// Dante, SOCKS5, no authentication: 11080.
+    DanteOpen,
+    /// Dante, SOCKS5, username/password (RFC 1929) with [`PROXY_USER`]: 11081.
+    DanteAuth,
+    /// tinyproxy, HTTP CONNECT, no credentials: 18888.
+    TinyproxyOpen,
+    /// tinyproxy, HTTP CONNECT, Basic credentials of [`PROXY_USER`]: 18889.
+    TinyproxyAuth,
+}
+
+impl ProxyListener {
+    /// All four.
+    pub const ALL: [ProxyListener; 4] = [
+        ProxyListener::DanteOpen,
+        ProxyListener::DanteAuth,
+        ProxyListener::TinyproxyOpen,
+        ProxyListener::TinyproxyAuth,
+    ];
+
+    /// The TCP port on 127.0.0.1.
+    pub fn port(self) -> u16 {
+        match self {
+            ProxyListener::DanteOpen => 11080,
+            ProxyListener::DanteAuth => 11081,
+            ProxyListener::TinyproxyOpen => 18888,
+            ProxyListener::TinyproxyAuth => 18889,
+        }
+    }
+
+    /// True for the SOCKS5 ones.
+    pub fn is_socks5(self) -> bool {
+        matches!(self, ProxyListener::DanteOpen | ProxyListener::DanteAuth)
+    }
+
+    /// True for the ones that want [`PROXY_USER`].
+    pub fn needs_credentials(self) -> bool {
+        matches!(
+            self,
+            ProxyListener::DanteAuth | ProxyListener::TinyproxyAuth
+        )
+    }
+}
+
+/// The proxies' user: a system user for Dante, tinyproxy's BasicAuth.
+pub const PROXY_USER: User = User {
+    login: "smtpauthproxy",
+    password: "Proxy-Secret-7",
+};
+
+/// Panics with a clear message unless every proxy accepts connections.
+pub fn require_proxies() {
+    for proxy in ProxyListener::ALL {
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), proxy.port());
+        if let Err(e) = TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
+            panic!("proxy {proxy:?} not running on {addr}: {e} (cargo xtask servers proxies-up)");
+        }
+    }
+}
+
 /// Connects and reads the first line the server sends (for plain-text listeners),
 /// without its CRLF.
 ///

@@ -164,8 +164,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
         ["up"] => up(),
         ["down"] => down(),
         ["status"] => status(),
+        ["proxies-up"] => crate::servers_proxies::up(),
+        ["proxies-down"] => crate::servers_proxies::down(),
         _ => Err(format!(
-            "usage: cargo xtask servers up|down|status (got {args:?})"
+            "usage: cargo xtask servers up|down|status|proxies-up|proxies-down (got {args:?})"
         )),
     }
 }
@@ -232,13 +234,14 @@ pub fn up() -> Result<(), String> {
         installed.as_secs_f64()
     );
     print_table(&layout);
-    Ok(())
+    crate::servers_proxies::up()
 }
 
 /// Stops Postfix and Dovecot by their pid files. Not running is not an error.
 pub fn down() -> Result<(), String> {
     let layout = Layout::new();
     stop_all(&layout)?;
+    crate::servers_proxies::down()?;
     eprintln!("servers down");
     Ok(())
 }

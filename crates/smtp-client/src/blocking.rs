@@ -16,6 +16,7 @@ use crate::envelope::{Envelope, RecipientsReport, SendReport};
 use crate::error::{Error, TlsError};
 use crate::feed::{Feed, Messages, OneBody};
 use crate::methods::{self, Client, Op};
+use crate::proxy::{ProxyConnect, ProxyStep};
 use crate::timeouts::deadline_after;
 use crate::tls::{handshake_failed, handshake_timed_out};
 
@@ -141,7 +142,7 @@ impl SmtpClient {
                 }
                 DialStep::Connect { host, addr } => match connect_tcp(addr, &config) {
                     Err(error) => dial.connect_failed(addr, error),
-                    Ok(tcp) => match SmtpClient::open(tcp, &host, addr, &config) {
+                    Ok(tcp) => match SmtpClient::open_tunnel(tcp, &host, addr, &config) {
                         Ok(client) => return Ok(client),
                         Err(error) => dial.session_failed(addr, error),
                     },
@@ -151,12 +152,59 @@ impl SmtpClient {
         }
     }
 
-    /// Runs a session over an already connected socket (for callers who connect themselves).
+    /// Runs the proxy handshake when `config` has a proxy (`tcp` is connected to it), then
+    /// the session over the tunnel.
+    fn open_tunnel(
+        mut tcp: TcpStream,
+        host: &str,
+        peer: SocketAddr,
+        config: &ClientConfig,
+    ) -> Result<SmtpClient, Error> {
+        let early = match &config.proxy {
+            None => Vec::new(),
+            Some(proxy) => {
+                let mut hs = ProxyConnect::new(proxy, config, host)?;
+                let mut read_timeout = None;
+                loop {
+                    match hs.next_step() {
+                        ProxyStep::Write(bytes) => {
+                            let result = tcp.write_all(bytes);
+                            hs.written(result);
+                        }
+                        ProxyStep::Read { buf, deadline } => {
+                            let result = DeadlineIo {
+                                sock: &mut tcp,
+                                deadline,
+                                read_timeout: &mut read_timeout,
+                            }
+                            .read(buf);
+                            hs.read(result);
+                        }
+                        ProxyStep::Done(result) => break result?,
+                    }
+                }
+            }
+        };
+        SmtpClient::open_with(tcp, host, peer, config, early)
+    }
+
+    /// Runs a session over an already connected socket (for callers who connect themselves;
+    /// no proxy handshake is run).
     pub fn open(
         tcp: TcpStream,
         host: &str,
         peer: SocketAddr,
         config: &ClientConfig,
+    ) -> Result<SmtpClient, Error> {
+        SmtpClient::open_with(tcp, host, peer, config, Vec::new())
+    }
+
+    fn open_with(
+        tcp: TcpStream,
+        host: &str,
+        peer: SocketAddr,
+        config: &ClientConfig,
+        early: Vec<u8>,
     ) -> Result<SmtpClient, Error> {
         tcp.set_nodelay(true)
             .map_err(io_err("setting TCP_NODELAY"))?;
@@ -164,7 +212,7 @@ impl SmtpClient {
             .local_addr()
             .map_err(io_err("reading the local address"))?;
         let mut client = Client {
-            core: DriverCore::new(config, host, peer, local),
+            core: DriverCore::new(config, host, peer, local).with_early_input(early),
             io: Blocking {
                 stream: Stream::Plain(tcp),
                 socket_read_timeout: None,

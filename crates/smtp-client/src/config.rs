@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use smtp_proto::{Domain, ReplyLimits};
 
+use crate::proxy::Proxy;
 use crate::timeouts::Timeouts;
 use crate::tls::{TlsConfig, TlsMode};
 use crate::transcript::{Direction, TranscriptFn};
@@ -39,6 +40,7 @@ pub struct ClientConfig {
     pub(crate) pipelining: bool,
     pub(crate) reply_limits: ReplyLimits,
     pub(crate) transcript: Option<SharedTranscript>,
+    pub(crate) proxy: Option<Proxy>,
 }
 
 impl fmt::Debug for ClientConfig {
@@ -55,6 +57,7 @@ impl fmt::Debug for ClientConfig {
             .field("send_hello", &self.send_hello)
             .field("pipelining", &self.pipelining)
             .field("transcript", &self.transcript.as_ref().map(|_| "FnMut"))
+            .field("proxy", &self.proxy)
             .finish()
     }
 }
@@ -76,6 +79,7 @@ impl ClientConfig {
             pipelining: true,
             reply_limits: ReplyLimits::default(),
             transcript: None,
+            proxy: None,
         }
     }
 
@@ -157,6 +161,21 @@ impl ClientConfig {
     ) -> ClientConfig {
         self.transcript = Some(Arc::new(Mutex::new(callback)));
         self
+    }
+
+    /// Connects through `proxy`: `connect` opens the TCP connection to the proxy and asks
+    /// it for a tunnel to each host in turn (SOCKS5: by name, so the proxy resolves it).
+    /// Everything above is unchanged: TLS checks the mail server's certificate against the
+    /// mail server's name, never the proxy's. `open` on a socket of one's own runs no proxy
+    /// handshake.
+    pub fn proxy(mut self, proxy: Proxy) -> ClientConfig {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// The proxy, if one is set.
+    pub fn proxy_config(&self) -> Option<&Proxy> {
+        self.proxy.as_ref()
     }
 
     /// The hosts, in the order they are tried.

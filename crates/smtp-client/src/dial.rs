@@ -33,6 +33,9 @@ pub(crate) struct Dialer {
     addrs: VecDeque<SocketAddr>,
     attempts: Vec<ConnectAttempt>,
     last_error: Option<Error>,
+    /// With a proxy: its host (brackets removed), port and `host:port` for messages. Every
+    /// connection goes to the proxy; the host is what the proxy is asked for.
+    proxy: Option<(String, u16, String)>,
 }
 
 impl Dialer {
@@ -44,6 +47,10 @@ impl Dialer {
             addrs: VecDeque::new(),
             attempts: Vec::new(),
             last_error: None,
+            proxy: config
+                .proxy
+                .as_ref()
+                .map(|p| (p.bare_host().to_owned(), p.port(), p.display_addr())),
         }
     }
 
@@ -63,20 +70,19 @@ impl Dialer {
                         .unwrap_or(Error::Connect { attempts }),
                 );
             };
-            let bare = host
-                .strip_prefix('[')
-                .and_then(|h| h.strip_suffix(']'))
-                .unwrap_or(&host)
-                .to_owned();
+            let (bare, port) = match &self.proxy {
+                Some((proxy, port, _)) => (proxy.clone(), *port),
+                None => {
+                    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+                    (bare.unwrap_or(&host).to_owned(), self.port)
+                }
+            };
             self.current = Some(host);
             if let Ok(ip) = bare.parse::<IpAddr>() {
-                self.addrs.push_back(SocketAddr::new(ip, self.port));
+                self.addrs.push_back(SocketAddr::new(ip, port));
                 continue;
             }
-            return DialStep::Resolve {
-                name: bare,
-                port: self.port,
-            };
+            return DialStep::Resolve { name: bare, port };
         }
     }
 
@@ -84,7 +90,7 @@ impl Dialer {
         match result {
             Ok(addrs) => self.addrs.extend(addrs),
             Err(error) => self.attempts.push(ConnectAttempt {
-                host: self.current.clone().unwrap_or_default(),
+                host: self.attempt_host(),
                 address: None,
                 error,
             }),
@@ -93,10 +99,19 @@ impl Dialer {
 
     pub(crate) fn connect_failed(&mut self, addr: SocketAddr, error: io::Error) {
         self.attempts.push(ConnectAttempt {
-            host: self.current.clone().unwrap_or_default(),
+            host: self.attempt_host(),
             address: Some(addr),
             error,
         });
+    }
+
+    /// The host of a failed attempt: with a proxy, the proxy and what it was to be asked for.
+    fn attempt_host(&self) -> String {
+        let host = self.current.clone().unwrap_or_default();
+        match &self.proxy {
+            Some((_, _, proxy)) => format!("proxy {proxy} (for {host})"),
+            None => host,
+        }
     }
 
     pub(crate) fn session_failed(&mut self, addr: SocketAddr, error: Error) {
@@ -138,6 +153,37 @@ pub(crate) fn tcp_socket(addr: SocketAddr, config: &ClientConfig) -> io::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn with_a_proxy_every_host_is_reached_through_the_proxy() {
+        let proxy = crate::Proxy::socks5("[::1]", 1080);
+        let config = ClientConfig::new("mx1.example.test")
+            .host("192.0.2.1")
+            .port(587)
+            .proxy(proxy);
+        let mut dial = Dialer::new(&config);
+        let DialStep::Connect { host, addr } = dial.next_step() else {
+            panic!("the proxy's address needs no lookup; the mail host is not resolved");
+        };
+        assert_eq!(
+            (host.as_str(), addr),
+            ("mx1.example.test", "[::1]:1080".parse().unwrap())
+        );
+        dial.connect_failed(addr, io::Error::from(io::ErrorKind::ConnectionRefused));
+        let DialStep::Connect { host, addr } = dial.next_step() else {
+            panic!("second host");
+        };
+        assert_eq!((host.as_str(), addr.port()), ("192.0.2.1", 1080));
+        dial.connect_failed(addr, io::Error::from(io::ErrorKind::ConnectionRefused));
+        let DialStep::Failed(err) = dial.next_step() else {
+            panic!("all failed");
+        };
+        assert!(
+            err.to_string()
+                .contains("proxy [::1]:1080 (for mx1.example.test) ([::1]:1080)"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn dialer_tries_each_host_and_reports_every_attempt() {

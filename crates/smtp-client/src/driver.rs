@@ -258,6 +258,9 @@ pub(crate) struct DriverCore {
     connected: bool,
     /// An operation was left unfinished: every later one fails with [`CANCELLED`].
     poisoned: bool,
+    /// Bytes read before the session started (through a proxy, with its reply): given to
+    /// the session as the first read.
+    early: Vec<u8>,
 }
 
 impl DriverCore {
@@ -281,7 +284,15 @@ impl DriverCore {
             quitting: false,
             connected: true,
             poisoned: false,
+            early: Vec::new(),
         }
+    }
+
+    /// Bytes already read from the connection (after a proxy's reply), to be given to the
+    /// session as its first read.
+    pub(crate) fn with_early_input(mut self, early: Vec<u8>) -> DriverCore {
+        self.early = early;
+        self
     }
 
     /// True when an operation was left unfinished (its future dropped): every later one
@@ -390,6 +401,11 @@ impl DriverCore {
                 Phase::Act(Event::MessageDone(result)) => {
                     self.phase = Phase::Poll;
                     return Step::MessageDone(result);
+                }
+                Phase::Act(Event::NeedInput) if !self.early.is_empty() => {
+                    let early = std::mem::take(&mut self.early);
+                    self.session.handle_input(&early);
+                    self.phase = Phase::Poll;
                 }
                 Phase::Act(Event::NeedInput) => {
                     self.phase = Phase::Poll;

@@ -52,6 +52,17 @@ pub enum Error {
         /// What was awaited.
         awaiting: String,
     },
+    /// The proxy ([`ClientConfig::proxy`](crate::ClientConfig::proxy)) did not open the
+    /// tunnel to the mail server: it refused (its reply code is in the [`ProxyError`](crate::ProxyError)),
+    /// refused the credentials, broke its protocol, stalled or closed. Nothing was sent to
+    /// the mail server.
+    #[error("proxy {proxy}: {error}")]
+    Proxy {
+        /// The proxy, `host:port`.
+        proxy: String,
+        /// What went wrong.
+        error: crate::proxy::ProxyError,
+    },
     /// TLS failed: configuration, handshake, or certificate verification.
     #[error("TLS error: {0}")]
     Tls(#[from] TlsError),
@@ -131,6 +142,7 @@ impl Error {
             | Error::Connect { .. }
             | Error::Timeout { .. }
             | Error::ConnectionClosed { .. }
+            | Error::Proxy { .. }
             | Error::Tls(_)
             | Error::TlsRequired(_)
             | Error::Protocol(_)
@@ -156,6 +168,8 @@ impl Error {
             | Error::PoolTimeout { .. }
             | Error::Setup(_)
             | Error::ConnectionClosed { .. } => ErrorKind::Connection,
+            Error::Proxy { error, .. } if error.is_input() => ErrorKind::Input,
+            Error::Proxy { .. } => ErrorKind::Connection,
             Error::Tls(_) | Error::TlsRequired(_) => ErrorKind::Tls,
             Error::Protocol(_) => ErrorKind::Protocol,
             Error::Refused { reply, .. } if reply.code().get() == 421 => ErrorKind::Connection,
@@ -183,7 +197,8 @@ impl Error {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// The network: connecting, reading, writing, a timeout, the server closing, or a 421.
+    /// The network: connecting, reading, writing, a timeout, the server closing, a 421, or
+    /// a proxy that did not open the tunnel.
     Connection,
     /// TLS could not be had or failed.
     Tls,
@@ -268,7 +283,8 @@ pub enum Misuse {
 /// One failed connection attempt.
 #[derive(Debug)]
 pub struct ConnectAttempt {
-    /// The host name as configured.
+    /// The host name as configured; through a proxy, `proxy HOST:PORT (for HOST)`, the
+    /// address being the proxy's.
     pub host: String,
     /// The address tried, or `None` when the name did not resolve.
     pub address: Option<std::net::SocketAddr>,

@@ -12,6 +12,8 @@
 //!   drivers, which differ only in how bytes move. Deadlines are values.
 //! - [`TlsConfig`] / [`TlsMode`]: certificate trust and when TLS is used; checks are on by
 //!   default, and the only way to turn them off is loudly named.
+//! - [`Proxy`]: connect through a SOCKS5 or HTTP CONNECT proxy
+//!   ([`ClientConfig::proxy`]); the handshake is the sans-IO [`ProxyHandshake`].
 //! - [`Error`]: each failure tells what to do about it, and carries the server's reply and
 //!   the (redacted) command it answered.
 //!
@@ -44,6 +46,7 @@ mod error;
 mod feed;
 mod methods;
 pub mod pool;
+pub mod proxy;
 mod session;
 mod timeouts;
 mod tls;
@@ -62,6 +65,7 @@ pub use error::{
     TlsUnavailable,
 };
 pub use methods::Client;
+pub use proxy::{Proxy, ProxyError, ProxyEvent, ProxyHandshake, ProxyKind, ProxyUrlError};
 pub use session::{Event, Expect, Outcome, Session, SessionConfig};
 pub use timeouts::Timeouts;
 pub use tls::{TlsConfig, TlsMode};

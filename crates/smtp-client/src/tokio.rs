@@ -24,6 +24,7 @@ use crate::envelope::{Envelope, RecipientsReport, SendReport};
 use crate::error::Error;
 use crate::feed::{Feed, Messages, OneBody};
 use crate::methods::{self, Client, Op};
+use crate::proxy::{ProxyConnect, ProxyStep};
 use crate::tls::{handshake_failed, handshake_timed_out};
 
 /// An async SMTP client connection over tokio: Net::SMTP, the same as
@@ -129,22 +130,73 @@ impl AsyncSmtpClient {
                 }
                 DialStep::Connect { host, addr } => match connect_tcp(addr, &config).await {
                     Err(error) => dial.connect_failed(addr, error),
-                    Ok(tcp) => match AsyncSmtpClient::open(tcp, &host, addr, &config).await {
-                        Ok(client) => return Ok(client),
-                        Err(error) => dial.session_failed(addr, error),
-                    },
+                    Ok(tcp) => {
+                        match AsyncSmtpClient::open_tunnel(tcp, &host, addr, &config).await {
+                            Ok(client) => return Ok(client),
+                            Err(error) => dial.session_failed(addr, error),
+                        }
+                    }
                 },
                 DialStep::Failed(error) => return Err(error),
             }
         }
     }
 
-    /// Runs a session over an already connected socket (for callers who connect themselves).
+    /// Runs the proxy handshake when `config` has a proxy (`tcp` is connected to it), then
+    /// the session over the tunnel.
+    async fn open_tunnel(
+        mut tcp: TcpStream,
+        host: &str,
+        peer: SocketAddr,
+        config: &ClientConfig,
+    ) -> Result<AsyncSmtpClient, Error> {
+        let early = match &config.proxy {
+            None => Vec::new(),
+            Some(proxy) => {
+                let mut hs = ProxyConnect::new(proxy, config, host)?;
+                loop {
+                    match hs.next_step() {
+                        ProxyStep::Write(bytes) => {
+                            let result =
+                                match timeout(config.timeouts.write, tcp.write_all(bytes)).await {
+                                    Ok(result) => result,
+                                    Err(_) => Err(io::ErrorKind::TimedOut.into()),
+                                };
+                            hs.written(result);
+                        }
+                        ProxyStep::Read { buf, deadline } => {
+                            let deadline = ::tokio::time::Instant::from_std(deadline);
+                            let result = match timeout_at(deadline, tcp.read(buf)).await {
+                                Ok(result) => result,
+                                Err(_) => Err(io::ErrorKind::TimedOut.into()),
+                            };
+                            hs.read(result);
+                        }
+                        ProxyStep::Done(result) => break result?,
+                    }
+                }
+            }
+        };
+        AsyncSmtpClient::open_with(tcp, host, peer, config, early).await
+    }
+
+    /// Runs a session over an already connected socket (for callers who connect themselves;
+    /// no proxy handshake is run).
     pub async fn open(
         tcp: TcpStream,
         host: &str,
         peer: SocketAddr,
         config: &ClientConfig,
+    ) -> Result<AsyncSmtpClient, Error> {
+        AsyncSmtpClient::open_with(tcp, host, peer, config, Vec::new()).await
+    }
+
+    async fn open_with(
+        tcp: TcpStream,
+        host: &str,
+        peer: SocketAddr,
+        config: &ClientConfig,
+        early: Vec<u8>,
     ) -> Result<AsyncSmtpClient, Error> {
         tcp.set_nodelay(true)
             .map_err(io_err("setting TCP_NODELAY"))?;
@@ -152,7 +204,7 @@ impl AsyncSmtpClient {
             .local_addr()
             .map_err(io_err("reading the local address"))?;
         let mut client = Client {
-            core: DriverCore::new(config, host, peer, local),
+            core: DriverCore::new(config, host, peer, local).with_early_input(early),
             io: Tokio {
                 stream: Stream::Plain(tcp),
                 write_timeout: config.timeouts.write,

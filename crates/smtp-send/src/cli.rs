@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use sasl_mechs::{NtlmVersion, Secret};
+use smtp_client::Proxy;
 use smtp_proto::{Domain, ForwardPath, Mailbox, ReversePath};
 
 use crate::exit::Failure;
@@ -17,12 +18,13 @@ Exit status:
   0  the message was accepted for every recipient
   1  any other failure (a bug, an unexpected local error)
   2  usage or bad input (refused before any connection)
-  3  connection or TLS failure (including timeouts and a server that hangs up)
+  3  connection or TLS failure (including timeouts, a server that hangs up, a proxy that
+     refuses or fails)
   4  authentication failed (wrong credentials, no usable mechanism)
   5  refused by the server (MAIL, any RCPT, DATA, or the greeting)
 
 The password is never a flag: give --password-env VAR or --password-file FILE, or type it at
-the prompt (no echo) when stdin is a terminal.";
+the prompt (no echo) when stdin is a terminal. The same for a proxy's: --proxy-password-env VAR.";
 
 /// How the connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -126,7 +128,18 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     pub helo: Option<String>,
 
-    /// Seconds to wait for the connection and for each reply.
+    /// Connect through this proxy: socks5://HOST:PORT (the proxy resolves the server's name)
+    /// or http://HOST:PORT (HTTP CONNECT), with USER@ before HOST when it wants credentials.
+    /// TLS and AUTH are unchanged: the certificate is checked against the server's name,
+    /// never the proxy's.
+    #[arg(long, value_name = "URL", conflicts_with = "demo")]
+    pub proxy: Option<String>,
+
+    /// Read the proxy's password from this environment variable (needs a USER@ in --proxy).
+    #[arg(long, value_name = "VAR", requires = "proxy")]
+    pub proxy_password_env: Option<String>,
+
+    /// Seconds to wait for the connection, the proxy's handshake and each reply.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub timeout: u64,
 
@@ -219,6 +232,8 @@ pub struct Plan {
     pub tls_server_name: Option<String>,
     /// AUTH, when asked for.
     pub auth: Option<AuthPlan>,
+    /// `--proxy`, with its password.
+    pub proxy: Option<Proxy>,
     /// Envelope sender.
     pub from: ReversePath,
     /// Envelope recipients.
@@ -316,6 +331,52 @@ pub fn split_server(server: &str) -> Result<(String, Option<u16>), Failure> {
         return Err(bad("not a host name or an IP address"));
     }
     Ok((host.to_owned(), port_part))
+}
+
+/// Checks `--proxy` and reads its password from `--proxy-password-env`.
+pub fn proxy(args: &Args, timeout: Duration) -> Result<Option<Proxy>, Failure> {
+    let Some(url) = &args.proxy else {
+        return Ok(None);
+    };
+    no_line_breaks("proxy", url)?;
+    let proxy: Proxy = url
+        .parse()
+        .map_err(|e: smtp_client::ProxyUrlError| usage(format!("--proxy: {e}")))?;
+    let proxy = proxy.handshake_timeout(timeout);
+    let proxy = match (&args.proxy_password_env, proxy.username()) {
+        (None, None) => proxy,
+        (Some(_), None) => {
+            return Err(usage(
+                "--proxy-password-env needs a user in --proxy (socks5://USER@HOST:PORT)",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(usage(
+                "--proxy has a user but no password: give --proxy-password-env VAR",
+            ))
+        }
+        (Some(var), Some(_)) => {
+            no_line_breaks("proxy-password-env", var)?;
+            // Moved into the proxy's wiped-on-drop memory, never copied.
+            let password = match std::env::var(var) {
+                Ok(p) => p,
+                Err(std::env::VarError::NotPresent) => {
+                    return Err(usage(format!(
+                        "--proxy-password-env {var}: the variable is not set"
+                    )))
+                }
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    return Err(usage(format!(
+                        "--proxy-password-env {var}: the value is not UTF-8"
+                    )))
+                }
+            };
+            proxy.password(password)
+        }
+    };
+    // Not printed with the value: it may hold the password.
+    proxy.check().map_err(|e| usage(format!("--proxy: {e}")))?;
+    Ok(Some(proxy))
 }
 
 fn read_password(args: &Args, user: &str) -> Result<Secret, Failure> {
@@ -499,6 +560,7 @@ pub fn plan(args: &Args) -> Result<Plan, Failure> {
     let (from, to) = envelope(args.from.as_deref().unwrap_or_default(), &args.to)?;
     let helo = helo(args)?;
     let body = body(args)?;
+    let proxy = proxy(args, Duration::from_secs(args.timeout))?;
     // Last: it may prompt, and nothing else should be wrong by then.
     let auth = auth_plan(args, None)?;
     Ok(Plan {
@@ -509,6 +571,7 @@ pub fn plan(args: &Args) -> Result<Plan, Failure> {
         ca_file: args.ca_file.clone(),
         tls_server_name: args.tls_server_name.clone(),
         auth,
+        proxy,
         from,
         to,
         body,

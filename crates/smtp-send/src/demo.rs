@@ -96,6 +96,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             ca_file: None,
             tls_server_name: Some("localhost".to_owned()),
             auth: Some(auth),
+            proxy: None,
             from: from.clone(),
             to: to.clone(),
             body: cli::body(args)?,

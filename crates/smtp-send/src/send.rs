@@ -73,6 +73,9 @@ pub fn client_config(plan: &Plan, trust: Trust) -> Result<ClientConfig, Failure>
     if let Some(helo) = &plan.helo {
         config = config.hello(helo.clone());
     }
+    if let Some(proxy) = &plan.proxy {
+        config = config.proxy(proxy.clone());
+    }
     if plan.transcript {
         config = config.transcript(|direction, line| eprintln!("{direction} {line}"));
     }

@@ -254,6 +254,73 @@ fn bad_input_exits_2_before_connecting() {
 }
 
 #[test]
+fn bad_proxy_flags_exit_2_with_one_line_before_connecting() {
+    let (server, server_addr) = untouched_listener();
+    let (proxy, proxy_addr) = untouched_listener();
+    let with_user = format!("socks5://smtpuser@{proxy_addr}");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec![format!("--proxy={proxy_addr}")], "no scheme"),
+        (
+            vec!["--proxy=socks4://127.0.0.1:1080".into()],
+            "not socks5 or http",
+        ),
+        (vec!["--proxy=socks5://127.0.0.1".into()], "no port"),
+        (
+            vec![format!(
+                "--proxy=http://smtpuser:Hunter2-secret@{proxy_addr}"
+            )],
+            "a password in the URL is not allowed",
+        ),
+        (vec![format!("--proxy={with_user}")], "no password"),
+        (
+            vec![
+                format!("--proxy=socks5://{proxy_addr}"),
+                "--proxy-password-env=SMTP_SEND_PROXY_PW".into(),
+            ],
+            "needs a user",
+        ),
+        (
+            vec![
+                format!("--proxy={with_user}"),
+                "--proxy-password-env=SMTP_SEND_UNSET_VARIABLE".into(),
+            ],
+            "not set",
+        ),
+        (
+            vec![
+                format!("--proxy={with_user}"),
+                "--proxy-password-env=SMTP_SEND_LONG_PW".into(),
+            ],
+            "longer than 255",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let out = Command::new(BIN)
+            .args(["--server", &server_addr, "--tls", "none"])
+            .args(["--from", "a@example.test", "--to", "b@example.test"])
+            .args(&extra)
+            .env("SMTP_SEND_PROXY_PW", "Hunter2-secret")
+            .env("SMTP_SEND_LONG_PW", "x".repeat(256))
+            .env_remove("SMTP_SEND_UNSET_VARIABLE")
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(expected), "{extra:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{extra:?}: {err}");
+        assert!(!err.contains("Hunter2"), "{extra:?}: {err}");
+        assert_untouched(&server);
+        assert_untouched(&proxy);
+    }
+    // The password is never a flag.
+    let out = Command::new(BIN)
+        .args(["--proxy-password", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let out = Command::new(BIN)
         .args(["--to", "b@example.test"])
