@@ -7,7 +7,8 @@
 //! ```text
 //! throughput many ADDR COUNT [--no-pipelining] [--batch]   COUNT one-KiB messages over one
 //!                                                  connection (--batch: one send_batch)
-//! throughput big ADDR BYTES [--no-pipelining]    one dot-heavy message of BYTES octets
+//! throughput big ADDR BYTES [--no-pipelining] [--bdat]   one dot-heavy message of BYTES
+//!                                                  octets (--bdat: BDAT when offered)
 //! throughput write small|BYTES PATH              the same message, LF line ends, to a file
 //! ```
 //!
@@ -155,10 +156,13 @@ fn connect(addr: &str, pipelining: bool) -> Result<SmtpClient, Box<dyn std::erro
 }
 
 fn envelope() -> Result<Envelope, Box<dyn std::error::Error>> {
+    // `--bdat` (read once from the command line): BDAT when the server offers CHUNKING.
+    let bdat = std::env::args().any(|a| a == "--bdat");
     Ok(Envelope::new(
         ReversePath::Mailbox(Mailbox::new("a@example.test")?),
         [ForwardPath::new("b@example.test")?],
-    ))
+    )
+    .prefer_chunking(bdat))
 }
 
 /// Sends `count` messages made by `make` over one connection; prints the result line.
@@ -230,7 +234,7 @@ fn write_file(what: &str, path: &str) -> Result<(), Box<dyn std::error::Error>> 
 
 const USAGE: &str = "\
 usage: throughput many ADDR COUNT [--no-pipelining] [--batch]
-       throughput big ADDR BYTES [--no-pipelining]
+       throughput big ADDR BYTES [--no-pipelining] [--bdat]
        throughput write small|BYTES PATH
 Run by `cargo xtask bench smtp`, which starts smtp-sink and runs the other clients.";
 
