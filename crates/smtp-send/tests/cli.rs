@@ -742,3 +742,35 @@ fn load_mode_with_wrong_credentials_exits_3_with_nothing_sent() {
     assert!(stderr(&out).contains("5 not sent"), "{}", stderr(&out));
     assert!(server.received().is_empty());
 }
+
+/// The README's load-mode example, as written, against the project's real Postfix.
+#[test]
+#[ignore = "needs real servers: cargo xtask servers up"]
+fn the_readme_load_mode_example_runs() {
+    let out = Command::new(BIN)
+        .args([
+            "--server",
+            "127.0.0.1:12525",
+            "--tls",
+            "none",
+            "--from",
+            "alice@example.test",
+        ])
+        .args([
+            "--to",
+            "sink@example.test",
+            "--count",
+            "1000",
+            "--concurrency",
+            "8",
+        ])
+        .output()
+        .expect("run smtp-send");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = stdout(&out);
+    assert!(line.starts_with("1000 messages in "), "{line}");
+    assert!(
+        line.contains("accepted 1000, refused 0, not sent 0, unknown 0"),
+        "{line}"
+    );
+}
