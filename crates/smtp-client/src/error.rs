@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use smtp_proto::{CommandError, ForwardPath, InvalidInput, Reply, ReplyError};
+use smtp_proto::{CommandError, ForwardPath, InvalidInput, Reply, ReplyCode, ReplyError};
 
 /// Everything that can go wrong in an SMTP client session.
 ///
@@ -148,7 +148,7 @@ impl Error {
             | Error::Protocol(_)
             | Error::Internal(_)
             | Error::Body(_) => true,
-            Error::Refused { reply, .. } => reply.code().get() == 421,
+            Error::Refused { reply, .. } => reply.code() == ReplyCode::SERVICE_UNAVAILABLE,
             _ => false,
         }
     }
@@ -172,7 +172,9 @@ impl Error {
             Error::Proxy { .. } => ErrorKind::Connection,
             Error::Tls(_) | Error::TlsRequired(_) => ErrorKind::Tls,
             Error::Protocol(_) => ErrorKind::Protocol,
-            Error::Refused { reply, .. } if reply.code().get() == 421 => ErrorKind::Connection,
+            Error::Refused { reply, .. } if reply.code() == ReplyCode::SERVICE_UNAVAILABLE => {
+                ErrorKind::Connection
+            }
             Error::Refused { .. } | Error::RecipientsRefused { .. } => ErrorKind::Refused,
             Error::ExtensionMissing { .. } | Error::SizeExceeded { .. } => ErrorKind::NotSupported,
             Error::Unsupported(_) => ErrorKind::NotSupported,

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use smtp_proto::Reply;
+use smtp_proto::{Reply, ReplyCode};
 
 use super::core::{AuthState, Core, Link};
 use super::owed::Owed;
@@ -42,12 +42,14 @@ impl SingleCommand {
         if !ok {
             return Phase::failed(awaited.label.refused(reply));
         }
-        let code = reply.code().get();
+        let code = reply.code();
         match self.effect {
-            Effect::StartsData if code == 354 => {
+            Effect::StartsData if code == ReplyCode::START_MAIL_INPUT => {
                 return Phase::finish(Ok(Outcome::Reply(reply)), Then::InData);
             }
-            Effect::Auth if code == 235 => core.auth = AuthState::ServerAccepted,
+            Effect::Auth if code == ReplyCode::AUTH_SUCCESS => {
+                core.auth = AuthState::ServerAccepted
+            }
             _ => {}
         }
         Phase::done(Outcome::Reply(reply))

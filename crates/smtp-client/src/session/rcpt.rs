@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use smtp_proto::{Command, ForwardPath, RcptParams, Reply};
+use smtp_proto::{Command, ForwardPath, RcptParams, Reply, ReplyCode};
 
 use super::core::{Core, Wait};
 use super::owed::Owed;
@@ -149,7 +149,7 @@ impl Recipients {
         let Some(awaited) = self.owed.pop(now) else {
             return Phase::unsolicited(reply);
         };
-        let closing = reply.code().get() == 421;
+        let closing = reply.code() == ReplyCode::SERVICE_UNAVAILABLE;
         self.batch.record(awaited.what, reply.clone());
         if closing {
             return Phase::failed(awaited.label.refused(reply));

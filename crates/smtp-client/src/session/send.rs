@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use smtp_proto::{Command, DotStuffer, Reply};
+use smtp_proto::{Command, DotStuffer, Reply, ReplyCode};
 
 use super::core::{Core, Link, Wait};
 use super::owed::{Awaits, Owed};
@@ -360,9 +360,10 @@ impl Transaction {
         let Some(awaited) = self.owed.pop(now) else {
             return TxNext::unsolicited(reply);
         };
-        let code = reply.code().get();
+        let code = reply.code();
         // 421: the server is closing the channel; no RSET, no further command.
-        let closing = (code == 421).then(|| awaited.label.refused(reply.clone()));
+        let closing =
+            (code == ReplyCode::SERVICE_UNAVAILABLE).then(|| awaited.label.refused(reply.clone()));
         let ok = reply.is_positive_completion();
         match awaited.what {
             Awaited::Mail => {
@@ -397,7 +398,7 @@ impl Transaction {
                 }
             }
             Awaited::Data => {
-                if code == 354 {
+                if code == ReplyCode::START_MAIL_INPUT {
                     match std::mem::replace(&mut self.step, Step::AwaitEnd) {
                         Step::Envelope { first, last } => {
                             let stream = Stream::Data(DotStuffer::new());

@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use smtp_proto::{Capabilities, Command, Domain, Reply};
+use smtp_proto::{Capabilities, Command, Domain, Reply, ReplyCode};
 
 use super::core::{AuthState, Core, Wait};
 use super::owed::{Awaits, Label, Owed};
@@ -126,10 +126,10 @@ impl Setup {
         let Some(awaited) = owed.pop(now) else {
             return Phase::unsolicited(reply);
         };
-        let code = reply.code().get();
+        let code = reply.code();
         match awaited.what {
             Awaited::Greeting => {
-                if code != 220 {
+                if code != ReplyCode::SERVICE_READY {
                     // 554: no service here; anything else is not a greeting.
                     return Phase::broken(awaited.label.refused(reply));
                 }
@@ -175,7 +175,7 @@ impl Setup {
                 }
             }
             Awaited::StartTls => {
-                if code == 220 {
+                if code == ReplyCode::SERVICE_READY {
                     let extra = core.parser.buffered_len();
                     if extra > 0 {
                         // RFC 3207 6 / CVE-2011-0411: these bytes came in clear and must
