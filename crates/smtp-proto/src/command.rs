@@ -41,6 +41,8 @@ const MAX_MECHANISM_LEN: usize = 20;
 pub enum Command<'a> {
     /// `EHLO domain`.
     Ehlo(&'a Domain),
+    /// `LHLO domain`: LMTP's EHLO (RFC 2033 4.1), the only greeting an LMTP server takes.
+    Lhlo(&'a Domain),
     /// `HELO domain`.
     Helo(&'a Domain),
     /// `MAIL FROM:<path> params`.
@@ -249,6 +251,7 @@ impl<'a> Command<'a> {
     pub fn verb(&self) -> &'static str {
         match self {
             Command::Ehlo(_) => "EHLO",
+            Command::Lhlo(_) => "LHLO",
             Command::Helo(_) => "HELO",
             Command::Mail { .. } => "MAIL",
             Command::Rcpt { .. } => "RCPT",
@@ -332,6 +335,7 @@ impl<'a> Command<'a> {
         };
         match self {
             Command::Ehlo(d) => word("EHLO", Some(d.as_str())),
+            Command::Lhlo(d) => word("LHLO", Some(d.as_str())),
             Command::Helo(d) => word("HELO", Some(d.as_str())),
             Command::Mail { from, params } => {
                 if !from.is_ascii() && !params.smtp_utf8 {
@@ -566,6 +570,9 @@ mod tests {
         let from = ReversePath::Mailbox(Mailbox::new("Smith@bar.com").unwrap());
         let to = ForwardPath::new("Jones@foo.com").unwrap();
         assert_eq!(line(Command::Ehlo(&bar)), b"EHLO bar.com\r\n");
+        // RFC 2033 4.2's example: "C: LHLO foo.edu".
+        let foo = Domain::new("foo.edu").unwrap();
+        assert_eq!(line(Command::Lhlo(&foo)), b"LHLO foo.edu\r\n");
         assert_eq!(
             line(Command::Mail {
                 from: &from,

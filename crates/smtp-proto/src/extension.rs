@@ -17,6 +17,7 @@ use crate::invalid::{check_line_safe, InvalidInput, InvalidReason};
 const RESERVED: &[(&str, Option<&str>)] = &[
     ("EHLO", Some("Command::Ehlo")),
     ("HELO", Some("Command::Helo")),
+    ("LHLO", Some("Command::Lhlo")),
     ("MAIL", Some("Command::Mail")),
     ("RCPT", Some("Command::Rcpt")),
     ("DATA", Some("Command::Data")),
@@ -229,6 +230,7 @@ mod tests {
         for (verb, typed) in [
             ("EHLO", "Command::Ehlo"),
             ("helo", "Command::Helo"),
+            ("lhlo", "Command::Lhlo"),
             ("Mail", "Command::Mail"),
             ("RCPT", "Command::Rcpt"),
             ("DATA", "Command::Data"),
