@@ -3,10 +3,12 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use smtp_proto::{Domain, ReplyLimits};
 
+use crate::session::Protocol;
 use crate::timeouts::Timeouts;
 use crate::tls::{TlsConfig, TlsMode};
 use crate::transcript::{Direction, TranscriptFn};
@@ -39,6 +41,8 @@ pub struct ClientConfig {
     pub(crate) pipelining: bool,
     pub(crate) reply_limits: ReplyLimits,
     pub(crate) transcript: Option<SharedTranscript>,
+    pub(crate) protocol: Protocol,
+    pub(crate) unix_socket: Option<PathBuf>,
 }
 
 impl fmt::Debug for ClientConfig {
@@ -54,6 +58,8 @@ impl fmt::Debug for ClientConfig {
             .field("tls", &self.tls)
             .field("send_hello", &self.send_hello)
             .field("pipelining", &self.pipelining)
+            .field("protocol", &self.protocol)
+            .field("unix_socket", &self.unix_socket)
             .field("transcript", &self.transcript.as_ref().map(|_| "FnMut"))
             .finish()
     }
@@ -76,6 +82,8 @@ impl ClientConfig {
             pipelining: true,
             reply_limits: ReplyLimits::default(),
             transcript: None,
+            protocol: Protocol::Smtp,
+            unix_socket: None,
         }
     }
 
@@ -140,6 +148,37 @@ impl ClientConfig {
     pub fn pipelining(mut self, yes: bool) -> ClientConfig {
         self.pipelining = yes;
         self
+    }
+
+    /// SMTP (the default) or LMTP (RFC 2033): LHLO instead of EHLO, and one reply per
+    /// recipient after the data ([`SendReport::per_recipient`](crate::SendReport::per_recipient)).
+    pub fn protocol(mut self, protocol: Protocol) -> ClientConfig {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Connects to this Unix-domain socket instead of the hosts (where LMTP servers usually
+    /// listen). The host given to [`new`](Self::new) only names the server in errors; the
+    /// EHLO/LHLO name defaults to `localhost`. There is no TLS over a local socket: any
+    /// [`TlsMode`] but [`TlsMode::None`] is [`Error::Unsupported`](crate::Error::Unsupported)
+    /// before connecting.
+    ///
+    /// ```
+    /// use smtp_client::{ClientConfig, Protocol, TlsMode};
+    /// let config = ClientConfig::new("localhost")
+    ///     .unix_socket("/var/run/dovecot/lmtp")
+    ///     .protocol(Protocol::Lmtp)
+    ///     .tls_mode(TlsMode::None);
+    /// assert!(config.unix_socket_path().is_some());
+    /// ```
+    pub fn unix_socket(mut self, path: impl Into<PathBuf>) -> ClientConfig {
+        self.unix_socket = Some(path.into());
+        self
+    }
+
+    /// The Unix-domain socket connected to instead of the hosts, if any.
+    pub fn unix_socket_path(&self) -> Option<&std::path::Path> {
+        self.unix_socket.as_deref()
     }
 
     /// Bounds on each reply from the server.

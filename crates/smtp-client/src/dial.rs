@@ -1,11 +1,41 @@
 //! Connecting: which host and address come next, and which error ends a failed connect.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
 
 use crate::config::ClientConfig;
 use crate::error::{ConnectAttempt, Error};
+
+/// Where a client is connected: a TCP address, or a Unix-domain socket's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peer {
+    /// A TCP connection to this address.
+    Tcp(SocketAddr),
+    /// A Unix-domain socket at this path ([`ClientConfig::unix_socket`]).
+    Unix(PathBuf),
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Peer::Tcp(addr) => write!(f, "{addr}"),
+            Peer::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// Refuses what cannot be done over a Unix-domain socket, before connecting: TLS.
+pub(crate) fn check_unix_socket(config: &ClientConfig) -> Result<(), Error> {
+    if config.tls_mode != crate::tls::TlsMode::None {
+        return Err(Error::Unsupported(
+            "TLS over a Unix-domain socket (set TlsMode::None)",
+        ));
+    }
+    Ok(())
+}
 
 /// What the driver must do next to connect.
 #[derive(Debug)]

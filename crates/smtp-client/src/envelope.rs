@@ -90,11 +90,41 @@ impl Envelope {
 /// What became of a message: the recipients accepted, those refused, the final reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendReport {
-    /// Recipients the server accepted (in the order given).
+    /// Recipients the server accepted at RCPT (in the order given).
     pub accepted: Vec<ForwardPath>,
-    /// Recipients the server refused, each with its reply (Net::SMTP's SkipBad).
+    /// Recipients the server refused at RCPT, each with its reply (Net::SMTP's SkipBad).
     pub refused: Vec<RefusedRecipient>,
-    /// The reply to the end of data (or BDAT LAST): usually holds the queue id.
+    /// The reply to the end of data (or BDAT LAST): usually holds the queue id. Under LMTP,
+    /// the first positive one of [`per_recipient`](Self::per_recipient).
+    pub reply: smtp_proto::Reply,
+    /// The replies given for each recipient after the data, in RCPT order: under LMTP
+    /// (RFC 2033 4.2) one for every recipient in [`accepted`](Self::accepted), each saying
+    /// whether the message was delivered to that recipient. Empty for SMTP, whose one reply
+    /// is [`reply`](Self::reply).
+    pub per_recipient: Vec<RecipientReply>,
+}
+
+impl SendReport {
+    /// The recipients the message reached: under LMTP those whose reply after the data is
+    /// positive; under SMTP every accepted one (the final reply was positive).
+    pub fn delivered(&self) -> Vec<&ForwardPath> {
+        if self.per_recipient.is_empty() {
+            return self.accepted.iter().collect();
+        }
+        self.per_recipient
+            .iter()
+            .filter(|r| r.reply.is_positive_completion())
+            .map(|r| &r.recipient)
+            .collect()
+    }
+}
+
+/// A recipient and the server's reply for it after the data (LMTP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientReply {
+    /// The recipient, as given.
+    pub recipient: ForwardPath,
+    /// The server's reply for this recipient.
     pub reply: smtp_proto::Reply,
 }
 

@@ -72,7 +72,8 @@ pub enum Error {
     /// The server refused every recipient of a transaction (each one with its reply).
     #[error("all recipients refused: {}", format_refused(.refused))]
     RecipientsRefused {
-        /// Each refused recipient with the server's reply to its RCPT.
+        /// Each refused recipient with the server's reply to its RCPT (under LMTP, when every
+        /// recipient was refused after the data, its reply then).
         refused: Vec<RefusedRecipient>,
     },
     /// The message or envelope needs an extension the server does not offer.
@@ -281,7 +282,7 @@ fn format_attempts(attempts: &[ConnectAttempt]) -> String {
 pub struct RefusedRecipient {
     /// The recipient as given.
     pub recipient: ForwardPath,
-    /// The server's reply to its RCPT TO.
+    /// The server's reply to its RCPT TO (or, under LMTP, for it after the data).
     pub reply: Reply,
 }
 

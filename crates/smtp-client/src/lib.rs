@@ -49,14 +49,15 @@ mod transcript;
 
 pub use blocking::SmtpClient;
 pub use config::ClientConfig;
+pub use dial::Peer;
 pub use driver::BODY_CHUNK;
-pub use envelope::{Envelope, RecipientsReport, SendReport};
+pub use envelope::{Envelope, RecipientReply, RecipientsReport, SendReport};
 pub use error::{
     ConnectAttempt, Error, ErrorKind, Misuse, ProtocolError, RefusedRecipient, TlsError,
     TlsUnavailable,
 };
 pub use methods::Client;
-pub use session::{Event, Expect, Outcome, Session, SessionConfig};
+pub use session::{Event, Expect, Outcome, Protocol, Session, SessionConfig};
 pub use timeouts::Timeouts;
 pub use tls::{TlsConfig, TlsMode};
 pub use transcript::{Direction, TranscriptFn, TRANSCRIPT_TARGET};

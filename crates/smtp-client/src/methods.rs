@@ -23,7 +23,7 @@ use smtp_proto::{
     Capabilities, Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text,
 };
 
-use crate::driver::DriverCore;
+use crate::driver::{DriverCore, Peer};
 use crate::envelope::{Envelope, RecipientsReport, SendReport};
 use crate::error::Error;
 use crate::session::{Expect, Outcome, Session};
@@ -86,9 +86,18 @@ impl<D> Client<D> {
         &self.core.session
     }
 
-    /// The address connected to.
+    /// The TCP address connected to; over a Unix-domain socket, which has none, the
+    /// unspecified IPv4 address with port 0 ([`peer`](Self::peer) gives the path).
     pub fn peer_addr(&self) -> SocketAddr {
-        self.core.peer
+        match &self.core.peer {
+            Peer::Tcp(addr) => *addr,
+            Peer::Unix(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        }
+    }
+
+    /// Where the client is connected: a TCP address or a Unix-domain socket's path.
+    pub fn peer(&self) -> &Peer {
+        &self.core.peer
     }
 }
 

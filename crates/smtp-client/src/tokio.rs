@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+#[cfg(unix)]
+use ::tokio::net::UnixStream;
 use ::tokio::net::{TcpSocket, TcpStream};
 use ::tokio::time::{timeout, timeout_at};
 use smtp_proto::{Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text};
@@ -16,7 +18,7 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use crate::config::ClientConfig;
-use crate::driver::{io_err, tcp_socket, DialStep, Dialer, DriverCore, Step, TlsStart};
+use crate::driver::{io_err, tcp_socket, DialStep, Dialer, DriverCore, Peer, Step, TlsStart};
 use crate::envelope::{Envelope, RecipientsReport, SendReport};
 use crate::error::Error;
 use crate::methods::{self, Client, Op};
@@ -83,6 +85,8 @@ pub struct Tokio {
 enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    #[cfg(unix)]
+    Unix(UnixStream),
     Closed,
 }
 
@@ -116,7 +120,23 @@ impl AsyncSmtpClient {
     /// Connects per `config`: each host in turn, each of its addresses (IPv4 and IPv6) in
     /// turn; then the greeting, EHLO and STARTTLS as configured. The order and the error
     /// when every host fails are those of [`SmtpClient::connect`](crate::SmtpClient::connect).
+    ///
+    /// With [`ClientConfig::unix_socket`] it connects to that socket instead.
     pub async fn connect(config: ClientConfig) -> Result<AsyncSmtpClient, Error> {
+        #[cfg(unix)]
+        if let Some(path) = &config.unix_socket {
+            crate::driver::check_unix_socket(&config)?;
+            let stream = UnixStream::connect(path)
+                .await
+                .map_err(|error| Error::Connect {
+                    attempts: vec![crate::error::ConnectAttempt {
+                        host: format!("unix:{}", path.display()),
+                        address: None,
+                        error,
+                    }],
+                })?;
+            return AsyncSmtpClient::open_unix(stream, &config).await;
+        }
         let mut dial = Dialer::new(&config);
         loop {
             match dial.next_step() {
@@ -148,9 +168,30 @@ impl AsyncSmtpClient {
             .local_addr()
             .map_err(io_err("reading the local address"))?;
         let mut client = Client {
-            core: DriverCore::new(config, host, peer, local),
+            core: DriverCore::new(config, host, Peer::Tcp(peer), Some(local)),
             io: Tokio {
                 stream: Stream::Plain(tcp),
+                write_timeout: config.timeouts.write,
+            },
+        };
+        client.op(methods::open()).await?;
+        Ok(client)
+    }
+
+    /// Runs a session over an already connected Unix-domain socket (for callers who connect
+    /// themselves); `config`'s TLS mode must be [`TlsMode::None`](crate::TlsMode::None).
+    #[cfg(unix)]
+    pub async fn open_unix(
+        stream: UnixStream,
+        config: &ClientConfig,
+    ) -> Result<AsyncSmtpClient, Error> {
+        crate::driver::check_unix_socket(config)?;
+        let path = config.unix_socket.clone().unwrap_or_default();
+        let host = config.hosts.first().map_or("localhost", String::as_str);
+        let mut client = Client {
+            core: DriverCore::new(config, host, Peer::Unix(path), None),
+            io: Tokio {
+                stream: Stream::Unix(stream),
                 write_timeout: config.timeouts.write,
             },
         };
@@ -355,6 +396,8 @@ impl Tokio {
                     s.write_all(bytes).await?;
                     s.flush().await
                 }
+                #[cfg(unix)]
+                Stream::Unix(s) => s.write_all(bytes).await,
                 Stream::Closed => Err(io::ErrorKind::NotConnected.into()),
             }
         };
@@ -369,6 +412,8 @@ impl Tokio {
             match &mut self.stream {
                 Stream::Plain(s) => s.read(buf).await,
                 Stream::Tls(s) => s.read(buf).await,
+                #[cfg(unix)]
+                Stream::Unix(s) => s.read(buf).await,
                 Stream::Closed => Err(io::ErrorKind::NotConnected.into()),
             }
         };
@@ -380,8 +425,15 @@ impl Tokio {
     }
 
     async fn handshake(&mut self, tls: TlsStart) -> Result<(), Error> {
-        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Closed) else {
-            return Err(Error::Misuse(crate::Misuse::AlreadyEncrypted));
+        let tcp = match std::mem::replace(&mut self.stream, Stream::Closed) {
+            Stream::Plain(tcp) => tcp,
+            #[cfg(unix)]
+            Stream::Unix(_) => {
+                return Err(Error::Unsupported(
+                    "TLS over a Unix-domain socket (set TlsMode::None)",
+                ))
+            }
+            _ => return Err(Error::Misuse(crate::Misuse::AlreadyEncrypted)),
         };
         let connect = TlsConnector::from(tls.config).connect(tls.name, tcp);
         let stream = match timeout(tls.timeout, connect).await {

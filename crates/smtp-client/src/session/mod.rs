@@ -22,6 +22,7 @@
 mod command;
 mod config;
 mod core;
+mod lmtp;
 mod owed;
 mod phase;
 mod prepare;
@@ -44,7 +45,7 @@ use crate::envelope::{Envelope, RecipientsReport, SendReport};
 use crate::error::{Error, Misuse, ProtocolError, TlsUnavailable};
 use crate::transcript::TranscriptFn;
 
-pub use self::config::SessionConfig;
+pub use self::config::{Protocol, SessionConfig};
 
 /// What a single command's reply must be for the command to count as a success.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -382,7 +383,9 @@ impl Session {
     ) -> Result<(), Error> {
         let dedicated = |verb, method| Err(Misuse::UseDedicatedMethod { verb, method }.into());
         let (effect, expect) = match command {
-            Command::Ehlo(_) | Command::Helo(_) => return dedicated(command.verb(), "hello"),
+            Command::Ehlo(_) | Command::Lhlo(_) | Command::Helo(_) => {
+                return dedicated(command.verb(), "hello")
+            }
             Command::StartTls => return dedicated("STARTTLS", "starttls"),
             Command::Bdat { .. } => return dedicated("BDAT", "bdat"),
             Command::Quit => return self.start_quit(now),

@@ -95,6 +95,11 @@ impl RcptBatch {
         }
     }
 
+    /// The recipients accepted so far, in RCPT order.
+    pub(super) fn accepted(&self) -> &[ForwardPath] {
+        &self.accepted
+    }
+
     pub(super) fn into_report(self) -> RecipientsReport {
         RecipientsReport {
             accepted: self.accepted,

@@ -11,7 +11,9 @@ use std::time::Instant;
 
 use smtp_proto::{Command, DotStuffer, Reply};
 
+use super::config::Protocol;
 use super::core::{Core, Link, Wait};
+use super::lmtp::PerRecipient;
 use super::owed::{Awaits, Owed};
 use super::phase::Phase;
 use super::prepare::{declare_body, has_8bit, Prepared};
@@ -27,7 +29,11 @@ enum Awaited {
     Rcpt(usize),
     Data,
     DataEnd,
-    Bdat { last: bool },
+    Bdat {
+        last: bool,
+    },
+    /// LMTP: the reply for the k-th accepted recipient after the end of data.
+    PerRecipient(usize),
     Rset,
 }
 
@@ -73,6 +79,8 @@ pub(super) struct Transaction {
     mail_ok: bool,
     owed: Owed<Awaited>,
     step: Step,
+    /// LMTP: the replies after the end of data, once it was written.
+    per_recipient: Option<PerRecipient>,
 }
 
 /// `send()`.
@@ -170,6 +178,7 @@ fn start(
         pipelined,
         mail_ok: false,
         owed: Owed::default(),
+        per_recipient: None,
         step: Step::Envelope {
             first: chunk.to_vec(),
             last,
@@ -223,14 +232,28 @@ impl Transaction {
                 core.note_data(chunk.len());
                 if last {
                     stuffer.finish(&mut core.output);
-                    core.await_end_of_data(&mut self.owed, Awaited::DataEnd, now);
+                    if core.config.protocol == Protocol::Lmtp {
+                        core.await_end_of_data(&mut self.owed, Awaited::PerRecipient(0), now);
+                        self.await_per_recipient(core, now);
+                    } else {
+                        core.await_end_of_data(&mut self.owed, Awaited::DataEnd, now);
+                    }
                     self.step = Step::AwaitEnd;
                 } else {
                     self.step = Step::Body(Stream::Data(stuffer));
                 }
             }
             Stream::Bdat => {
-                core.write_bdat(&mut self.owed, chunk, last, Awaited::Bdat { last }, now)?;
+                let lmtp_end = last && core.config.protocol == Protocol::Lmtp;
+                let what = if lmtp_end {
+                    Awaited::PerRecipient(0)
+                } else {
+                    Awaited::Bdat { last }
+                };
+                core.write_bdat(&mut self.owed, chunk, last, what, now)?;
+                if lmtp_end {
+                    self.await_per_recipient(core, now);
+                }
                 self.step = if last {
                     Step::AwaitEnd
                 } else if self.pipelined {
@@ -241,6 +264,19 @@ impl Transaction {
             }
         }
         Ok(())
+    }
+
+    /// LMTP: the end of data just written (owed as the first recipient's reply) is answered
+    /// once per accepted recipient.
+    fn await_per_recipient(&mut self, core: &Core, now: Instant) {
+        let accepted = self.rcpts.accepted();
+        self.per_recipient = Some(PerRecipient::await_replies(
+            accepted,
+            core,
+            &mut self.owed,
+            Awaited::PerRecipient,
+            now,
+        ));
     }
 
     /// The server is ready for the body: the chunk read before MAIL goes out.
@@ -352,6 +388,15 @@ impl Transaction {
                     self.step = Step::Body(Stream::Bdat);
                 }
             }
+            Awaited::PerRecipient(k) => {
+                if let Some(per_recipient) = &mut self.per_recipient {
+                    per_recipient.record(k, reply);
+                    if per_recipient.complete() && !self.is_failing() {
+                        // The transaction is over either way: no RSET.
+                        return self.sent_per_recipient();
+                    }
+                }
+            }
             Awaited::Rset => {
                 return match self.step {
                     Step::Resetting(err) | Step::Failing(err) => Phase::failed(err),
@@ -407,6 +452,26 @@ impl Transaction {
             accepted: report.accepted,
             refused: report.refused,
             reply,
+            per_recipient: Vec::new(),
         }))
+    }
+
+    /// LMTP: every accepted recipient has its reply after the data.
+    fn sent_per_recipient(mut self) -> Phase {
+        let Some(per_recipient) = self.per_recipient.take() else {
+            return Phase::failed(Error::Internal("LMTP replies without an end of data"));
+        };
+        match per_recipient.finish() {
+            Ok((reply, per_recipient)) => {
+                let report = self.rcpts.into_report();
+                Phase::done(Outcome::Sent(SendReport {
+                    accepted: report.accepted,
+                    refused: report.refused,
+                    reply,
+                    per_recipient,
+                }))
+            }
+            Err(err) => Phase::failed(err),
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! Greeting, EHLO (HELO when EHLO is refused), STARTTLS and the EHLO after it: `open`,
-//! `hello` and `starttls`.
+//! `hello` and `starttls`. Under LMTP, LHLO takes EHLO's place and a refusal is final.
 //!
 //! ```text
 //!  open ──▶ Greeting ──220──▶ Ehlo ──250──▶ StartTls ──220──▶ Handshake ──▶ Ehlo (after TLS) ──▶ done
@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use smtp_proto::{Capabilities, Command, Domain, Reply};
 
+use super::config::Protocol;
 use super::core::{AuthState, Core, Wait};
 use super::owed::{Awaits, Label, Owed};
 use super::phase::Phase;
@@ -157,7 +158,7 @@ impl Setup {
                     }
                     return Phase::done(Outcome::Reply(reply));
                 }
-                if reply.is_permanent_negative() {
+                if reply.is_permanent_negative() && core.config.protocol == Protocol::Smtp {
                     if core.config.starttls_required() && !core.encrypted {
                         // HELO cannot lead to STARTTLS.
                         return Phase::broken(Error::TlsRequired(TlsUnavailable::NotOffered));
@@ -203,9 +204,14 @@ impl Setup {
     /// Sends the next command of the setup and waits for its reply.
     fn send(mut self, core: &mut Core, next: Next, now: Instant) -> Phase {
         let domain = &self.plan.domain;
+        // RFC 2033 4.1: LMTP has LHLO where SMTP has EHLO, and no HELO.
+        let ehlo = match core.config.protocol {
+            Protocol::Smtp => Command::Ehlo(domain),
+            Protocol::Lmtp => Command::Lhlo(domain),
+        };
         let (command, awaited) = match next {
-            Next::Ehlo => (Command::Ehlo(domain), Awaited::Ehlo { after_tls: false }),
-            Next::EhloAfterTls => (Command::Ehlo(domain), Awaited::Ehlo { after_tls: true }),
+            Next::Ehlo => (ehlo, Awaited::Ehlo { after_tls: false }),
+            Next::EhloAfterTls => (ehlo, Awaited::Ehlo { after_tls: true }),
             Next::Helo => (Command::Helo(domain), Awaited::Helo),
             Next::StartTls => (Command::StartTls, Awaited::StartTls),
         };
