@@ -8,7 +8,10 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use rustls::{ClientConnection, StreamOwned};
-use smtp_proto::{Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text};
+use smtp_proto::{
+    Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text, Xclient,
+    Xforward,
+};
 
 use crate::config::ClientConfig;
 use crate::driver::{
@@ -276,6 +279,19 @@ impl SmtpClient {
     /// learnt in clear (Net::SMTP's `starttls`). Returns the new EHLO reply.
     pub fn starttls(&mut self) -> Result<Reply, Error> {
         self.op(methods::starttls())
+    }
+
+    /// Sends Postfix's XCLIENT: the server starts over as if the client described by `attrs`
+    /// had connected, greets again with 220, and EHLO is sent again; returns the new EHLO
+    /// reply. Refused before sending when XCLIENT or one of the attributes is not offered.
+    pub fn xclient(&mut self, attrs: &Xclient) -> Result<Reply, Error> {
+        self.op(methods::xclient(attrs))
+    }
+
+    /// Sends Postfix's XFORWARD (the original client, for the server's logs); a reply other
+    /// than 2xx is [`Error::Refused`]. Refused before sending when not offered.
+    pub fn xforward(&mut self, attrs: &Xforward) -> Result<Reply, Error> {
+        self.op(methods::xforward(attrs))
     }
 
     /// Sends `MAIL FROM` (Net::SMTP's `mail`/`send`); a non-2xx reply is [`Error::Refused`].

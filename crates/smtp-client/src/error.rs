@@ -84,6 +84,15 @@ pub enum Error {
         /// Why it is needed ("a non-ASCII address", "8-bit data in the body").
         needed_for: &'static str,
     },
+    /// The server offers the extension, but not this attribute of it (an XCLIENT or
+    /// XFORWARD attribute missing from its EHLO line); nothing was sent.
+    #[error("the server's {extension} does not take the attribute {attribute}")]
+    AttributeNotOffered {
+        /// The EHLO keyword ("XCLIENT", "XFORWARD").
+        extension: &'static str,
+        /// The attribute ("LOGIN", "DESTADDR").
+        attribute: &'static str,
+    },
     /// The declared message size exceeds the server's SIZE limit (RFC 1870).
     #[error("message of {size} bytes exceeds the server's SIZE limit of {limit} bytes")]
     SizeExceeded {
@@ -150,7 +159,9 @@ impl Error {
             Error::Protocol(_) => ErrorKind::Protocol,
             Error::Refused { reply, .. } if reply.code().get() == 421 => ErrorKind::Connection,
             Error::Refused { .. } | Error::RecipientsRefused { .. } => ErrorKind::Refused,
-            Error::ExtensionMissing { .. } | Error::SizeExceeded { .. } => ErrorKind::NotSupported,
+            Error::ExtensionMissing { .. }
+            | Error::AttributeNotOffered { .. }
+            | Error::SizeExceeded { .. } => ErrorKind::NotSupported,
             Error::Unsupported(_) => ErrorKind::NotSupported,
             Error::InvalidInput(_) | Error::Command(_) | Error::Body(_) => ErrorKind::Input,
             Error::Misuse(_) => ErrorKind::Misuse,

@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use smtp_proto::{
     Capabilities, Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text,
+    Xclient, Xforward,
 };
 
 use crate::driver::{DriverCore, Peer};
@@ -117,6 +118,8 @@ pub(crate) enum Start<'a> {
     Open,
     Hello(Option<&'a Domain>),
     Starttls,
+    Xclient(&'a Xclient),
+    Xforward(&'a Xforward),
     Command(Command<'a>, Expect),
     Recipients(&'a [(ForwardPath, RcptParams)]),
     Data,
@@ -137,6 +140,8 @@ impl Start<'_> {
             Start::Open => session.start_open(now),
             Start::Hello(domain) => session.start_hello(domain, now),
             Start::Starttls => session.start_starttls(now),
+            Start::Xclient(attrs) => session.start_xclient(attrs, now),
+            Start::Xforward(attrs) => session.start_xforward(attrs, now),
             Start::Command(command, expect) => session.start_command(&command, expect, now),
             Start::Recipients(recipients) => session.start_recipients(recipients, now),
             Start::Data => session.start_data(now),
@@ -192,6 +197,16 @@ pub(crate) fn hello(domain: Option<&Domain>) -> Op<'_, Reply> {
 /// `starttls`.
 pub(crate) fn starttls() -> Op<'static, Reply> {
     reply(Start::Starttls)
+}
+
+/// `xclient`.
+pub(crate) fn xclient(attrs: &Xclient) -> Op<'_, Reply> {
+    reply(Start::Xclient(attrs))
+}
+
+/// `xforward`.
+pub(crate) fn xforward(attrs: &Xforward) -> Op<'_, Reply> {
+    reply(Start::Xforward(attrs))
 }
 
 /// `mail`.

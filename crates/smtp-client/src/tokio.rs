@@ -13,7 +13,10 @@ use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use ::tokio::net::UnixStream;
 use ::tokio::net::{TcpSocket, TcpStream};
 use ::tokio::time::{timeout, timeout_at};
-use smtp_proto::{Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text};
+use smtp_proto::{
+    Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text, Xclient,
+    Xforward,
+};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
@@ -258,6 +261,17 @@ impl AsyncSmtpClient {
     /// learnt in clear (Net::SMTP's `starttls`). Returns the new EHLO reply.
     pub async fn starttls(&mut self) -> Result<Reply, Error> {
         self.op(methods::starttls()).await
+    }
+
+    /// Sends Postfix's XCLIENT, then EHLO after its new greeting; see
+    /// [`SmtpClient::xclient`](crate::SmtpClient::xclient).
+    pub async fn xclient(&mut self, attrs: &Xclient) -> Result<Reply, Error> {
+        self.op(methods::xclient(attrs)).await
+    }
+
+    /// Sends Postfix's XFORWARD; see [`SmtpClient::xforward`](crate::SmtpClient::xforward).
+    pub async fn xforward(&mut self, attrs: &Xforward) -> Result<Reply, Error> {
+        self.op(methods::xforward(attrs)).await
     }
 
     /// Sends `MAIL FROM` (Net::SMTP's `mail`/`send`); a non-2xx reply is [`Error::Refused`].

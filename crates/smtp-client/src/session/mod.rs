@@ -29,6 +29,7 @@ mod prepare;
 mod rcpt;
 mod send;
 mod setup;
+mod xclient;
 
 use std::time::Instant;
 
@@ -347,6 +348,37 @@ impl Session {
         Ok(())
     }
 
+    /// Sends Postfix's XCLIENT with `attrs`; on its 220 (the server starting over as if the
+    /// client named there had connected) records the new greeting as the banner and sends
+    /// EHLO (LHLO under LMTP) again, forgetting the capabilities and authentication learnt
+    /// before. The outcome is the new EHLO reply.
+    ///
+    /// Refused before sending when the server did not offer XCLIENT
+    /// ([`Error::ExtensionMissing`]) or one of the attributes
+    /// ([`Error::AttributeNotOffered`]). Any reply but 220 is [`Error::Refused`].
+    pub fn start_xclient(
+        &mut self,
+        attrs: &smtp_proto::Xclient,
+        now: Instant,
+    ) -> Result<(), Error> {
+        self.begin()?;
+        xclient::check_offered(&self.core, "XCLIENT", attrs)?;
+        self.phase = Setup::xclient(&mut self.core, attrs, now);
+        Ok(())
+    }
+
+    /// Sends Postfix's XFORWARD with `attrs`; a reply other than 250 is [`Error::Refused`].
+    /// Refused before sending as [`start_xclient`](Self::start_xclient) is.
+    pub fn start_xforward(
+        &mut self,
+        attrs: &smtp_proto::Xforward,
+        now: Instant,
+    ) -> Result<(), Error> {
+        self.ready()?;
+        xclient::check_offered(&self.core, "XFORWARD", attrs)?;
+        self.start_command(&Command::Xforward(attrs), Expect::Completion, now)
+    }
+
     /// Sends STARTTLS; on 220 asks the driver for the handshake ([`Event::StartTls`]), then
     /// sends EHLO again.
     pub fn start_starttls(&mut self, now: Instant) -> Result<(), Error> {
@@ -387,6 +419,7 @@ impl Session {
                 return dedicated(command.verb(), "hello")
             }
             Command::StartTls => return dedicated("STARTTLS", "starttls"),
+            Command::Xclient(_) => return dedicated("XCLIENT", "xclient"),
             Command::Bdat { .. } => return dedicated("BDAT", "bdat"),
             Command::Quit => return self.start_quit(now),
             Command::Data => (Effect::StartsData, Expect::Intermediate),

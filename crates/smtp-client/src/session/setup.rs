@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use smtp_proto::{Capabilities, Command, Domain, Reply};
+use smtp_proto::{Capabilities, Command, Domain, Reply, Xclient};
 
 use super::config::Protocol;
 use super::core::{AuthState, Core, Wait};
@@ -35,9 +35,13 @@ struct Plan {
 #[derive(Debug, Clone, Copy)]
 enum Awaited {
     Greeting,
-    Ehlo { after_tls: bool },
+    Ehlo {
+        after_tls: bool,
+    },
     Helo,
     StartTls,
+    /// Postfix's XCLIENT: a new 220 greeting, then EHLO again.
+    Xclient,
 }
 
 #[derive(Debug)]
@@ -91,6 +95,25 @@ impl Setup {
             domain: core.config.client_id.clone(),
         };
         Setup::before(plan).send(core, Next::StartTls, now)
+    }
+
+    /// Sends XCLIENT; its 220 is followed by EHLO.
+    pub(super) fn xclient(core: &mut Core, attrs: &Xclient, now: Instant) -> Phase {
+        let plan = Plan {
+            hello: true,
+            starttls: false,
+            starttls_explicit: false,
+            domain: core.config.client_id.clone(),
+        };
+        let mut owed = Owed::default();
+        let command = Command::Xclient(attrs);
+        match core.request(&mut owed, &command, Awaited::Xclient, Wait::Command, now) {
+            Ok(()) => Phase::Setup(Setup {
+                plan,
+                step: Step::Awaiting(owed),
+            }),
+            Err(e) => Phase::failed(e),
+        }
     }
 
     /// A setup that has sent nothing yet.
@@ -174,6 +197,18 @@ impl Setup {
                 } else {
                     Phase::failed(awaited.label.refused(reply))
                 }
+            }
+            Awaited::Xclient => {
+                if code != 220 {
+                    // 501 (bad attribute), 550 (not authorised), 503 (in a transaction):
+                    // the session goes on as before.
+                    return Phase::failed(awaited.label.refused(reply));
+                }
+                // The server starts over as if the forwarded client had connected: what it
+                // said of itself before no longer holds.
+                core.banner = Some(reply);
+                core.forget_capabilities();
+                self.send(core, Next::Ehlo, now)
             }
             Awaited::StartTls => {
                 if code == 220 {
