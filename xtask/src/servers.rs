@@ -138,6 +138,13 @@ const LISTENERS: &[Listener] = &[
         backend: "Cyrus SASL (sasldb)",
     },
     Listener {
+        name: "xclient",
+        addr: "127.0.0.1:12528",
+        proto: Proto::Smtp,
+        tls: TlsMode::StartTlsOffered,
+        backend: "Dovecot SASL",
+    },
+    Listener {
         name: "imap",
         addr: "127.0.0.1:12143",
         proto: Proto::Imap,
