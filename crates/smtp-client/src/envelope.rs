@@ -26,6 +26,7 @@ pub struct Envelope {
     pub(crate) recipients: Vec<(ForwardPath, RcptParams)>,
     pub(crate) size: Option<u64>,
     pub(crate) prefer_chunking: bool,
+    pub(crate) prdr: bool,
 }
 
 impl Envelope {
@@ -37,6 +38,7 @@ impl Envelope {
             recipients: to.into_iter().map(|r| (r, RcptParams::default())).collect(),
             size: None,
             prefer_chunking: false,
+            prdr: false,
         }
     }
 
@@ -64,6 +66,18 @@ impl Envelope {
     /// `BODY=BINARYMIME` always uses BDAT.
     pub fn prefer_chunking(mut self, yes: bool) -> Envelope {
         self.prefer_chunking = yes;
+        self
+    }
+
+    /// Asks for a reply per recipient after the data (PRDR, `MAIL FROM:<..> PRDR`, as
+    /// Exim implements draft-hall-prdr-00): after the end of data the server answers 353,
+    /// then one reply per accepted recipient, in order
+    /// ([`SendReport::per_recipient`]), then a final reply ([`SendReport::reply`]).
+    /// [`Error::ExtensionMissing`](crate::Error::ExtensionMissing) before sending when the
+    /// server does not offer PRDR. Not used under LMTP, whose replies are per recipient
+    /// anyway.
+    pub fn prdr(mut self, yes: bool) -> Envelope {
+        self.prdr = yes;
         self
     }
 
@@ -98,15 +112,28 @@ pub struct SendReport {
     /// the first positive one of [`per_recipient`](Self::per_recipient).
     pub reply: smtp_proto::Reply,
     /// The replies given for each recipient after the data, in RCPT order: under LMTP
-    /// (RFC 2033 4.2) one for every recipient in [`accepted`](Self::accepted), each saying
-    /// whether the message was delivered to that recipient. Empty for SMTP, whose one reply
-    /// is [`reply`](Self::reply).
+    /// (RFC 2033 4.2), and with PRDR when the server answered it, one for every recipient
+    /// in [`accepted`](Self::accepted), each saying whether the message was taken for that
+    /// recipient. Otherwise empty: the one reply is [`reply`](Self::reply).
     pub per_recipient: Vec<RecipientReply>,
+    /// What became of a PRDR request ([`Envelope::prdr`]); `None` when none was made.
+    pub prdr: Option<Prdr>,
+}
+
+/// How the server answered a PRDR request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prdr {
+    /// 353, a reply per recipient ([`SendReport::per_recipient`]), then the final reply.
+    Answered,
+    /// The server accepted `MAIL ... PRDR` but answered the end of data with its final
+    /// reply at once, without a 353 (Exim does so for a single recipient): that reply
+    /// stands for every recipient and [`SendReport::per_recipient`] is empty.
+    Skipped,
 }
 
 impl SendReport {
-    /// The recipients the message reached: under LMTP those whose reply after the data is
-    /// positive; under SMTP every accepted one (the final reply was positive).
+    /// The recipients the message reached: under LMTP and PRDR those whose reply after the
+    /// data is positive; otherwise every accepted one (the final reply was positive).
     pub fn delivered(&self) -> Vec<&ForwardPath> {
         if self.per_recipient.is_empty() {
             return self.accepted.iter().collect();

@@ -51,7 +51,7 @@ pub use blocking::SmtpClient;
 pub use config::ClientConfig;
 pub use dial::Peer;
 pub use driver::BODY_CHUNK;
-pub use envelope::{Envelope, RecipientReply, RecipientsReport, SendReport};
+pub use envelope::{Envelope, Prdr, RecipientReply, RecipientsReport, SendReport};
 pub use error::{
     ConnectAttempt, Error, ErrorKind, Misuse, ProtocolError, RefusedRecipient, TlsError,
     TlsUnavailable,

@@ -22,8 +22,8 @@
 mod command;
 mod config;
 mod core;
-mod lmtp;
 mod owed;
+mod per_recipient;
 mod phase;
 mod prepare;
 mod rcpt;

@@ -21,7 +21,7 @@ pub(super) enum Label {
     Greeting,
     /// The reply to the final `.` of DATA.
     EndOfData,
-    /// LMTP: the reply for this recipient to the end of data (RFC 2033 4.2).
+    /// The reply for this recipient to the end of data (LMTP, RFC 2033 4.2; PRDR).
     EndOfDataFor(String),
     /// The reply to this command line, as shown in the transcript (redacted).
     Command(String),
@@ -33,7 +33,7 @@ impl Label {
         match self {
             Label::Greeting => "the greeting".to_owned(),
             Label::EndOfData => "the reply to the end of data".to_owned(),
-            Label::EndOfDataFor(r) => format!("the LMTP reply for {r} to the end of data"),
+            Label::EndOfDataFor(r) => format!("the reply for {r} to the end of data"),
             Label::Command(c) => format!("the reply to {c}"),
         }
     }

@@ -2,8 +2,9 @@
 //! for non-ASCII addresses, the SIZE limit, DSN, CHUNKING, BINARYMIME and 8BITMIME when the
 //! body is declared so.
 
-use smtp_proto::{Body, Capabilities, SizeLimit};
+use smtp_proto::{Body, Capabilities, EsmtpParam, SizeLimit};
 
+use super::config::Protocol;
 use super::core::Core;
 use crate::envelope::Envelope;
 use crate::error::Error;
@@ -17,6 +18,8 @@ pub(super) struct Prepared {
     /// 8-bit bytes may be sent (BODY=8BITMIME or BINARYMIME declared).
     pub(super) eight_bit_ok: bool,
     pub(super) pipelined: bool,
+    /// `MAIL ... PRDR` sent: a 353 and a reply per recipient may come before the final one.
+    pub(super) prdr: bool,
 }
 
 fn missing(extension: &'static str, needed_for: &'static str) -> Error {
@@ -52,6 +55,16 @@ pub(super) fn prepare(core: &Core, mut envelope: Envelope) -> Result<Prepared, E
     if dsn_asked && !has(Capabilities::dsn) {
         return Err(missing("DSN", "RET, ENVID, NOTIFY or ORCPT"));
     }
+    let prdr = envelope.prdr && core.config.protocol == Protocol::Smtp;
+    if prdr {
+        if !core.has(|c| c.supports("PRDR")) {
+            return Err(missing("PRDR", "per-recipient data responses"));
+        }
+        envelope
+            .mail_params
+            .extra
+            .push(EsmtpParam::new("PRDR", None)?);
+    }
     let mut bdat = envelope.prefer_chunking && has(Capabilities::chunking);
     match envelope.declared_body() {
         Some(Body::BinaryMime) => {
@@ -77,6 +90,7 @@ pub(super) fn prepare(core: &Core, mut envelope: Envelope) -> Result<Prepared, E
         bdat,
         eight_bit_ok,
         pipelined: core.pipelining(),
+        prdr,
     })
 }
 

@@ -13,13 +13,13 @@ use smtp_proto::{Command, DotStuffer, Reply};
 
 use super::config::Protocol;
 use super::core::{Core, Link, Wait};
-use super::lmtp::PerRecipient;
-use super::owed::{Awaits, Owed};
+use super::owed::{Awaits, Label, Owed};
+use super::per_recipient::PerRecipient;
 use super::phase::Phase;
 use super::prepare::{declare_body, has_8bit, Prepared};
 use super::rcpt::RcptBatch;
 use super::Outcome;
-use crate::envelope::SendReport;
+use crate::envelope::{Prdr, SendReport};
 use crate::error::Error;
 
 /// A reply the transaction waits for.
@@ -32,8 +32,11 @@ enum Awaited {
     Bdat {
         last: bool,
     },
-    /// LMTP: the reply for the k-th accepted recipient after the end of data.
+    /// LMTP, PRDR: the reply for the k-th accepted recipient after the end of data.
     PerRecipient(usize),
+    /// PRDR: the reply to the end of data, 353 when the server goes on with a reply per
+    /// recipient.
+    PrdrStart,
     Rset,
 }
 
@@ -79,8 +82,10 @@ pub(super) struct Transaction {
     mail_ok: bool,
     owed: Owed<Awaited>,
     step: Step,
-    /// LMTP: the replies after the end of data, once it was written.
+    /// LMTP, PRDR: the replies after the end of data, once they are awaited.
     per_recipient: Option<PerRecipient>,
+    /// `MAIL ... PRDR` was sent.
+    prdr: bool,
 }
 
 /// `send()`.
@@ -170,6 +175,7 @@ fn start(
         bdat,
         eight_bit_ok,
         pipelined,
+        prdr,
     } = prepared;
     let mut tx = Transaction {
         rcpts: RcptBatch::new(std::mem::take(&mut envelope.recipients)),
@@ -179,6 +185,7 @@ fn start(
         mail_ok: false,
         owed: Owed::default(),
         per_recipient: None,
+        prdr,
         step: Step::Envelope {
             first: chunk.to_vec(),
             last,
@@ -235,6 +242,8 @@ impl Transaction {
                     if core.config.protocol == Protocol::Lmtp {
                         core.await_end_of_data(&mut self.owed, Awaited::PerRecipient(0), now);
                         self.await_per_recipient(core, now);
+                    } else if self.prdr {
+                        core.await_end_of_data(&mut self.owed, Awaited::PrdrStart, now);
                     } else {
                         core.await_end_of_data(&mut self.owed, Awaited::DataEnd, now);
                     }
@@ -247,6 +256,8 @@ impl Transaction {
                 let lmtp_end = last && core.config.protocol == Protocol::Lmtp;
                 let what = if lmtp_end {
                     Awaited::PerRecipient(0)
+                } else if last && self.prdr {
+                    Awaited::PrdrStart
                 } else {
                     Awaited::Bdat { last }
                 };
@@ -275,8 +286,25 @@ impl Transaction {
             core,
             &mut self.owed,
             Awaited::PerRecipient,
+            true,
             now,
         ));
+    }
+
+    /// PRDR: after the 353, a reply per accepted recipient, then the final reply.
+    fn await_prdr_replies(&mut self, core: &Core, now: Instant) {
+        let accepted = self.rcpts.accepted();
+        self.per_recipient = Some(PerRecipient::await_replies(
+            accepted,
+            core,
+            &mut self.owed,
+            Awaited::PerRecipient,
+            false,
+            now,
+        ));
+        let timeout = core.config.timeouts.data_end;
+        self.owed
+            .push(Awaited::DataEnd, Label::EndOfData, timeout, now);
     }
 
     /// The server is ready for the body: the chunk read before MAIL goes out.
@@ -374,6 +402,8 @@ impl Transaction {
                     if ok {
                         return self.sent(reply);
                     }
+                    // PRDR: the replies per recipient were read; the final one refuses
+                    // the message for all.
                     return Phase::failed(awaited.label.refused(reply));
                 }
                 // Else: the reply to an empty message sent only to get back in step.
@@ -391,9 +421,21 @@ impl Transaction {
             Awaited::PerRecipient(k) => {
                 if let Some(per_recipient) = &mut self.per_recipient {
                     per_recipient.record(k, reply);
-                    if per_recipient.complete() && !self.is_failing() {
+                    if per_recipient.complete() && !self.is_failing() && !self.prdr {
                         // The transaction is over either way: no RSET.
                         return self.sent_per_recipient();
+                    }
+                }
+            }
+            Awaited::PrdrStart => {
+                if !self.is_failing() {
+                    if code == 353 {
+                        self.await_prdr_replies(core, now);
+                    } else if ok {
+                        // No 353: the one reply stands for every recipient.
+                        return self.sent(reply);
+                    } else {
+                        return Phase::failed(awaited.label.refused(reply));
                     }
                 }
             }
@@ -447,12 +489,18 @@ impl Transaction {
     }
 
     fn sent(self, reply: Reply) -> Phase {
+        let (per_recipient, prdr) = match (self.prdr, self.per_recipient) {
+            (false, _) => (Vec::new(), None),
+            (true, None) => (Vec::new(), Some(Prdr::Skipped)),
+            (true, Some(replies)) => (replies.into_replies(), Some(Prdr::Answered)),
+        };
         let report = self.rcpts.into_report();
         Phase::done(Outcome::Sent(SendReport {
             accepted: report.accepted,
             refused: report.refused,
             reply,
-            per_recipient: Vec::new(),
+            per_recipient,
+            prdr,
         }))
     }
 
@@ -469,6 +517,7 @@ impl Transaction {
                     refused: report.refused,
                     reply,
                     per_recipient,
+                    prdr: None,
                 }))
             }
             Err(err) => Phase::failed(err),

@@ -1,5 +1,6 @@
-//! LMTP's end of data (RFC 2033 4.2): one reply per recipient accepted at RCPT, in RCPT
-//! order, instead of SMTP's one reply for the whole message.
+//! Replies per recipient after the data, in RCPT order, one for each recipient accepted
+//! at RCPT: LMTP's end of data (RFC 2033 4.2), and PRDR's replies between its 353 and the
+//! final reply (draft-hall-prdr-00, as Exim implements it).
 //!
 //! The replies are owed like any other: one entry per accepted recipient, each with its own
 //! deadline and named after its recipient, so a server that sends too few is a timeout (or
@@ -25,20 +26,22 @@ pub(super) struct PerRecipient {
 }
 
 impl PerRecipient {
-    /// Awaits one reply per recipient in `accepted` (RCPT order) for the end of data just
-    /// written: the final `.` or `BDAT ... LAST`, whose reply, the newest in `owed`, is the
-    /// first recipient's. Reply `k` is owed as `tag(k)`, within the end-of-data timeout.
+    /// Awaits one reply per recipient in `accepted` (RCPT order). Under LMTP
+    /// (`first_owed`) the reply to the end of data just written (the final `.` or
+    /// `BDAT ... LAST`), the newest in `owed`, is the first recipient's; under PRDR they
+    /// all follow the 353. Reply `k` is owed as `tag(k)`, within the end-of-data timeout.
     pub(super) fn await_replies<T>(
         accepted: &[ForwardPath],
         core: &Core,
         owed: &mut Owed<T>,
         tag: fn(usize) -> T,
+        first_owed: bool,
         now: Instant,
     ) -> PerRecipient {
         let timeout = core.config.timeouts.data_end;
         for (k, rcpt) in accepted.iter().enumerate() {
             let label = Label::EndOfDataFor(rcpt.to_string());
-            if k == 0 {
+            if k == 0 && first_owed {
                 owed.relabel_newest(label);
             } else {
                 owed.push(tag(k), label, timeout, now);
@@ -63,6 +66,11 @@ impl PerRecipient {
     /// True once every accepted recipient has its reply.
     pub(super) fn complete(&self) -> bool {
         self.replies.len() == self.expected.len()
+    }
+
+    /// The replies, in RCPT order (PRDR: the final reply decides the outcome).
+    pub(super) fn into_replies(self) -> Vec<RecipientReply> {
+        self.replies
     }
 
     /// The outcome once every reply is in: the first positive reply with every reply, or,
