@@ -4,6 +4,11 @@
 //!
 //! - Dovecot LMTP (RFC 2033) on `127.0.0.1:12024` and on the Unix socket
 //!   `STATE_DIR/lmtp/lmtp.sock`; Maildirs in `STATE_DIR/lmtp/mail/USER/Maildir`.
+//! - Exim 4.96 with PRDR on `127.0.0.1:12529`: Debian's `exim4-daemon-heavy` and the
+//!   libraries it needs are fetched with `apt-get download` and unpacked with `dpkg -x`
+//!   under `STATE_DIR/exim/root` (no system Exim is installed: it would replace Postfix);
+//!   the system user `Debian-exim`, which the binary looks up before reading its
+//!   configuration, is created when missing.
 //!
 //! `servers up` and `servers down` start and stop these too. The configuration templates
 //! live in `xtask/servers/more/`; `tests/tests/lmtp_dovecot.rs` uses them.
@@ -41,6 +46,17 @@ const LMTP_USERS: &[(&str, &str)] = &[
 ];
 
 const LMTP_CONF: &str = include_str!("../servers/more/lmtp-dovecot.conf");
+const EXIM_CONF: &str = include_str!("../servers/more/exim.conf");
+
+/// Exim's PRDR listener.
+const EXIM_ADDR: &str = "127.0.0.1:12529";
+
+/// The packages unpacked for Exim: the daemon and the libraries it links that a Postfix
+/// machine lacks.
+const EXIM_DEBS: &[&str] = &["exim4-daemon-heavy", "libspf2-2", "libidn12", "libmariadb3"];
+
+/// The user and group the Exim binary looks up at start.
+const EXIM_USER: &str = "Debian-exim";
 
 /// Runs `cargo xtask servers more-up|more-down`.
 pub fn run(command: &str) -> Result<(), String> {
@@ -104,6 +120,8 @@ pub fn up() -> Result<(), String> {
         )
     })?;
     wait_greeting(LMTP_ADDR, &state("lmtp/lmtp.sock"))?;
+    start_exim()?;
+    eprintln!("Exim with PRDR up on {EXIM_ADDR}");
     eprintln!(
         "Dovecot LMTP up on {LMTP_ADDR} and {}; Maildirs in {}",
         state("lmtp/lmtp.sock").display(),
@@ -114,6 +132,10 @@ pub fn up() -> Result<(), String> {
 
 /// Stops every extra instance by its pid file. Not running is not an error.
 pub fn down() -> Result<(), String> {
+    if let Some(pid) = read_pid(&state("exim/exim.pid")).filter(|&p| pid_alive(p, "exim4")) {
+        kill(pid)?;
+        wait_exit(pid, "exim4", "Exim daemon")?;
+    }
     let Some(pid) = read_pid(&lmtp_pid()).filter(|&p| pid_alive(p, "dovecot")) else {
         return Ok(());
     };
@@ -161,4 +183,77 @@ fn wait_greeting(addr: &str, socket: &Path) -> Result<(), String> {
             _ => std::thread::sleep(Duration::from_millis(100)),
         }
     }
+}
+
+/// Unpacks Exim under `STATE_DIR/exim/root`, writes its configuration and starts the daemon.
+fn start_exim() -> Result<(), String> {
+    for dir in ["exim", "exim/debs", "exim/root"] {
+        mkdir(&state(dir), 0o755)?;
+    }
+    let mut download = Command::new("apt-get");
+    download
+        .arg("download")
+        .args(EXIM_DEBS)
+        .current_dir(state("exim/debs"))
+        .stdin(Stdio::null());
+    output_ok(&mut download)?;
+    let debs = fs::read_dir(state("exim/debs")).map_err(|e| format!("exim/debs: {e}"))?;
+    for deb in debs.filter_map(Result::ok) {
+        let mut unpack = Command::new("dpkg");
+        unpack.arg("-x").arg(deb.path()).arg(state("exim/root"));
+        output_ok(&mut unpack)?;
+    }
+    if Command::new("getent")
+        .args(["passwd", EXIM_USER])
+        .output()
+        .map_or(true, |o| !o.status.success())
+    {
+        output_ok(Command::new("groupadd").args(["--system", EXIM_USER]))?;
+        output_ok(Command::new("useradd").args([
+            "--system",
+            "--gid",
+            EXIM_USER,
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            EXIM_USER,
+        ]))?;
+    }
+    for dir in ["exim/spool", "exim/log", "exim/mail"] {
+        mkdir(&state(dir), 0o750)?;
+        output_ok(Command::new("chown").args([
+            &format!("{EXIM_USER}:{EXIM_USER}"),
+            &state(dir).display().to_string(),
+        ]))?;
+    }
+    let conf = state("exim/exim.conf");
+    write(&conf, EXIM_CONF.replace("@STATE@", STATE_DIR).as_bytes())?;
+    let root = state("exim/root");
+    let libs = format!(
+        "{}:{}",
+        root.join("usr/lib/x86_64-linux-gnu").display(),
+        root.join("usr/lib").display()
+    );
+    let mut cmd = Command::new(root.join("usr/sbin/exim4"));
+    cmd.env("LD_LIBRARY_PATH", libs)
+        .arg("-C")
+        .arg(&conf)
+        .args(["-bd", "-oX", "12529", "-oP"])
+        .arg(state("exim/exim.pid"));
+    start_daemon(&mut cmd, &state("log/exim-start.out"))?;
+    let addr: SocketAddr = EXIM_ADDR.parse().map_err(|e| format!("{EXIM_ADDR}: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err() {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "Exim on {EXIM_ADDR} not ready after 15 s\n--- mainlog ---\n{}\n--- paniclog ---\n{}",
+                tail(&state("exim/log/mainlog"), 20),
+                tail(&state("exim/log/paniclog"), 20)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
 }
