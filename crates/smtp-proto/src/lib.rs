@@ -33,6 +33,7 @@ mod command;
 mod domain;
 mod dot_stuff;
 mod extension;
+mod idn;
 mod invalid;
 mod params;
 mod reply;
