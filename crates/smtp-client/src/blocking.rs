@@ -417,7 +417,9 @@ impl SmtpClient {
     /// - SIZE: a declared size ([`Envelope::size`]) over the server's limit fails before
     ///   anything is sent.
     /// - SMTPUTF8 for non-ASCII addresses and 8BITMIME for 8-bit bodies are added when
-    ///   offered, and are an [`Error::ExtensionMissing`] when not. `BODY=8BITMIME` is also
+    ///   offered, and are an [`Error::ExtensionMissing`] when not. Without SMTPUTF8 a
+    ///   domain in Unicode is sent as its IDNA A-labels when the local part is ASCII (the
+    ///   report shows that form); an IDNA failure is [`Error::InvalidInput`]. `BODY=8BITMIME` is also
     ///   declared, when offered, for a body longer than one chunk (its 8-bit content is not
     ///   known yet); when 8BITMIME is not offered and a later chunk turns out 8-bit, the
     ///   connection is dropped before the end of data so nothing is delivered.

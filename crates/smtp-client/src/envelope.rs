@@ -8,7 +8,7 @@ use crate::error::RefusedRecipient;
 /// `RCPT TO`, their parameters, and how the body should travel.
 ///
 /// Parameters the client can work out are filled in by itself: `SMTPUTF8` when an address is
-/// not ASCII, `SIZE` when a size is given and the server offers SIZE, `BODY=8BITMIME` when
+/// not ASCII (or, when the server lacks it, domains in Unicode as IDNA A-labels), `SIZE` when a size is given and the server offers SIZE, `BODY=8BITMIME` when
 /// the body holds 8-bit bytes (see [`send`](crate::SmtpClient::send)).
 ///
 /// ```

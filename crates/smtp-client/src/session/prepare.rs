@@ -1,5 +1,5 @@
 //! What a message needs from the server, checked before anything of it is sent: SMTPUTF8
-//! for non-ASCII addresses, the SIZE limit, DSN, CHUNKING, BINARYMIME and 8BITMIME when the
+//! for non-ASCII addresses (or, without it, domains as IDNA A-labels), the SIZE limit, DSN, CHUNKING, BINARYMIME and 8BITMIME when the
 //! body is declared so.
 
 use smtp_proto::{Body, Capabilities, EsmtpParam, SizeLimit};
@@ -33,6 +33,14 @@ pub(super) fn prepare(core: &Core, mut envelope: Envelope) -> Result<Prepared, E
     let caps = core.caps.as_ref();
     let has = |offers: fn(&Capabilities) -> bool| core.has(offers);
 
+    if envelope.needs_smtp_utf8()
+        && !envelope.mail_params.smtp_utf8
+        && !has(Capabilities::smtp_utf8)
+    {
+        // Without SMTPUTF8 a domain in Unicode goes as its A-labels; a non-ASCII local
+        // part has no ASCII form.
+        ascii_domains(&mut envelope)?;
+    }
     if envelope.needs_smtp_utf8() || envelope.mail_params.smtp_utf8 {
         if !has(Capabilities::smtp_utf8) {
             return Err(missing("SMTPUTF8", "a non-ASCII address"));
@@ -92,6 +100,22 @@ pub(super) fn prepare(core: &Core, mut envelope: Envelope) -> Result<Prepared, E
         pipelined: core.pipelining(),
         prdr,
     })
+}
+
+/// Every address whose local part is ASCII gets its domain as A-labels (IDNA); an address
+/// with a non-ASCII local part is left for the SMTPUTF8 check to refuse. An IDNA failure is
+/// [`Error::InvalidInput`], before anything is sent.
+fn ascii_domains(envelope: &mut Envelope) -> Result<(), Error> {
+    let ascii_local = |m: Option<&smtp_proto::Mailbox>| m.is_none_or(|m| m.local_part().is_ascii());
+    if ascii_local(envelope.from.mailbox()) {
+        envelope.from = envelope.from.to_ascii_domain()?;
+    }
+    for (to, _) in &mut envelope.recipients {
+        if ascii_local(to.mailbox()) {
+            *to = to.to_ascii_domain()?;
+        }
+    }
+    Ok(())
 }
 
 /// The first chunk of an undeclared body decides BODY=: 8-bit data needs 8BITMIME, and a
