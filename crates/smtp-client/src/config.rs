@@ -43,6 +43,31 @@ pub struct ClientConfig {
     pub(crate) transcript: Option<SharedTranscript>,
     pub(crate) protocol: Protocol,
     pub(crate) unix_socket: Option<PathBuf>,
+    pub(crate) family: AddressFamily,
+}
+
+/// Which addresses of a host are tried: Net::SMTP's `Domain` (the socket domain,
+/// `AF_INET` or `AF_INET6`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AddressFamily {
+    /// Every address, IPv4 and IPv6, in the order the resolver gives them (the default).
+    #[default]
+    Any,
+    /// IPv4 addresses only (`AF_INET`).
+    Ipv4,
+    /// IPv6 addresses only (`AF_INET6`).
+    Ipv6,
+}
+
+impl AddressFamily {
+    /// Whether `ip` may be tried.
+    pub fn allows(self, ip: IpAddr) -> bool {
+        match self {
+            AddressFamily::Any => true,
+            AddressFamily::Ipv4 => ip.is_ipv4(),
+            AddressFamily::Ipv6 => ip.is_ipv6(),
+        }
+    }
 }
 
 impl fmt::Debug for ClientConfig {
@@ -60,6 +85,7 @@ impl fmt::Debug for ClientConfig {
             .field("pipelining", &self.pipelining)
             .field("protocol", &self.protocol)
             .field("unix_socket", &self.unix_socket)
+            .field("family", &self.family)
             .field("transcript", &self.transcript.as_ref().map(|_| "FnMut"))
             .finish()
     }
@@ -84,6 +110,7 @@ impl ClientConfig {
             transcript: None,
             protocol: Protocol::Smtp,
             unix_socket: None,
+            family: AddressFamily::Any,
         }
     }
 
@@ -103,6 +130,14 @@ impl ClientConfig {
     /// it is a fully qualified domain name, else the local address as an address literal.
     pub fn hello(mut self, domain: Domain) -> ClientConfig {
         self.hello = Some(domain);
+        self
+    }
+
+    /// Which addresses are tried (Net::SMTP's `Domain`): IPv4 only, IPv6 only, or any (the
+    /// default). An address of the other family, resolved or given as the host, is skipped
+    /// and listed in [`Error::Connect`](crate::Error::Connect) when nothing is left.
+    pub fn family(mut self, family: AddressFamily) -> ClientConfig {
+        self.family = family;
         self
     }
 

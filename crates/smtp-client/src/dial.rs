@@ -6,7 +6,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
-use crate::config::ClientConfig;
+use crate::config::{AddressFamily, ClientConfig};
 use crate::error::{ConnectAttempt, Error};
 
 /// Where a client is connected: a TCP address, or a Unix-domain socket's path.
@@ -63,6 +63,7 @@ pub(crate) struct Dialer {
     addrs: VecDeque<SocketAddr>,
     attempts: Vec<ConnectAttempt>,
     last_error: Option<Error>,
+    family: AddressFamily,
 }
 
 impl Dialer {
@@ -74,6 +75,24 @@ impl Dialer {
             addrs: VecDeque::new(),
             attempts: Vec::new(),
             last_error: None,
+            family: config.family,
+        }
+    }
+
+    /// Queues `addr` unless the configured family excludes it; an excluded one is listed
+    /// among the attempts.
+    fn add(&mut self, addr: SocketAddr) {
+        if self.family.allows(addr.ip()) {
+            self.addrs.push_back(addr);
+        } else {
+            self.attempts.push(ConnectAttempt {
+                host: self.current.clone().unwrap_or_default(),
+                address: Some(addr),
+                error: io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("skipped: not {:?} (ClientConfig::family)", self.family),
+                ),
+            });
         }
     }
 
@@ -100,7 +119,7 @@ impl Dialer {
                 .to_owned();
             self.current = Some(host);
             if let Ok(ip) = bare.parse::<IpAddr>() {
-                self.addrs.push_back(SocketAddr::new(ip, self.port));
+                self.add(SocketAddr::new(ip, self.port));
                 continue;
             }
             return DialStep::Resolve {
@@ -112,7 +131,7 @@ impl Dialer {
 
     pub(crate) fn resolved(&mut self, result: io::Result<impl IntoIterator<Item = SocketAddr>>) {
         match result {
-            Ok(addrs) => self.addrs.extend(addrs),
+            Ok(addrs) => addrs.into_iter().for_each(|a| self.add(a)),
             Err(error) => self.attempts.push(ConnectAttempt {
                 host: self.current.clone().unwrap_or_default(),
                 address: None,
@@ -190,6 +209,38 @@ mod tests {
         };
         assert_eq!(attempts.len(), 2);
         assert_eq!(attempts[1].host, "127.0.0.1");
+    }
+
+    #[test]
+    fn the_family_keeps_only_its_addresses() {
+        let config = ClientConfig::new("mx.example.test")
+            .host("[::1]")
+            .family(AddressFamily::Ipv4);
+        let mut dial = Dialer::new(&config);
+        let DialStep::Resolve { .. } = dial.next_step() else {
+            panic!("a name is resolved");
+        };
+        let both: [SocketAddr; 2] = [
+            "[2001:db8::7]:25".parse().unwrap(),
+            "192.0.2.7:25".parse().unwrap(),
+        ];
+        dial.resolved(Ok(both));
+        let DialStep::Connect { addr, .. } = dial.next_step() else {
+            panic!("the IPv4 address");
+        };
+        assert_eq!(addr, both[1]);
+        dial.connect_failed(addr, io::Error::from(io::ErrorKind::ConnectionRefused));
+        // The IPv6 literal host is skipped too: nothing left.
+        let DialStep::Failed(Error::Connect { attempts }) = dial.next_step() else {
+            panic!("all failed or skipped");
+        };
+        let skipped: Vec<_> = attempts
+            .iter()
+            .filter(|a| a.error.kind() == io::ErrorKind::Unsupported)
+            .map(|a| a.address.unwrap())
+            .collect();
+        assert_eq!(skipped, [both[0], "[::1]:25".parse().unwrap()]);
+        assert_eq!(attempts.len(), 3);
     }
 
     #[test]

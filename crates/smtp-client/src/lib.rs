@@ -48,7 +48,7 @@ pub mod tokio;
 mod transcript;
 
 pub use blocking::SmtpClient;
-pub use config::ClientConfig;
+pub use config::{AddressFamily, ClientConfig};
 pub use dial::Peer;
 pub use driver::BODY_CHUNK;
 pub use envelope::{Envelope, Prdr, RecipientReply, RecipientsReport, SendReport};
