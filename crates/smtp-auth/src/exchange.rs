@@ -389,7 +389,7 @@ pub(crate) fn check_start(
     if context.authenticated {
         return Err(AuthError::AlreadyAuthenticated);
     }
-    if !context.offers(mechanism) {
+    if !context.offers(mechanism) && !options.allow_unadvertised {
         return Err(AuthError::NotOffered {
             mechanism: mechanism.to_owned(),
             offered: context.offered.clone(),
