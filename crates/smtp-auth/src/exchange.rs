@@ -346,7 +346,11 @@ impl AuthExchange {
         match result {
             Ok(()) => {
                 tracing::debug!(mechanism, "AUTH succeeded");
-                Ok(AuthSuccess { mechanism, reply })
+                Ok(AuthSuccess {
+                    mechanism,
+                    reply,
+                    failed_attempts: Vec::new(),
+                })
             }
             Err(source) => Err(AuthError::Mechanism {
                 mechanism,

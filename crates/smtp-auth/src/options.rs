@@ -145,10 +145,13 @@ impl AuthTypes {
 }
 
 /// A successful AUTH.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct AuthSuccess {
     /// The mechanism that succeeded.
     pub mechanism: &'static str,
     /// The server's 235 reply.
     pub reply: Reply,
+    /// `auth_auto`: the stronger mechanisms tried first that the server refused as such
+    /// (504, 534, 538, 454), each with its error, in the order tried. Empty otherwise.
+    pub failed_attempts: Vec<crate::AuthAttempt>,
 }
