@@ -2,12 +2,14 @@
 //! to exactly one CRLF-ended line within its limit, or to nothing and an error.
 //!
 //! The input is split on `0x1f` (unit separator): the first field is tried as an
-//! extension verb, a mailbox and a text argument, the rest as extension arguments.
+//! extension verb, a mailbox, a text argument and an XCLIENT/XFORWARD value, the rest as
+//! extension arguments.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use smtp_proto::{
-    Argument, Command, CommandError, Mailbox, ReversePath, Text, Verb, MAX_COMMAND_LINE,
+    Argument, Command, CommandError, Mailbox, ReversePath, Text, Verb, Xclient, Xforward,
+    MAX_COMMAND_LINE,
 };
 
 /// `out` after `start` is one line: CRLF at the end and nowhere else, no NUL, at most
@@ -68,5 +70,12 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(t) = Text::new(head) {
         check(Command::Vrfy(&t), &mut out);
         check(Command::Help(Some(&t)), &mut out);
+    }
+    // XCLIENT/XFORWARD values: xtext whatever bytes were accepted.
+    if let Ok(x) = Xclient::new().helo(head).and_then(|x| x.login(head)) {
+        check(Command::Xclient(&x), &mut out);
+    }
+    if let Ok(x) = Xforward::new().ident(head) {
+        check(Command::Xforward(&x), &mut out);
     }
 });

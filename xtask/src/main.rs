@@ -10,6 +10,7 @@ mod cmd;
 mod demo;
 mod fuzz;
 mod servers;
+mod servers_more;
 mod servers_proxies;
 
 use std::process::ExitCode;
@@ -21,6 +22,7 @@ commands:
   ci                       everything .ci/run checks: fmt, clippy, tests, docs, real servers, fuzz smoke
   servers up|down|status   real Postfix + Dovecot + Cyrus SASL on loopback (installs them as root)
   servers proxies-up|proxies-down   only the proxies in front of them: Dante, tinyproxy
+  servers more-up|more-down  only the extra instances for the extensions (Dovecot LMTP)
   fuzz [TARGET] [SECONDS]  run one fuzz target, or every target, for SECONDS each
   bench                    benchmarks beside their references; writes docs/performance.md
   demo                     start the embedded demo server and send through each mechanism

@@ -145,6 +145,13 @@ const LISTENERS: &[Listener] = &[
         backend: "Cyrus SASL (sasldb)",
     },
     Listener {
+        name: "xclient",
+        addr: "127.0.0.1:12528",
+        proto: Proto::Smtp,
+        tls: TlsMode::StartTlsOffered,
+        backend: "Dovecot SASL",
+    },
+    Listener {
         name: "imap",
         addr: "127.0.0.1:12143",
         proto: Proto::Imap,
@@ -166,8 +173,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
         ["status"] => status(),
         ["proxies-up"] => crate::servers_proxies::up(),
         ["proxies-down"] => crate::servers_proxies::down(),
+        [more @ ("more-up" | "more-down")] => crate::servers_more::run(more),
         _ => Err(format!(
-            "usage: cargo xtask servers up|down|status|proxies-up|proxies-down (got {args:?})"
+            "usage: cargo xtask servers up|down|status|proxies-up|proxies-down|more-up|more-down (got {args:?})"
         )),
     }
 }
@@ -234,7 +242,8 @@ pub fn up() -> Result<(), String> {
         installed.as_secs_f64()
     );
     print_table(&layout);
-    crate::servers_proxies::up()
+    crate::servers_proxies::up()?;
+    crate::servers_more::up()
 }
 
 /// Stops Postfix and Dovecot by their pid files. Not running is not an error.
@@ -242,6 +251,7 @@ pub fn down() -> Result<(), String> {
     let layout = Layout::new();
     stop_all(&layout)?;
     crate::servers_proxies::down()?;
+    crate::servers_more::down()?;
     eprintln!("servers down");
     Ok(())
 }
@@ -295,7 +305,7 @@ fn print_table(layout: &Layout) {
     );
 }
 
-fn require_root() -> Result<(), String> {
+pub(crate) fn require_root() -> Result<(), String> {
     let status = fs::read_to_string("/proc/self/status")
         .map_err(|e| format!("cannot read /proc/self/status: {e}"))?;
     let uid = status
@@ -356,7 +366,7 @@ fn ensure_packages() -> Result<(), String> {
     result
 }
 
-fn apt_install(packages: &[&str]) -> Result<(), String> {
+pub(crate) fn apt_install(packages: &[&str]) -> Result<(), String> {
     let install = || {
         let mut cmd = Command::new("apt-get");
         cmd.args(["install", "-y", "--no-install-recommends"])
@@ -675,20 +685,20 @@ fn stop_dovecot(layout: &Layout) -> Result<(), String> {
     wait_exit(pid, "dovecot", "dovecot master")
 }
 
-fn read_pid(path: &Path) -> Option<u32> {
+pub(crate) fn read_pid(path: &Path) -> Option<u32> {
     fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 /// Whether `pid` runs a program named `comm` (guards against a reused pid).
-fn pid_alive(pid: u32, comm: &str) -> bool {
+pub(crate) fn pid_alive(pid: u32, comm: &str) -> bool {
     fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
 }
 
-fn kill(pid: u32) -> Result<(), String> {
+pub(crate) fn kill(pid: u32) -> Result<(), String> {
     output_ok(Command::new("kill").arg("-TERM").arg(pid.to_string())).map(drop)
 }
 
-fn wait_exit(pid: u32, comm: &str, what: &str) -> Result<(), String> {
+pub(crate) fn wait_exit(pid: u32, comm: &str, what: &str) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while pid_alive(pid, comm) {
         if Instant::now() > deadline {
@@ -847,7 +857,7 @@ fn tls_check(l: &Listener, ca: &Path) -> Result<(), String> {
 // Small helpers
 
 /// Runs `cmd` and captures its output; a failure carries the command and all it printed.
-fn output_ok(cmd: &mut Command) -> Result<String, String> {
+pub(crate) fn output_ok(cmd: &mut Command) -> Result<String, String> {
     let out = cmd
         .output()
         .map_err(|e| format!("cannot start {}: {e}", describe(cmd)))?;
@@ -870,7 +880,7 @@ fn output_ok(cmd: &mut Command) -> Result<String, String> {
 
 /// Runs a command that forks a daemon. Its output goes to the file `out`, not to pipes:
 /// the daemon inherits them and would keep a pipe reader waiting forever.
-fn start_daemon(cmd: &mut Command, out: &Path) -> Result<(), String> {
+pub(crate) fn start_daemon(cmd: &mut Command, out: &Path) -> Result<(), String> {
     let file = fs::File::create(out).map_err(|e| format!("create {}: {e}", out.display()))?;
     let file2 = file
         .try_clone()
@@ -937,7 +947,7 @@ fn lookup_ids(user: &str) -> Result<(u32, u32), String> {
     }
 }
 
-fn mkdir(path: &Path, mode: u32) -> Result<(), String> {
+pub(crate) fn mkdir(path: &Path, mode: u32) -> Result<(), String> {
     fs::create_dir_all(path).map_err(|e| format!("mkdir {}: {e}", path.display()))?;
     chmod(path, mode)
 }
@@ -947,15 +957,15 @@ fn chmod(path: &Path, mode: u32) -> Result<(), String> {
         .map_err(|e| format!("chmod {}: {e}", path.display()))
 }
 
-fn set_owner(path: &Path, uid: u32, gid: u32) -> Result<(), String> {
+pub(crate) fn set_owner(path: &Path, uid: u32, gid: u32) -> Result<(), String> {
     chown(path, Some(uid), Some(gid)).map_err(|e| format!("chown {}: {e}", path.display()))
 }
 
-fn write(path: &Path, contents: &[u8]) -> Result<(), String> {
+pub(crate) fn write(path: &Path, contents: &[u8]) -> Result<(), String> {
     fs::write(path, contents).map_err(|e| format!("write {}: {e}", path.display()))
 }
 
-fn tail(path: &Path, lines: usize) -> String {
+pub(crate) fn tail(path: &Path, lines: usize) -> String {
     let text = fs::read_to_string(path).unwrap_or_else(|e| format!("({e})"));
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")

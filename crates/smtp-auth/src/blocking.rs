@@ -3,6 +3,7 @@
 use sasl_mechs::{Credentials, Mechanism};
 use smtp_client::SmtpClient;
 
+use crate::auto::AutoAuth;
 use crate::error::AuthError;
 use crate::exchange::AuthExchange;
 use crate::options::{AuthOptions, AuthSuccess, AuthTypes};
@@ -64,6 +65,10 @@ pub trait SmtpAuth {
 
     /// Authenticates with the strongest mechanism that the server offers, the options
     /// allow and the credentials can drive (SCRAM-SHA-256 first, PLAIN and LOGIN last).
+    /// When the server refuses the mechanism itself (504, 534, 538, 454) the next one is
+    /// tried; a 535 (bad credentials) or any other error ends the attempts. The success
+    /// lists the mechanisms refused before it ([`AuthSuccess::failed_attempts`]); a failure
+    /// after more than one attempt is [`AuthError::AllAttemptsFailed`] with each.
     fn auth_auto(
         &mut self,
         credentials: &Credentials,
@@ -121,7 +126,18 @@ impl SmtpAuth for SmtpClient {
         credentials: &Credentials,
         options: &AuthOptions,
     ) -> Result<AuthSuccess, AuthError> {
-        let exchange = AuthExchange::start_auto(credentials, &context(self), options)?;
-        run(self, exchange)
+        let mut auto = AutoAuth::default();
+        loop {
+            let exchange = auto.next(credentials, &context(self), options)?;
+            let mechanism = exchange.mechanism();
+            match run(self, exchange) {
+                Ok(success) => return Ok(auto.succeeded(success)),
+                Err(error) => {
+                    if let Some(end) = auto.failed(mechanism, error) {
+                        return Err(end);
+                    }
+                }
+            }
+        }
     }
 }

@@ -55,6 +55,14 @@ pub enum AuthError {
         /// True when PLAIN or LOGIN would have done but the channel is not encrypted.
         plaintext_refused: bool,
     },
+    /// `auth_auto` tried several mechanisms and none succeeded: each refused as a mechanism
+    /// (504, 534, 538, 454) and the last one ended the attempts (any error, 535 among
+    /// them), or no usable mechanism was left. In the order tried.
+    #[error("every mechanism tried failed: {}", format_attempts(.attempts))]
+    AllAttemptsFailed {
+        /// Each mechanism tried and its error.
+        attempts: Vec<crate::AuthAttempt>,
+    },
     /// 535: the server refused the credentials (RFC 4954 "Authentication credentials
     /// invalid").
     #[error("{mechanism}: bad credentials: {reply}{}", detail_suffix(.detail.as_deref()))]
@@ -179,6 +187,7 @@ impl AuthError {
             AuthError::ServerMisbehaved { cancel_reply, .. }
             | AuthError::Mechanism { cancel_reply, .. } => cancel_reply.as_ref(),
             AuthError::Client(e) => e.reply(),
+            AuthError::AllAttemptsFailed { attempts } => attempts.last()?.error.reply(),
             _ => None,
         }
     }
@@ -220,6 +229,14 @@ fn named(mechanism: &str, source: &SaslError) -> String {
     } else {
         format!("{mechanism}: {text}")
     }
+}
+
+fn format_attempts(attempts: &[crate::AuthAttempt]) -> String {
+    attempts
+        .iter()
+        .map(|a| format!("{}: {}", a.mechanism, a.error))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn detail_suffix(detail: Option<&OAuthError>) -> String {

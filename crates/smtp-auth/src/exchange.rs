@@ -346,7 +346,11 @@ impl AuthExchange {
         match result {
             Ok(()) => {
                 tracing::debug!(mechanism, "AUTH succeeded");
-                Ok(AuthSuccess { mechanism, reply })
+                Ok(AuthSuccess {
+                    mechanism,
+                    reply,
+                    failed_attempts: Vec::new(),
+                })
             }
             Err(source) => Err(AuthError::Mechanism {
                 mechanism,
@@ -389,7 +393,7 @@ pub(crate) fn check_start(
     if context.authenticated {
         return Err(AuthError::AlreadyAuthenticated);
     }
-    if !context.offers(mechanism) {
+    if !context.offers(mechanism) && !options.allow_unadvertised {
         return Err(AuthError::NotOffered {
             mechanism: mechanism.to_owned(),
             offered: context.offered.clone(),

@@ -65,6 +65,7 @@
 //! refused and why: [`AuthError::BadCredentials`] with the 535 reply,
 //! [`AuthError::NotOffered`], [`AuthError::PlaintextRefused`], and so on.
 
+mod auto;
 mod blocking;
 mod error;
 mod exchange;
@@ -73,6 +74,7 @@ pub mod pool;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
+pub use auto::AuthAttempt;
 pub use blocking::SmtpAuth;
 pub use error::{AuthError, Violation};
 pub use exchange::{initial_response_fits, AuthExchange, MAX_ROUNDS};

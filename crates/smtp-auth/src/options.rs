@@ -28,6 +28,12 @@ pub struct AuthOptions {
     /// Most 334 challenges answered before the client gives up and cancels
     /// ([`MAX_ROUNDS`](crate::MAX_ROUNDS) when `None`).
     pub max_rounds: Option<usize>,
+    /// Send AUTH with a mechanism the server did not advertise (or when it advertised no
+    /// AUTH at all), as Net::SMTP_auth does: some servers take an unadvertised LOGIN. Only
+    /// for a mechanism named by the caller (`auth`, `auth_with`); the automatic choice
+    /// never picks one. Off by default: [`AuthError::NotOffered`](crate::AuthError::NotOffered)
+    /// before anything is sent.
+    pub allow_unadvertised: bool,
 }
 
 impl AuthOptions {
@@ -45,6 +51,12 @@ impl AuthOptions {
     /// Restricts the automatic choice to these mechanisms.
     pub fn allowed(mut self, names: &[&str]) -> AuthOptions {
         self.allowed = Some(names.iter().map(|s| (*s).to_owned()).collect());
+        self
+    }
+
+    /// Allows (or not) a mechanism the server did not advertise, on explicit request.
+    pub fn allow_unadvertised(mut self, yes: bool) -> AuthOptions {
+        self.allow_unadvertised = yes;
         self
     }
 
@@ -133,10 +145,13 @@ impl AuthTypes {
 }
 
 /// A successful AUTH.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct AuthSuccess {
     /// The mechanism that succeeded.
     pub mechanism: &'static str,
     /// The server's 235 reply.
     pub reply: Reply,
+    /// `auth_auto`: the stronger mechanisms tried first that the server refused as such
+    /// (504, 534, 538, 454), each with its error, in the order tried. Empty otherwise.
+    pub failed_attempts: Vec<crate::AuthAttempt>,
 }

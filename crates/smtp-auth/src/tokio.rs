@@ -8,6 +8,7 @@ use std::future::Future;
 use sasl_mechs::{Credentials, Mechanism};
 use smtp_client::tokio::AsyncSmtpClient;
 
+use crate::auto::AutoAuth;
 use crate::error::AuthError;
 use crate::exchange::AuthExchange;
 use crate::options::{AuthOptions, AuthSuccess, AuthTypes};
@@ -125,7 +126,18 @@ impl AsyncSmtpAuth for AsyncSmtpClient {
         credentials: &Credentials,
         options: &AuthOptions,
     ) -> Result<AuthSuccess, AuthError> {
-        let exchange = AuthExchange::start_auto(credentials, &context(self), options)?;
-        run(self, exchange).await
+        let mut auto = AutoAuth::default();
+        loop {
+            let exchange = auto.next(credentials, &context(self), options)?;
+            let mechanism = exchange.mechanism();
+            match run(self, exchange).await {
+                Ok(success) => return Ok(auto.succeeded(success)),
+                Err(error) => {
+                    if let Some(end) = auto.failed(mechanism, error) {
+                        return Err(end);
+                    }
+                }
+            }
+        }
     }
 }

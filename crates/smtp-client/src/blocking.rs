@@ -1,17 +1,25 @@
-//! The blocking driver: runs [`DriverCore`]'s steps over a `TcpStream` (plain or rustls).
+//! The blocking driver: runs [`DriverCore`]'s steps over a `TcpStream` (plain or rustls) or
+//! a Unix-domain socket.
 
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use rustls::{ClientConnection, StreamOwned};
-use smtp_proto::{Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text};
+use smtp_proto::{
+    Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text, Xclient,
+    Xforward,
+};
 
 use crate::accounting::{BatchSummary, MessageResult};
 use crate::config::ClientConfig;
 use crate::delivery::{Delivery, Resend};
 use crate::driver::BATCH_WINDOW;
-use crate::driver::{io_err, is_timeout, tcp_socket, DialStep, Dialer, DriverCore, Step, TlsStart};
+use crate::driver::{
+    io_err, is_timeout, tcp_socket, DialStep, Dialer, DriverCore, Peer, Step, TlsStart,
+};
 use crate::envelope::{Envelope, RecipientsReport, SendReport};
 use crate::error::{Error, TlsError};
 use crate::feed::{Feed, Messages, OneBody};
@@ -59,7 +67,27 @@ pub struct Blocking {
 enum Stream {
     Plain(TcpStream),
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    #[cfg(unix)]
+    Unix(UnixStream),
     Closed,
+}
+
+/// A socket whose reads can be given a timeout.
+trait ReadTimeout: Read + Write {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+impl ReadTimeout for TcpStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+}
+
+#[cfg(unix)]
+impl ReadTimeout for UnixStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        UnixStream::set_read_timeout(self, timeout)
+    }
 }
 
 /// The longest a single blocking read waits before the deadline is checked again. Reads
@@ -74,14 +102,14 @@ const READ_TICK: Duration = Duration::from_secs(1);
 /// in a loop until a whole TLS record (or the server's whole handshake flight) is in, so
 /// without this a server sending that record a byte at a time could hold the client far
 /// past the deadline although each read returned in time.
-struct DeadlineIo<'a> {
-    sock: &'a mut TcpStream,
+struct DeadlineIo<'a, S: ReadTimeout = TcpStream> {
+    sock: &'a mut S,
     deadline: Instant,
     /// The client's record of the read timeout set on the socket.
     read_timeout: &'a mut Option<Duration>,
 }
 
-impl Read for DeadlineIo<'_> {
+impl<S: ReadTimeout> Read for DeadlineIo<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let now = Instant::now();
         if now >= self.deadline {
@@ -96,7 +124,7 @@ impl Read for DeadlineIo<'_> {
     }
 }
 
-impl Write for DeadlineIo<'_> {
+impl<S: ReadTimeout> Write for DeadlineIo<'_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.sock.write(buf)
     }
@@ -133,7 +161,21 @@ impl SmtpClient {
     ///
     /// When a host accepts the TCP connection but the session fails (bad greeting, TLS
     /// required but not offered...), the next host is tried; the last such error is returned.
+    ///
+    /// With [`ClientConfig::unix_socket`] it connects to that socket instead.
     pub fn connect(config: ClientConfig) -> Result<SmtpClient, Error> {
+        #[cfg(unix)]
+        if let Some(path) = &config.unix_socket {
+            crate::driver::check_unix_socket(&config)?;
+            let stream = UnixStream::connect(path).map_err(|error| Error::Connect {
+                attempts: vec![crate::error::ConnectAttempt {
+                    host: format!("unix:{}", path.display()),
+                    address: None,
+                    error,
+                }],
+            })?;
+            return SmtpClient::open_unix(stream, &config);
+        }
         let mut dial = Dialer::new(&config);
         loop {
             match dial.next_step() {
@@ -212,9 +254,31 @@ impl SmtpClient {
             .local_addr()
             .map_err(io_err("reading the local address"))?;
         let mut client = Client {
-            core: DriverCore::new(config, host, peer, local).with_early_input(early),
+            core: DriverCore::new(config, host, Peer::Tcp(peer), Some(local))
+                .with_early_input(early),
             io: Blocking {
                 stream: Stream::Plain(tcp),
+                socket_read_timeout: None,
+            },
+        };
+        client.op(methods::open())?;
+        Ok(client)
+    }
+
+    /// Runs a session over an already connected Unix-domain socket (for callers who connect
+    /// themselves); `config`'s TLS mode must be [`TlsMode::None`](crate::TlsMode::None).
+    #[cfg(unix)]
+    pub fn open_unix(stream: UnixStream, config: &ClientConfig) -> Result<SmtpClient, Error> {
+        crate::driver::check_unix_socket(config)?;
+        stream
+            .set_write_timeout(Some(config.timeouts.write))
+            .map_err(io_err("setting the write timeout"))?;
+        let path = config.unix_socket.clone().unwrap_or_default();
+        let host = config.hosts.first().map_or("localhost", String::as_str);
+        let mut client = Client {
+            core: DriverCore::new(config, host, Peer::Unix(path), None),
+            io: Blocking {
+                stream: Stream::Unix(stream),
                 socket_read_timeout: None,
             },
         };
@@ -273,6 +337,19 @@ impl SmtpClient {
     /// learnt in clear (Net::SMTP's `starttls`). Returns the new EHLO reply.
     pub fn starttls(&mut self) -> Result<Reply, Error> {
         self.op(methods::starttls())
+    }
+
+    /// Sends Postfix's XCLIENT: the server starts over as if the client described by `attrs`
+    /// had connected, greets again with 220, and EHLO is sent again; returns the new EHLO
+    /// reply. Refused before sending when XCLIENT or one of the attributes is not offered.
+    pub fn xclient(&mut self, attrs: &Xclient) -> Result<Reply, Error> {
+        self.op(methods::xclient(attrs))
+    }
+
+    /// Sends Postfix's XFORWARD (the original client, for the server's logs); a reply other
+    /// than 2xx is [`Error::Refused`]. Refused before sending when not offered.
+    pub fn xforward(&mut self, attrs: &Xforward) -> Result<Reply, Error> {
+        self.op(methods::xforward(attrs))
     }
 
     /// Sends `MAIL FROM` (Net::SMTP's `mail`/`send`); a non-2xx reply is [`Error::Refused`].
@@ -398,7 +475,9 @@ impl SmtpClient {
     /// - SIZE: a declared size ([`Envelope::size`]) over the server's limit fails before
     ///   anything is sent.
     /// - SMTPUTF8 for non-ASCII addresses and 8BITMIME for 8-bit bodies are added when
-    ///   offered, and are an [`Error::ExtensionMissing`] when not. `BODY=8BITMIME` is also
+    ///   offered, and are an [`Error::ExtensionMissing`] when not. Without SMTPUTF8 a
+    ///   domain in Unicode is sent as its IDNA A-labels when the local part is ASCII (the
+    ///   report shows that form); an IDNA failure is [`Error::InvalidInput`]. `BODY=8BITMIME` is also
     ///   declared, when offered, for a body longer than one chunk (its 8-bit content is not
     ///   known yet); when 8BITMIME is not offered and a later chunk turns out 8-bit, the
     ///   connection is dropped before the end of data so nothing is delivered.
@@ -496,6 +575,8 @@ impl Blocking {
                 s.write_all(bytes)?;
                 s.flush()
             }
+            #[cfg(unix)]
+            Stream::Unix(s) => s.write_all(bytes),
             Stream::Closed => Err(io::ErrorKind::NotConnected.into()),
         }
     }
@@ -517,13 +598,27 @@ impl Blocking {
                 };
                 rustls::Stream::new(&mut s.conn, &mut io).read(buf)
             }
+            #[cfg(unix)]
+            Stream::Unix(s) => DeadlineIo {
+                sock: s,
+                deadline,
+                read_timeout: &mut self.socket_read_timeout,
+            }
+            .read(buf),
             Stream::Closed => Err(io::ErrorKind::NotConnected.into()),
         }
     }
 
     fn handshake(&mut self, tls: TlsStart) -> Result<(), Error> {
-        let Stream::Plain(mut tcp) = std::mem::replace(&mut self.stream, Stream::Closed) else {
-            return Err(Error::Misuse(crate::Misuse::AlreadyEncrypted));
+        let mut tcp = match std::mem::replace(&mut self.stream, Stream::Closed) {
+            Stream::Plain(tcp) => tcp,
+            #[cfg(unix)]
+            Stream::Unix(_) => {
+                return Err(Error::Unsupported(
+                    "TLS over a Unix-domain socket (set TlsMode::None)",
+                ))
+            }
+            _ => return Err(Error::Misuse(crate::Misuse::AlreadyEncrypted)),
         };
         let mut conn = ClientConnection::new(tls.config, tls.name).map_err(TlsError::Handshake)?;
         let deadline = deadline_after(Instant::now(), tls.timeout);
@@ -551,6 +646,12 @@ impl Blocking {
         let tcp = match &self.stream {
             Stream::Plain(s) => s,
             Stream::Tls(s) => &s.sock,
+            #[cfg(unix)]
+            Stream::Unix(s) => {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+                self.stream = Stream::Closed;
+                return;
+            }
             Stream::Closed => return,
         };
         let _ = tcp.shutdown(std::net::Shutdown::Both);

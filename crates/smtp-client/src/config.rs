@@ -3,11 +3,13 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use smtp_proto::{Domain, ReplyLimits};
 
 use crate::proxy::Proxy;
+use crate::session::Protocol;
 use crate::timeouts::Timeouts;
 use crate::tls::{TlsConfig, TlsMode};
 use crate::transcript::{Direction, TranscriptFn};
@@ -41,6 +43,33 @@ pub struct ClientConfig {
     pub(crate) reply_limits: ReplyLimits,
     pub(crate) transcript: Option<SharedTranscript>,
     pub(crate) proxy: Option<Proxy>,
+    pub(crate) protocol: Protocol,
+    pub(crate) unix_socket: Option<PathBuf>,
+    pub(crate) family: AddressFamily,
+}
+
+/// Which addresses of a host are tried: Net::SMTP's `Domain` (the socket domain,
+/// `AF_INET` or `AF_INET6`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AddressFamily {
+    /// Every address, IPv4 and IPv6, in the order the resolver gives them (the default).
+    #[default]
+    Any,
+    /// IPv4 addresses only (`AF_INET`).
+    Ipv4,
+    /// IPv6 addresses only (`AF_INET6`).
+    Ipv6,
+}
+
+impl AddressFamily {
+    /// Whether `ip` may be tried.
+    pub fn allows(self, ip: IpAddr) -> bool {
+        match self {
+            AddressFamily::Any => true,
+            AddressFamily::Ipv4 => ip.is_ipv4(),
+            AddressFamily::Ipv6 => ip.is_ipv6(),
+        }
+    }
 }
 
 impl fmt::Debug for ClientConfig {
@@ -56,6 +85,9 @@ impl fmt::Debug for ClientConfig {
             .field("tls", &self.tls)
             .field("send_hello", &self.send_hello)
             .field("pipelining", &self.pipelining)
+            .field("protocol", &self.protocol)
+            .field("unix_socket", &self.unix_socket)
+            .field("family", &self.family)
             .field("transcript", &self.transcript.as_ref().map(|_| "FnMut"))
             .field("proxy", &self.proxy)
             .finish()
@@ -80,6 +112,9 @@ impl ClientConfig {
             reply_limits: ReplyLimits::default(),
             transcript: None,
             proxy: None,
+            protocol: Protocol::Smtp,
+            unix_socket: None,
+            family: AddressFamily::Any,
         }
     }
 
@@ -99,6 +134,14 @@ impl ClientConfig {
     /// it is a fully qualified domain name, else the local address as an address literal.
     pub fn hello(mut self, domain: Domain) -> ClientConfig {
         self.hello = Some(domain);
+        self
+    }
+
+    /// Which addresses are tried (Net::SMTP's `Domain`): IPv4 only, IPv6 only, or any (the
+    /// default). An address of the other family, resolved or given as the host, is skipped
+    /// and listed in [`Error::Connect`](crate::Error::Connect) when nothing is left.
+    pub fn family(mut self, family: AddressFamily) -> ClientConfig {
+        self.family = family;
         self
     }
 
@@ -144,6 +187,37 @@ impl ClientConfig {
     pub fn pipelining(mut self, yes: bool) -> ClientConfig {
         self.pipelining = yes;
         self
+    }
+
+    /// SMTP (the default) or LMTP (RFC 2033): LHLO instead of EHLO, and one reply per
+    /// recipient after the data ([`SendReport::per_recipient`](crate::SendReport::per_recipient)).
+    pub fn protocol(mut self, protocol: Protocol) -> ClientConfig {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Connects to this Unix-domain socket instead of the hosts (where LMTP servers usually
+    /// listen). The host given to [`new`](Self::new) only names the server in errors; the
+    /// EHLO/LHLO name defaults to `localhost`. There is no TLS over a local socket: any
+    /// [`TlsMode`] but [`TlsMode::None`] is [`Error::Unsupported`](crate::Error::Unsupported)
+    /// before connecting.
+    ///
+    /// ```
+    /// use smtp_client::{ClientConfig, Protocol, TlsMode};
+    /// let config = ClientConfig::new("localhost")
+    ///     .unix_socket("/var/run/dovecot/lmtp")
+    ///     .protocol(Protocol::Lmtp)
+    ///     .tls_mode(TlsMode::None);
+    /// assert!(config.unix_socket_path().is_some());
+    /// ```
+    pub fn unix_socket(mut self, path: impl Into<PathBuf>) -> ClientConfig {
+        self.unix_socket = Some(path.into());
+        self
+    }
+
+    /// The Unix-domain socket connected to instead of the hosts, if any.
+    pub fn unix_socket_path(&self) -> Option<&std::path::Path> {
+        self.unix_socket.as_deref()
     }
 
     /// Bounds on each reply from the server.

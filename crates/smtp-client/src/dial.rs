@@ -1,11 +1,41 @@
 //! Connecting: which host and address come next, and which error ends a failed connect.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
 
-use crate::config::ClientConfig;
+use crate::config::{AddressFamily, ClientConfig};
 use crate::error::{ConnectAttempt, Error};
+
+/// Where a client is connected: a TCP address, or a Unix-domain socket's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peer {
+    /// A TCP connection to this address.
+    Tcp(SocketAddr),
+    /// A Unix-domain socket at this path ([`ClientConfig::unix_socket`]).
+    Unix(PathBuf),
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Peer::Tcp(addr) => write!(f, "{addr}"),
+            Peer::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// Refuses what cannot be done over a Unix-domain socket, before connecting: TLS.
+pub(crate) fn check_unix_socket(config: &ClientConfig) -> Result<(), Error> {
+    if config.tls_mode != crate::tls::TlsMode::None {
+        return Err(Error::Unsupported(
+            "TLS over a Unix-domain socket (set TlsMode::None)",
+        ));
+    }
+    Ok(())
+}
 
 /// What the driver must do next to connect.
 #[derive(Debug)]
@@ -36,6 +66,7 @@ pub(crate) struct Dialer {
     /// With a proxy: its host (brackets removed), port and `host:port` for messages. Every
     /// connection goes to the proxy; the host is what the proxy is asked for.
     proxy: Option<(String, u16, String)>,
+    family: AddressFamily,
 }
 
 impl Dialer {
@@ -51,6 +82,24 @@ impl Dialer {
                 .proxy
                 .as_ref()
                 .map(|p| (p.bare_host().to_owned(), p.port(), p.display_addr())),
+            family: config.family,
+        }
+    }
+
+    /// Queues `addr` unless the configured family excludes it; an excluded one is listed
+    /// among the attempts.
+    fn add(&mut self, addr: SocketAddr) {
+        if self.family.allows(addr.ip()) {
+            self.addrs.push_back(addr);
+        } else {
+            self.attempts.push(ConnectAttempt {
+                host: self.current.clone().unwrap_or_default(),
+                address: Some(addr),
+                error: io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    format!("skipped: not {:?} (ClientConfig::family)", self.family),
+                ),
+            });
         }
     }
 
@@ -79,7 +128,7 @@ impl Dialer {
             };
             self.current = Some(host);
             if let Ok(ip) = bare.parse::<IpAddr>() {
-                self.addrs.push_back(SocketAddr::new(ip, port));
+                self.add(SocketAddr::new(ip, port));
                 continue;
             }
             return DialStep::Resolve { name: bare, port };
@@ -88,7 +137,7 @@ impl Dialer {
 
     pub(crate) fn resolved(&mut self, result: io::Result<impl IntoIterator<Item = SocketAddr>>) {
         match result {
-            Ok(addrs) => self.addrs.extend(addrs),
+            Ok(addrs) => addrs.into_iter().for_each(|a| self.add(a)),
             Err(error) => self.attempts.push(ConnectAttempt {
                 host: self.attempt_host(),
                 address: None,
@@ -206,6 +255,38 @@ mod tests {
         };
         assert_eq!(attempts.len(), 2);
         assert_eq!(attempts[1].host, "127.0.0.1");
+    }
+
+    #[test]
+    fn the_family_keeps_only_its_addresses() {
+        let config = ClientConfig::new("mx.example.test")
+            .host("[::1]")
+            .family(AddressFamily::Ipv4);
+        let mut dial = Dialer::new(&config);
+        let DialStep::Resolve { .. } = dial.next_step() else {
+            panic!("a name is resolved");
+        };
+        let both: [SocketAddr; 2] = [
+            "[2001:db8::7]:25".parse().unwrap(),
+            "192.0.2.7:25".parse().unwrap(),
+        ];
+        dial.resolved(Ok(both));
+        let DialStep::Connect { addr, .. } = dial.next_step() else {
+            panic!("the IPv4 address");
+        };
+        assert_eq!(addr, both[1]);
+        dial.connect_failed(addr, io::Error::from(io::ErrorKind::ConnectionRefused));
+        // The IPv6 literal host is skipped too: nothing left.
+        let DialStep::Failed(Error::Connect { attempts }) = dial.next_step() else {
+            panic!("all failed or skipped");
+        };
+        let skipped: Vec<_> = attempts
+            .iter()
+            .filter(|a| a.error.kind() == io::ErrorKind::Unsupported)
+            .map(|a| a.address.unwrap())
+            .collect();
+        assert_eq!(skipped, [both[0], "[::1]:25".parse().unwrap()]);
+        assert_eq!(attempts.len(), 3);
     }
 
     #[test]

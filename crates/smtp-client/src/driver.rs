@@ -43,7 +43,7 @@ use crate::tls::{TlsConfig, TlsMode};
 
 pub(crate) use crate::body::BodyChunks;
 pub use crate::body::BODY_CHUNK;
-pub(crate) use crate::dial::{tcp_socket, DialStep, Dialer};
+pub(crate) use crate::dial::{check_unix_socket, tcp_socket, DialStep, Dialer, Peer};
 
 /// At most this many messages of a batch are under way at once (with DATA the protocol
 /// allows two: one awaiting its final reply, the next awaiting its 354; BDAT allows more).
@@ -57,11 +57,13 @@ const READ_BUF: usize = 64 * 1024;
 
 // ----- The session -----------------------------------------------------------------------
 
-/// The session for a connection from `local`, configured from `config`.
-pub(crate) fn new_session(config: &ClientConfig, local: SocketAddr) -> Session {
-    let client_id = match &config.hello {
-        Some(d) => d.clone(),
-        None => default_client_id(local),
+/// The session for a connection from `local` (`None`: a Unix-domain socket), configured
+/// from `config`.
+pub(crate) fn new_session(config: &ClientConfig, local: Option<SocketAddr>) -> Session {
+    let client_id = match (&config.hello, local) {
+        (Some(d), _) => d.clone(),
+        (None, Some(local)) => default_client_id(local),
+        (None, None) => localhost(),
     };
     let mut session_config = SessionConfig::new(client_id);
     session_config.timeouts = config.timeouts;
@@ -69,6 +71,7 @@ pub(crate) fn new_session(config: &ClientConfig, local: SocketAddr) -> Session {
     session_config.send_hello = config.send_hello;
     session_config.pipelining = config.pipelining;
     session_config.tls = config.tls_mode;
+    session_config.protocol = config.protocol;
     let mut session = Session::new(session_config);
     session.set_transcript(config.transcript_fn());
     session
@@ -96,6 +99,11 @@ pub(crate) fn default_client_id(local: SocketAddr) -> Domain {
         // An address literal of a real address is always valid; keep a fallback anyway.
         Domain::new("[127.0.0.1]").unwrap_or_else(|_| unreachable_domain())
     })
+}
+
+/// The EHLO/LHLO name over a Unix-domain socket, when none is configured.
+fn localhost() -> Domain {
+    Domain::new("localhost").unwrap_or_else(|_| unreachable_domain())
 }
 
 #[cold]
@@ -243,7 +251,7 @@ enum Phase {
 pub(crate) struct DriverCore {
     pub(crate) session: Session,
     pub(crate) host: String,
-    pub(crate) peer: SocketAddr,
+    pub(crate) peer: Peer,
     tls: TlsConfig,
     timeouts: Timeouts,
     read_buf: Box<[u8]>,
@@ -264,12 +272,13 @@ pub(crate) struct DriverCore {
 }
 
 impl DriverCore {
-    /// The state of a connection to `host` at `peer` from `local`, configured from `config`.
+    /// The state of a connection to `host` at `peer` from `local` (`None` over a Unix-domain
+    /// socket), configured from `config`.
     pub(crate) fn new(
         config: &ClientConfig,
         host: &str,
-        peer: SocketAddr,
-        local: SocketAddr,
+        peer: Peer,
+        local: Option<SocketAddr>,
     ) -> DriverCore {
         DriverCore {
             session: new_session(config, local),
@@ -568,8 +577,8 @@ mod tests {
         let config = ClientConfig::new("mx.example.test")
             .tls_mode(TlsMode::None)
             .hello(Domain::new("client.example.test").unwrap());
-        let peer = "192.0.2.1:25".parse().unwrap();
-        let local = "192.0.2.2:40000".parse().unwrap();
+        let peer = Peer::Tcp("192.0.2.1:25".parse().unwrap());
+        let local = Some("192.0.2.2:40000".parse().unwrap());
         DriverCore::new(&config, "mx.example.test", peer, local)
     }
 

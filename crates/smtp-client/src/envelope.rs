@@ -8,7 +8,7 @@ use crate::error::RefusedRecipient;
 /// `RCPT TO`, their parameters, and how the body should travel.
 ///
 /// Parameters the client can work out are filled in by itself: `SMTPUTF8` when an address is
-/// not ASCII, `SIZE` when a size is given and the server offers SIZE, `BODY=8BITMIME` when
+/// not ASCII (or, when the server lacks it, domains in Unicode as IDNA A-labels), `SIZE` when a size is given and the server offers SIZE, `BODY=8BITMIME` when
 /// the body holds 8-bit bytes (see [`send`](crate::SmtpClient::send)).
 ///
 /// ```
@@ -26,6 +26,7 @@ pub struct Envelope {
     pub(crate) recipients: Vec<(ForwardPath, RcptParams)>,
     pub(crate) size: Option<u64>,
     pub(crate) prefer_chunking: bool,
+    pub(crate) prdr: bool,
 }
 
 impl Envelope {
@@ -37,6 +38,7 @@ impl Envelope {
             recipients: to.into_iter().map(|r| (r, RcptParams::default())).collect(),
             size: None,
             prefer_chunking: false,
+            prdr: false,
         }
     }
 
@@ -67,6 +69,18 @@ impl Envelope {
         self
     }
 
+    /// Asks for a reply per recipient after the data (PRDR, `MAIL FROM:<..> PRDR`, as
+    /// Exim implements draft-hall-prdr-00): after the end of data the server answers 353,
+    /// then one reply per accepted recipient, in order
+    /// ([`SendReport::per_recipient`]), then a final reply ([`SendReport::reply`]).
+    /// [`Error::ExtensionMissing`](crate::Error::ExtensionMissing) before sending when the
+    /// server does not offer PRDR. Not used under LMTP, whose replies are per recipient
+    /// anyway.
+    pub fn prdr(mut self, yes: bool) -> Envelope {
+        self.prdr = yes;
+        self
+    }
+
     /// The sender.
     pub fn from(&self) -> &ReversePath {
         &self.from
@@ -90,7 +104,7 @@ impl Envelope {
 /// What became of a message: the recipients accepted, those refused, the final reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendReport {
-    /// Recipients the server accepted (in the order given).
+    /// Recipients the server accepted at RCPT (in the order given).
     pub accepted: Vec<ForwardPath>,
     /// Recipients the server refused, each with its reply (Net::SMTP's SkipBad); a 4xx
     /// refusal is temporary ([`RefusedRecipient::is_temporary`]).
@@ -99,7 +113,50 @@ pub struct SendReport {
     /// `452 4.5.3` too many recipients): not refused, but to be sent the message again in a
     /// new transaction, which [`send_to_all`](crate::SmtpClient::send_to_all) does.
     pub deferred: Vec<RefusedRecipient>,
-    /// The reply to the end of data (or BDAT LAST): usually holds the queue id.
+    /// The reply to the end of data (or BDAT LAST): usually holds the queue id. Under LMTP,
+    /// the first positive one of [`per_recipient`](Self::per_recipient).
+    pub reply: smtp_proto::Reply,
+    /// The replies given for each recipient after the data, in RCPT order: under LMTP
+    /// (RFC 2033 4.2), and with PRDR when the server answered it, one for every recipient
+    /// in [`accepted`](Self::accepted), each saying whether the message was taken for that
+    /// recipient. Otherwise empty: the one reply is [`reply`](Self::reply).
+    pub per_recipient: Vec<RecipientReply>,
+    /// What became of a PRDR request ([`Envelope::prdr`]); `None` when none was made.
+    pub prdr: Option<Prdr>,
+}
+
+/// How the server answered a PRDR request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prdr {
+    /// 353, a reply per recipient ([`SendReport::per_recipient`]), then the final reply.
+    Answered,
+    /// The server accepted `MAIL ... PRDR` but answered the end of data with its final
+    /// reply at once, without a 353 (Exim does so for a single recipient): that reply
+    /// stands for every recipient and [`SendReport::per_recipient`] is empty.
+    Skipped,
+}
+
+impl SendReport {
+    /// The recipients the message reached: under LMTP and PRDR those whose reply after the
+    /// data is positive; otherwise every accepted one (the final reply was positive).
+    pub fn delivered(&self) -> Vec<&ForwardPath> {
+        if self.per_recipient.is_empty() {
+            return self.accepted.iter().collect();
+        }
+        self.per_recipient
+            .iter()
+            .filter(|r| r.reply.is_positive_completion())
+            .map(|r| &r.recipient)
+            .collect()
+    }
+}
+
+/// A recipient and the server's reply for it after the data (LMTP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientReply {
+    /// The recipient, as given.
+    pub recipient: ForwardPath,
+    /// The server's reply for this recipient.
     pub reply: smtp_proto::Reply,
 }
 

@@ -83,7 +83,8 @@ pub enum Error {
     /// The server refused every recipient of a transaction (each one with its reply).
     #[error("all recipients refused: {}", format_refused(.refused))]
     RecipientsRefused {
-        /// Each refused recipient with the server's reply to its RCPT.
+        /// Each refused recipient with the server's reply to its RCPT (under LMTP, when every
+        /// recipient was refused after the data, its reply then).
         refused: Vec<RefusedRecipient>,
     },
     /// The message or envelope needs an extension the server does not offer.
@@ -93,6 +94,15 @@ pub enum Error {
         extension: &'static str,
         /// Why it is needed ("a non-ASCII address", "8-bit data in the body").
         needed_for: &'static str,
+    },
+    /// The server offers the extension, but not this attribute of it (an XCLIENT or
+    /// XFORWARD attribute missing from its EHLO line); nothing was sent.
+    #[error("the server's {extension} does not take the attribute {attribute}")]
+    AttributeNotOffered {
+        /// The EHLO keyword ("XCLIENT", "XFORWARD").
+        extension: &'static str,
+        /// The attribute ("LOGIN", "DESTADDR").
+        attribute: &'static str,
     },
     /// The declared message size exceeds the server's SIZE limit (RFC 1870).
     #[error("message of {size} bytes exceeds the server's SIZE limit of {limit} bytes")]
@@ -176,7 +186,9 @@ impl Error {
                 ErrorKind::Connection
             }
             Error::Refused { .. } | Error::RecipientsRefused { .. } => ErrorKind::Refused,
-            Error::ExtensionMissing { .. } | Error::SizeExceeded { .. } => ErrorKind::NotSupported,
+            Error::ExtensionMissing { .. }
+            | Error::AttributeNotOffered { .. }
+            | Error::SizeExceeded { .. } => ErrorKind::NotSupported,
             Error::Unsupported(_) => ErrorKind::NotSupported,
             Error::InvalidInput(_) | Error::Command(_) | Error::Body(_) => ErrorKind::Input,
             Error::Misuse(_) => ErrorKind::Misuse,
@@ -313,7 +325,7 @@ fn format_attempts(attempts: &[ConnectAttempt]) -> String {
 pub struct RefusedRecipient {
     /// The recipient as given.
     pub recipient: ForwardPath,
-    /// The server's reply to its RCPT TO.
+    /// The server's reply to its RCPT TO (or, under LMTP, for it after the data).
     pub reply: Reply,
 }
 

@@ -56,17 +56,18 @@ mod transcript;
 
 pub use accounting::{BatchSummary, MessageResult, MessageState};
 pub use blocking::SmtpClient;
-pub use config::ClientConfig;
+pub use config::{AddressFamily, ClientConfig};
 pub use delivery::Delivery;
+pub use dial::Peer;
 pub use driver::BODY_CHUNK;
-pub use envelope::{Envelope, RecipientsReport, SendReport};
+pub use envelope::{Envelope, Prdr, RecipientReply, RecipientsReport, SendReport};
 pub use error::{
     ConnectAttempt, Error, ErrorKind, Misuse, ProtocolError, RefusedRecipient, TlsError,
     TlsUnavailable,
 };
 pub use methods::Client;
 pub use proxy::{Proxy, ProxyError, ProxyEvent, ProxyHandshake, ProxyKind, ProxyUrlError};
-pub use session::{Event, Expect, Outcome, Session, SessionConfig};
+pub use session::{Event, Expect, Outcome, Protocol, Session, SessionConfig};
 pub use timeouts::Timeouts;
 pub use tls::{TlsConfig, TlsMode};
 pub use transcript::{Direction, TranscriptFn, TRANSCRIPT_TARGET};

@@ -21,10 +21,11 @@ use std::time::Instant;
 
 use smtp_proto::{
     Capabilities, Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text,
+    Xclient, Xforward,
 };
 
 use crate::accounting::BatchSummary;
-use crate::driver::DriverCore;
+use crate::driver::{DriverCore, Peer};
 use crate::envelope::{Envelope, RecipientsReport, SendReport};
 use crate::error::Error;
 use crate::session::{Expect, Outcome, Session};
@@ -87,9 +88,18 @@ impl<D> Client<D> {
         &self.core.session
     }
 
-    /// The address connected to.
+    /// The TCP address connected to; over a Unix-domain socket, which has none, the
+    /// unspecified IPv4 address with port 0 ([`peer`](Self::peer) gives the path).
     pub fn peer_addr(&self) -> SocketAddr {
-        self.core.peer
+        match &self.core.peer {
+            Peer::Tcp(addr) => *addr,
+            Peer::Unix(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        }
+    }
+
+    /// Where the client is connected: a TCP address or a Unix-domain socket's path.
+    pub fn peer(&self) -> &Peer {
+        &self.core.peer
     }
 }
 
@@ -109,6 +119,8 @@ pub(crate) enum Start<'a> {
     Open,
     Hello(Option<&'a Domain>),
     Starttls,
+    Xclient(&'a Xclient),
+    Xforward(&'a Xforward),
     Command(Command<'a>, Expect),
     Recipients(&'a [(ForwardPath, RcptParams)]),
     Data,
@@ -132,6 +144,8 @@ impl Start<'_> {
             Start::Open => session.start_open(now),
             Start::Hello(domain) => session.start_hello(domain, now),
             Start::Starttls => session.start_starttls(now),
+            Start::Xclient(attrs) => session.start_xclient(attrs, now),
+            Start::Xforward(attrs) => session.start_xforward(attrs, now),
             Start::Command(command, expect) => session.start_command(&command, expect, now),
             Start::Recipients(recipients) => session.start_recipients(recipients, now),
             Start::Data => session.start_data(now),
@@ -188,6 +202,16 @@ pub(crate) fn hello(domain: Option<&Domain>) -> Op<'_, Reply> {
 /// `starttls`.
 pub(crate) fn starttls() -> Op<'static, Reply> {
     reply(Start::Starttls)
+}
+
+/// `xclient`.
+pub(crate) fn xclient(attrs: &Xclient) -> Op<'_, Reply> {
+    reply(Start::Xclient(attrs))
+}
+
+/// `xforward`.
+pub(crate) fn xforward(attrs: &Xforward) -> Op<'_, Reply> {
+    reply(Start::Xforward(attrs))
 }
 
 /// `mail`.

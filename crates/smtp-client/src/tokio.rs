@@ -9,9 +9,14 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncSeek, AsyncSeekExt, AsyncWriteExt};
+#[cfg(unix)]
+use ::tokio::net::UnixStream;
 use ::tokio::net::{TcpSocket, TcpStream};
 use ::tokio::time::{timeout, timeout_at};
-use smtp_proto::{Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text};
+use smtp_proto::{
+    Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text, Xclient,
+    Xforward,
+};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
@@ -19,7 +24,7 @@ use crate::accounting::{BatchSummary, MessageResult};
 use crate::config::ClientConfig;
 use crate::delivery::{Delivery, Resend};
 use crate::driver::BATCH_WINDOW;
-use crate::driver::{io_err, tcp_socket, DialStep, Dialer, DriverCore, Step, TlsStart};
+use crate::driver::{io_err, tcp_socket, DialStep, Dialer, DriverCore, Peer, Step, TlsStart};
 use crate::envelope::{Envelope, RecipientsReport, SendReport};
 use crate::error::Error;
 use crate::feed::{Feed, Messages, OneBody};
@@ -88,6 +93,8 @@ pub struct Tokio {
 enum Stream {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
+    #[cfg(unix)]
+    Unix(UnixStream),
     Closed,
 }
 
@@ -121,7 +128,23 @@ impl AsyncSmtpClient {
     /// Connects per `config`: each host in turn, each of its addresses (IPv4 and IPv6) in
     /// turn; then the greeting, EHLO and STARTTLS as configured. The order and the error
     /// when every host fails are those of [`SmtpClient::connect`](crate::SmtpClient::connect).
+    ///
+    /// With [`ClientConfig::unix_socket`] it connects to that socket instead.
     pub async fn connect(config: ClientConfig) -> Result<AsyncSmtpClient, Error> {
+        #[cfg(unix)]
+        if let Some(path) = &config.unix_socket {
+            crate::driver::check_unix_socket(&config)?;
+            let stream = UnixStream::connect(path)
+                .await
+                .map_err(|error| Error::Connect {
+                    attempts: vec![crate::error::ConnectAttempt {
+                        host: format!("unix:{}", path.display()),
+                        address: None,
+                        error,
+                    }],
+                })?;
+            return AsyncSmtpClient::open_unix(stream, &config).await;
+        }
         let mut dial = Dialer::new(&config);
         loop {
             match dial.next_step() {
@@ -204,9 +227,31 @@ impl AsyncSmtpClient {
             .local_addr()
             .map_err(io_err("reading the local address"))?;
         let mut client = Client {
-            core: DriverCore::new(config, host, peer, local).with_early_input(early),
+            core: DriverCore::new(config, host, Peer::Tcp(peer), Some(local))
+                .with_early_input(early),
             io: Tokio {
                 stream: Stream::Plain(tcp),
+                write_timeout: config.timeouts.write,
+            },
+        };
+        client.op(methods::open()).await?;
+        Ok(client)
+    }
+
+    /// Runs a session over an already connected Unix-domain socket (for callers who connect
+    /// themselves); `config`'s TLS mode must be [`TlsMode::None`](crate::TlsMode::None).
+    #[cfg(unix)]
+    pub async fn open_unix(
+        stream: UnixStream,
+        config: &ClientConfig,
+    ) -> Result<AsyncSmtpClient, Error> {
+        crate::driver::check_unix_socket(config)?;
+        let path = config.unix_socket.clone().unwrap_or_default();
+        let host = config.hosts.first().map_or("localhost", String::as_str);
+        let mut client = Client {
+            core: DriverCore::new(config, host, Peer::Unix(path), None),
+            io: Tokio {
+                stream: Stream::Unix(stream),
                 write_timeout: config.timeouts.write,
             },
         };
@@ -274,6 +319,17 @@ impl AsyncSmtpClient {
     /// learnt in clear (Net::SMTP's `starttls`). Returns the new EHLO reply.
     pub async fn starttls(&mut self) -> Result<Reply, Error> {
         self.op(methods::starttls()).await
+    }
+
+    /// Sends Postfix's XCLIENT, then EHLO after its new greeting; see
+    /// [`SmtpClient::xclient`](crate::SmtpClient::xclient).
+    pub async fn xclient(&mut self, attrs: &Xclient) -> Result<Reply, Error> {
+        self.op(methods::xclient(attrs)).await
+    }
+
+    /// Sends Postfix's XFORWARD; see [`SmtpClient::xforward`](crate::SmtpClient::xforward).
+    pub async fn xforward(&mut self, attrs: &Xforward) -> Result<Reply, Error> {
+        self.op(methods::xforward(attrs)).await
     }
 
     /// Sends `MAIL FROM` (Net::SMTP's `mail`/`send`); a non-2xx reply is [`Error::Refused`].
@@ -462,6 +518,8 @@ impl Tokio {
                     s.write_all(bytes).await?;
                     s.flush().await
                 }
+                #[cfg(unix)]
+                Stream::Unix(s) => s.write_all(bytes).await,
                 Stream::Closed => Err(io::ErrorKind::NotConnected.into()),
             }
         };
@@ -476,6 +534,8 @@ impl Tokio {
             match &mut self.stream {
                 Stream::Plain(s) => s.read(buf).await,
                 Stream::Tls(s) => s.read(buf).await,
+                #[cfg(unix)]
+                Stream::Unix(s) => s.read(buf).await,
                 Stream::Closed => Err(io::ErrorKind::NotConnected.into()),
             }
         };
@@ -487,8 +547,15 @@ impl Tokio {
     }
 
     async fn handshake(&mut self, tls: TlsStart) -> Result<(), Error> {
-        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Closed) else {
-            return Err(Error::Misuse(crate::Misuse::AlreadyEncrypted));
+        let tcp = match std::mem::replace(&mut self.stream, Stream::Closed) {
+            Stream::Plain(tcp) => tcp,
+            #[cfg(unix)]
+            Stream::Unix(_) => {
+                return Err(Error::Unsupported(
+                    "TLS over a Unix-domain socket (set TlsMode::None)",
+                ))
+            }
+            _ => return Err(Error::Misuse(crate::Misuse::AlreadyEncrypted)),
         };
         let connect = TlsConnector::from(tls.config).connect(tls.name, tcp);
         let stream = match timeout(tls.timeout, connect).await {

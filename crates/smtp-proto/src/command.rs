@@ -41,6 +41,13 @@ const MAX_MECHANISM_LEN: usize = 20;
 pub enum Command<'a> {
     /// `EHLO domain`.
     Ehlo(&'a Domain),
+    /// `LHLO domain`: LMTP's EHLO (RFC 2033 4.1), the only greeting an LMTP server takes.
+    Lhlo(&'a Domain),
+    /// `XCLIENT attr=value ...` (Postfix): the server starts over as if the client named
+    /// there had connected, and greets again with 220.
+    Xclient(&'a crate::Xclient),
+    /// `XFORWARD attr=value ...` (Postfix): the original client, for the server's logs.
+    Xforward(&'a crate::Xforward),
     /// `HELO domain`.
     Helo(&'a Domain),
     /// `MAIL FROM:<path> params`.
@@ -241,6 +248,15 @@ fn validate_mechanism(mechanism: &str) -> Result<(), InvalidInput> {
     Ok(())
 }
 
+/// XCLIENT or XFORWARD without any attribute: not a command Postfix takes.
+fn empty_attrs(verb: &'static str) -> CommandError {
+    CommandError::Invalid(InvalidInput::new(
+        verb,
+        b"",
+        InvalidReason::Syntax("has no attribute"),
+    ))
+}
+
 impl<'a> Command<'a> {
     /// The command's verb: `"EHLO"`, `"MAIL"`, ..., `"AUTH"`; for the lines of an AUTH
     /// exchange that have no verb, `"AUTH response"` and `"AUTH cancel"`; for an
@@ -249,6 +265,9 @@ impl<'a> Command<'a> {
     pub fn verb(&self) -> &'static str {
         match self {
             Command::Ehlo(_) => "EHLO",
+            Command::Lhlo(_) => "LHLO",
+            Command::Xclient(_) => "XCLIENT",
+            Command::Xforward(_) => "XFORWARD",
             Command::Helo(_) => "HELO",
             Command::Mail { .. } => "MAIL",
             Command::Rcpt { .. } => "RCPT",
@@ -332,6 +351,21 @@ impl<'a> Command<'a> {
         };
         match self {
             Command::Ehlo(d) => word("EHLO", Some(d.as_str())),
+            Command::Lhlo(d) => word("LHLO", Some(d.as_str())),
+            Command::Xclient(attrs) => {
+                if attrs.is_empty() {
+                    return Err(empty_attrs("XCLIENT"));
+                }
+                out.extend_from_slice(b"XCLIENT");
+                attrs.encode(out);
+            }
+            Command::Xforward(attrs) => {
+                if attrs.is_empty() {
+                    return Err(empty_attrs("XFORWARD"));
+                }
+                out.extend_from_slice(b"XFORWARD");
+                attrs.encode(out);
+            }
             Command::Helo(d) => word("HELO", Some(d.as_str())),
             Command::Mail { from, params } => {
                 if !from.is_ascii() && !params.smtp_utf8 {
@@ -566,6 +600,9 @@ mod tests {
         let from = ReversePath::Mailbox(Mailbox::new("Smith@bar.com").unwrap());
         let to = ForwardPath::new("Jones@foo.com").unwrap();
         assert_eq!(line(Command::Ehlo(&bar)), b"EHLO bar.com\r\n");
+        // RFC 2033 4.2's example: "C: LHLO foo.edu".
+        let foo = Domain::new("foo.edu").unwrap();
+        assert_eq!(line(Command::Lhlo(&foo)), b"LHLO foo.edu\r\n");
         assert_eq!(
             line(Command::Mail {
                 from: &from,

@@ -12,11 +12,13 @@ use crate::invalid::{check_line_safe, InvalidInput, InvalidReason};
 /// transaction opened by MAIL, the end of data, a TLS upgrade, a new EHLO), so the same
 /// verb must not reach the wire past it. The verbs without a typed command change the
 /// session beyond what it can follow: TURN (RFC 821 4.1.1) and ATRN (RFC 2645) reverse
-/// the client and server roles, BURL (RFC 4468) adds message data as BDAT does, and
-/// Postfix's XCLIENT answers with a new greeting that wants a new EHLO.
+/// the client and server roles, and BURL (RFC 4468) adds message data as BDAT does.
+/// Postfix's XCLIENT, which answers with a new greeting that wants a new EHLO, has its
+/// typed command.
 const RESERVED: &[(&str, Option<&str>)] = &[
     ("EHLO", Some("Command::Ehlo")),
     ("HELO", Some("Command::Helo")),
+    ("LHLO", Some("Command::Lhlo")),
     ("MAIL", Some("Command::Mail")),
     ("RCPT", Some("Command::Rcpt")),
     ("DATA", Some("Command::Data")),
@@ -36,7 +38,7 @@ const RESERVED: &[(&str, Option<&str>)] = &[
     ("TURN", None),
     ("ATRN", None),
     ("BURL", None),
-    ("XCLIENT", None),
+    ("XCLIENT", Some("Command::Xclient")),
 ];
 
 /// The verb of an extension command: an ASCII letter, then letters, digits and hyphens
@@ -46,8 +48,9 @@ const RESERVED: &[(&str, Option<&str>)] = &[
 ///
 /// The verbs of the typed commands (EHLO, MAIL, DATA, STARTTLS, AUTH, QUIT, ...) are
 /// refused, with [`InvalidReason::ReservedVerb`] naming the command to use, so that
-/// nothing the session tracks can be sent behind its back; so are TURN, ATRN, BURL and
-/// XCLIENT, which change the session in ways it cannot follow.
+/// nothing the session tracks can be sent behind its back (XCLIENT among them: it makes
+/// the server greet again); so are TURN, ATRN and BURL, which change the session in ways
+/// it cannot follow.
 ///
 /// A verb has no length limit of its own: the whole command line has one
 /// ([`MAX_COMMAND_LINE`](crate::MAX_COMMAND_LINE)), checked when it is encoded.
@@ -229,6 +232,7 @@ mod tests {
         for (verb, typed) in [
             ("EHLO", "Command::Ehlo"),
             ("helo", "Command::Helo"),
+            ("lhlo", "Command::Lhlo"),
             ("Mail", "Command::Mail"),
             ("RCPT", "Command::Rcpt"),
             ("DATA", "Command::Data"),
@@ -249,7 +253,13 @@ mod tests {
                 "{verb}"
             );
         }
-        for verb in ["TURN", "atrn", "BURL", "XClient"] {
+        assert_eq!(
+            reason_of_verb("XClient"),
+            InvalidReason::ReservedVerb {
+                use_instead: Some("Command::Xclient")
+            }
+        );
+        for verb in ["TURN", "atrn", "BURL"] {
             assert_eq!(
                 reason_of_verb(verb),
                 InvalidReason::ReservedVerb { use_instead: None },

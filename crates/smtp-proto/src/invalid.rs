@@ -34,7 +34,7 @@ pub enum InvalidReason {
     /// in a way the session would not know of.
     ReservedVerb {
         /// The typed command to send instead (`"Command::Data"`), or `None` when there
-        /// is none (TURN, ATRN, BURL, XCLIENT).
+        /// is none (TURN, ATRN, BURL).
         use_instead: Option<&'static str>,
     },
 }

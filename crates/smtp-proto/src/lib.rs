@@ -33,11 +33,13 @@ mod command;
 mod domain;
 mod dot_stuff;
 mod extension;
+mod idn;
 mod invalid;
 mod params;
 mod reply;
 mod reply_parser;
 mod value;
+mod xclient;
 
 pub use address::{ForwardPath, Mailbox, ReversePath, MAX_LOCAL_PART_LEN, MAX_MAILBOX_LEN};
 pub use capabilities::{Capabilities, SizeLimit};
@@ -54,3 +56,6 @@ pub use params::{
 };
 pub use reply::{EnhancedStatus, Reply, ReplyCode, Severity};
 pub use reply_parser::{parse_reply, ReplyError, ReplyLimits, ReplyParser, Status};
+pub use xclient::{
+    AttrName, AttrValue, Attrs, ClientProto, Source, Xclient, XclientAttr, Xforward, XforwardAttr,
+};

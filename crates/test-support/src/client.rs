@@ -12,6 +12,7 @@ use smtp_client::{
 };
 use smtp_proto::{
     Capabilities, Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text,
+    Xclient, Xforward,
 };
 
 /// The client API the tests use, with the blocking signatures.
@@ -26,6 +27,8 @@ pub trait Driver: Sized + std::fmt::Debug {
     fn last_reply(&self) -> Option<&Reply>;
     fn peer_addr(&self) -> SocketAddr;
     fn hello(&mut self, domain: Option<&Domain>) -> Result<Reply, Error>;
+    fn xclient(&mut self, attrs: &Xclient) -> Result<Reply, Error>;
+    fn xforward(&mut self, attrs: &Xforward) -> Result<Reply, Error>;
     fn mail(&mut self, from: &ReversePath, params: &MailParams) -> Result<Reply, Error>;
     fn rcpt(&mut self, to: &ForwardPath, params: &RcptParams) -> Result<Reply, Error>;
     fn recipients(&mut self, list: &[(ForwardPath, RcptParams)])
@@ -94,6 +97,12 @@ impl Driver for SmtpClient {
     }
     fn hello(&mut self, domain: Option<&Domain>) -> Result<Reply, Error> {
         self.hello(domain)
+    }
+    fn xclient(&mut self, attrs: &Xclient) -> Result<Reply, Error> {
+        self.xclient(attrs)
+    }
+    fn xforward(&mut self, attrs: &Xforward) -> Result<Reply, Error> {
+        self.xforward(attrs)
     }
     fn mail(&mut self, from: &ReversePath, params: &MailParams) -> Result<Reply, Error> {
         self.mail(from, params)
@@ -249,6 +258,12 @@ mod tokio_driver {
         }
         fn hello(&mut self, domain: Option<&Domain>) -> Result<Reply, Error> {
             self.rt.block_on(self.client.hello(domain))
+        }
+        fn xclient(&mut self, attrs: &Xclient) -> Result<Reply, Error> {
+            self.rt.block_on(self.client.xclient(attrs))
+        }
+        fn xforward(&mut self, attrs: &Xforward) -> Result<Reply, Error> {
+            self.rt.block_on(self.client.xforward(attrs))
         }
         fn mail(&mut self, from: &ReversePath, params: &MailParams) -> Result<Reply, Error> {
             self.rt.block_on(self.client.mail(from, params))

@@ -24,6 +24,25 @@ pub struct SessionConfig {
     pub send_hello: bool,
     /// Use PIPELINING (RFC 2920) when the server offers it (default true).
     pub pipelining: bool,
+    /// SMTP (the default) or LMTP (RFC 2033: LHLO, one reply per recipient after the data).
+    pub protocol: Protocol,
+}
+
+/// The protocol a session speaks: SMTP, or LMTP (RFC 2033), its variant for the last hop
+/// into a mail store.
+///
+/// LMTP greets with `LHLO` instead of `EHLO` (there is no HELO to fall back to) and, after
+/// the end of data (or `BDAT ... LAST`), answers once per accepted recipient, in RCPT order;
+/// [`send`](crate::SmtpClient::send) puts each of those replies in
+/// [`SendReport::per_recipient`](crate::SendReport::per_recipient).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// RFC 5321 SMTP.
+    #[default]
+    Smtp,
+    /// RFC 2033 LMTP.
+    Lmtp,
 }
 
 impl SessionConfig {
@@ -36,6 +55,7 @@ impl SessionConfig {
             tls: TlsMode::StartTlsRequired,
             send_hello: true,
             pipelining: true,
+            protocol: Protocol::Smtp,
         }
     }
 

@@ -94,7 +94,7 @@ impl Core {
             && !self.encrypted
             && !matches!(
                 command,
-                Command::Ehlo(_) | Command::StartTls | Command::Quit
+                Command::Ehlo(_) | Command::Lhlo(_) | Command::StartTls | Command::Quit
             )
         {
             return Err(Error::TlsRequired(TlsUnavailable::NotYetEstablished {

@@ -24,11 +24,13 @@ mod command;
 mod config;
 mod core;
 mod owed;
+mod per_recipient;
 mod phase;
 mod prepare;
 mod rcpt;
 mod send;
 mod setup;
+mod xclient;
 
 use std::time::Instant;
 
@@ -47,7 +49,7 @@ use crate::envelope::{Envelope, RecipientsReport, SendReport};
 use crate::error::{Error, Misuse, ProtocolError, TlsUnavailable};
 use crate::transcript::TranscriptFn;
 
-pub use self::config::SessionConfig;
+pub use self::config::{Protocol, SessionConfig};
 
 /// What a single command's reply must be for the command to count as a success.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -376,6 +378,37 @@ impl Session {
         Ok(())
     }
 
+    /// Sends Postfix's XCLIENT with `attrs`; on its 220 (the server starting over as if the
+    /// client named there had connected) records the new greeting as the banner and sends
+    /// EHLO (LHLO under LMTP) again, forgetting the capabilities and authentication learnt
+    /// before. The outcome is the new EHLO reply.
+    ///
+    /// Refused before sending when the server did not offer XCLIENT
+    /// ([`Error::ExtensionMissing`]) or one of the attributes
+    /// ([`Error::AttributeNotOffered`]). Any reply but 220 is [`Error::Refused`].
+    pub fn start_xclient(
+        &mut self,
+        attrs: &smtp_proto::Xclient,
+        now: Instant,
+    ) -> Result<(), Error> {
+        self.begin()?;
+        xclient::check_offered(&self.core, "XCLIENT", attrs)?;
+        self.phase = Setup::xclient(&mut self.core, attrs, now);
+        Ok(())
+    }
+
+    /// Sends Postfix's XFORWARD with `attrs`; a reply other than 250 is [`Error::Refused`].
+    /// Refused before sending as [`start_xclient`](Self::start_xclient) is.
+    pub fn start_xforward(
+        &mut self,
+        attrs: &smtp_proto::Xforward,
+        now: Instant,
+    ) -> Result<(), Error> {
+        self.ready()?;
+        xclient::check_offered(&self.core, "XFORWARD", attrs)?;
+        self.start_command(&Command::Xforward(attrs), Expect::Completion, now)
+    }
+
     /// Sends STARTTLS; on 220 asks the driver for the handshake ([`Event::StartTls`]), then
     /// sends EHLO again.
     pub fn start_starttls(&mut self, now: Instant) -> Result<(), Error> {
@@ -412,8 +445,11 @@ impl Session {
     ) -> Result<(), Error> {
         let dedicated = |verb, method| Err(Misuse::UseDedicatedMethod { verb, method }.into());
         let (effect, expect) = match command {
-            Command::Ehlo(_) | Command::Helo(_) => return dedicated(command.verb(), "hello"),
+            Command::Ehlo(_) | Command::Lhlo(_) | Command::Helo(_) => {
+                return dedicated(command.verb(), "hello")
+            }
             Command::StartTls => return dedicated("STARTTLS", "starttls"),
+            Command::Xclient(_) => return dedicated("XCLIENT", "xclient"),
             Command::Bdat { .. } => return dedicated("BDAT", "bdat"),
             Command::Quit => return self.start_quit(now),
             Command::Data => (Effect::StartsData, Expect::Intermediate),

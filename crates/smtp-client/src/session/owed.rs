@@ -21,6 +21,8 @@ pub(super) enum Label {
     Greeting,
     /// The reply to the final `.` of DATA.
     EndOfData,
+    /// The reply for this recipient to the end of data (LMTP, RFC 2033 4.2; PRDR).
+    EndOfDataFor(String),
     /// The reply to this command line, as shown in the transcript (redacted).
     Command(String),
 }
@@ -31,6 +33,7 @@ impl Label {
         match self {
             Label::Greeting => "the greeting".to_owned(),
             Label::EndOfData => "the reply to the end of data".to_owned(),
+            Label::EndOfDataFor(r) => format!("the reply for {r} to the end of data"),
             Label::Command(c) => format!("the reply to {c}"),
         }
     }
@@ -40,6 +43,7 @@ impl Label {
         let command = match self {
             Label::Greeting => "connection (greeting)".to_owned(),
             Label::EndOfData => "end of data".to_owned(),
+            Label::EndOfDataFor(r) => format!("end of data for {r}"),
             Label::Command(c) => c.clone(),
         };
         Error::Refused { command, reply }
@@ -99,6 +103,14 @@ impl<T> Owed<T> {
 
     pub(super) fn len(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Names the reply awaited last otherwise (LMTP: a `BDAT ... LAST` awaited for its
+    /// first recipient).
+    pub(super) fn relabel_newest(&mut self, label: Label) {
+        if let Some(newest) = self.queue.back_mut() {
+            newest.label = label;
+        }
     }
 
     pub(super) fn is_empty(&self) -> bool {

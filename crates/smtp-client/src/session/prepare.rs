@@ -1,9 +1,10 @@
 //! What a message needs from the server, checked before anything of it is sent: SMTPUTF8
-//! for non-ASCII addresses, the SIZE limit, DSN, CHUNKING, BINARYMIME and 8BITMIME when the
+//! for non-ASCII addresses (or, without it, domains as IDNA A-labels), the SIZE limit, DSN, CHUNKING, BINARYMIME and 8BITMIME when the
 //! body is declared so.
 
-use smtp_proto::{Body, Capabilities, SizeLimit};
+use smtp_proto::{Body, Capabilities, EsmtpParam, SizeLimit};
 
+use super::config::Protocol;
 use super::core::Core;
 use crate::envelope::Envelope;
 use crate::error::Error;
@@ -17,6 +18,8 @@ pub(super) struct Prepared {
     /// 8-bit bytes may be sent (BODY=8BITMIME or BINARYMIME declared).
     pub(super) eight_bit_ok: bool,
     pub(super) pipelined: bool,
+    /// `MAIL ... PRDR` sent: a 353 and a reply per recipient may come before the final one.
+    pub(super) prdr: bool,
 }
 
 fn missing(extension: &'static str, needed_for: &'static str) -> Error {
@@ -30,6 +33,14 @@ pub(super) fn prepare(core: &Core, mut envelope: Envelope) -> Result<Prepared, E
     let caps = core.caps.as_ref();
     let has = |offers: fn(&Capabilities) -> bool| core.has(offers);
 
+    if envelope.needs_smtp_utf8()
+        && !envelope.mail_params.smtp_utf8
+        && !has(Capabilities::smtp_utf8)
+    {
+        // Without SMTPUTF8 a domain in Unicode goes as its A-labels; a non-ASCII local
+        // part has no ASCII form.
+        ascii_domains(&mut envelope)?;
+    }
     if envelope.needs_smtp_utf8() || envelope.mail_params.smtp_utf8 {
         if !has(Capabilities::smtp_utf8) {
             return Err(missing("SMTPUTF8", "a non-ASCII address"));
@@ -51,6 +62,16 @@ pub(super) fn prepare(core: &Core, mut envelope: Envelope) -> Result<Prepared, E
             .any(|(_, p)| p.notify.is_some() || p.orcpt.is_some());
     if dsn_asked && !has(Capabilities::dsn) {
         return Err(missing("DSN", "RET, ENVID, NOTIFY or ORCPT"));
+    }
+    let prdr = envelope.prdr && core.config.protocol == Protocol::Smtp;
+    if prdr {
+        if !core.has(|c| c.supports("PRDR")) {
+            return Err(missing("PRDR", "per-recipient data responses"));
+        }
+        envelope
+            .mail_params
+            .extra
+            .push(EsmtpParam::new("PRDR", None)?);
     }
     let mut bdat = envelope.prefer_chunking && has(Capabilities::chunking);
     match envelope.declared_body() {
@@ -77,7 +98,24 @@ pub(super) fn prepare(core: &Core, mut envelope: Envelope) -> Result<Prepared, E
         bdat,
         eight_bit_ok,
         pipelined: core.pipelining(),
+        prdr,
     })
+}
+
+/// Every address whose local part is ASCII gets its domain as A-labels (IDNA); an address
+/// with a non-ASCII local part is left for the SMTPUTF8 check to refuse. An IDNA failure is
+/// [`Error::InvalidInput`], before anything is sent.
+fn ascii_domains(envelope: &mut Envelope) -> Result<(), Error> {
+    let ascii_local = |m: Option<&smtp_proto::Mailbox>| m.is_none_or(|m| m.local_part().is_ascii());
+    if ascii_local(envelope.from.mailbox()) {
+        envelope.from = envelope.from.to_ascii_domain()?;
+    }
+    for (to, _) in &mut envelope.recipients {
+        if ascii_local(to.mailbox()) {
+            *to = to.to_ascii_domain()?;
+        }
+    }
+    Ok(())
 }
 
 /// The first chunk of an undeclared body decides BODY=: 8-bit data needs 8BITMIME, and a

@@ -104,6 +104,11 @@ impl RcptBatch {
         Error::RecipientsRefused { refused }
     }
 
+    /// The recipients accepted so far, in RCPT order.
+    pub(super) fn accepted(&self) -> &[ForwardPath] {
+        &self.accepted
+    }
+
     pub(super) fn into_report(self) -> RecipientsReport {
         RecipientsReport {
             accepted: self.accepted,

@@ -11,13 +11,15 @@ use std::time::Instant;
 
 use smtp_proto::{Command, DotStuffer, Reply, ReplyCode};
 
+use super::config::Protocol;
 use super::core::{Core, Link, Wait};
-use super::owed::{Awaits, Owed};
+use super::owed::{Awaits, Label, Owed};
+use super::per_recipient::PerRecipient;
 use super::phase::Phase;
 use super::prepare::{declare_body, has_8bit, Prepared};
 use super::rcpt::RcptBatch;
 use super::Outcome;
-use crate::envelope::SendReport;
+use crate::envelope::{Prdr, SendReport};
 use crate::error::{Error, Misuse, ProtocolError};
 
 /// At most this many BDAT chunks await their reply at once.
@@ -30,7 +32,14 @@ enum Awaited {
     Rcpt(usize),
     Data,
     DataEnd,
-    Bdat { last: bool },
+    Bdat {
+        last: bool,
+    },
+    /// LMTP, PRDR: the reply for the k-th accepted recipient after the end of data.
+    PerRecipient(usize),
+    /// PRDR: the reply to the end of data, 353 when the server goes on with a reply per
+    /// recipient.
+    PrdrStart,
     Rset,
 }
 
@@ -128,6 +137,10 @@ pub(super) struct Transaction {
     mail_ok: bool,
     owed: Owed<Awaited>,
     step: Step,
+    /// LMTP, PRDR: the replies after the end of data, once they are awaited.
+    per_recipient: Option<PerRecipient>,
+    /// `MAIL ... PRDR` was sent.
+    prdr: bool,
 }
 
 /// `send()`.
@@ -197,6 +210,7 @@ impl Transaction {
             bdat,
             eight_bit_ok,
             pipelined,
+            prdr,
         } = prepared;
         let mut tx = Transaction {
             rcpts: RcptBatch::new(std::mem::take(&mut envelope.recipients)),
@@ -205,6 +219,8 @@ impl Transaction {
             pipelined,
             mail_ok: false,
             owed: Owed::default(),
+            per_recipient: None,
+            prdr,
             step: Step::Envelope {
                 first: chunk.to_vec(),
                 last,
@@ -304,14 +320,32 @@ impl Transaction {
                 core.note_data(chunk.len());
                 if last {
                     stuffer.finish(&mut core.output);
-                    core.await_end_of_data(&mut self.owed, Awaited::DataEnd, now);
+                    if core.config.protocol == Protocol::Lmtp {
+                        core.await_end_of_data(&mut self.owed, Awaited::PerRecipient(0), now);
+                        self.await_per_recipient(core, now);
+                    } else if self.prdr {
+                        core.await_end_of_data(&mut self.owed, Awaited::PrdrStart, now);
+                    } else {
+                        core.await_end_of_data(&mut self.owed, Awaited::DataEnd, now);
+                    }
                     self.step = Step::AwaitEnd;
                 } else {
                     self.step = Step::Body(Stream::Data(stuffer));
                 }
             }
             Stream::Bdat => {
-                core.write_bdat(&mut self.owed, chunk, last, Awaited::Bdat { last }, now)?;
+                let lmtp_end = last && core.config.protocol == Protocol::Lmtp;
+                let what = if lmtp_end {
+                    Awaited::PerRecipient(0)
+                } else if last && self.prdr {
+                    Awaited::PrdrStart
+                } else {
+                    Awaited::Bdat { last }
+                };
+                core.write_bdat(&mut self.owed, chunk, last, what, now)?;
+                if lmtp_end {
+                    self.await_per_recipient(core, now);
+                }
                 self.step = if last {
                     Step::AwaitEnd
                 } else if self.pipelined {
@@ -322,6 +356,36 @@ impl Transaction {
             }
         }
         Ok(())
+    }
+
+    /// LMTP: the end of data just written (owed as the first recipient's reply) is answered
+    /// once per accepted recipient.
+    fn await_per_recipient(&mut self, core: &Core, now: Instant) {
+        let accepted = self.rcpts.accepted();
+        self.per_recipient = Some(PerRecipient::await_replies(
+            accepted,
+            core,
+            &mut self.owed,
+            Awaited::PerRecipient,
+            true,
+            now,
+        ));
+    }
+
+    /// PRDR: after the 353, a reply per accepted recipient, then the final reply.
+    fn await_prdr_replies(&mut self, core: &Core, now: Instant) {
+        let accepted = self.rcpts.accepted();
+        self.per_recipient = Some(PerRecipient::await_replies(
+            accepted,
+            core,
+            &mut self.owed,
+            Awaited::PerRecipient,
+            false,
+            now,
+        ));
+        let timeout = core.config.timeouts.data_end;
+        self.owed
+            .push(Awaited::DataEnd, Label::EndOfData, timeout, now);
     }
 
     /// The server is ready for the body: the chunk read before MAIL goes out.
@@ -420,6 +484,8 @@ impl Transaction {
                     if ok {
                         return self.sent(reply);
                     }
+                    // PRDR: the replies per recipient were read; the final one refuses
+                    // the message for all.
                     return TxNext::failed(awaited.label.refused(reply));
                 }
                 // Else: the reply to an empty message sent only to get back in step.
@@ -432,6 +498,27 @@ impl Transaction {
                 } else if matches!(self.step, Step::BdatWait) && self.owed.is_empty() {
                     // Unpipelined BDAT: the chunk was accepted, ask for the next one.
                     self.step = Step::Body(Stream::Bdat);
+                }
+            }
+            Awaited::PerRecipient(k) => {
+                if let Some(per_recipient) = &mut self.per_recipient {
+                    per_recipient.record(k, reply);
+                    if per_recipient.complete() && !self.is_failing() && !self.prdr {
+                        // The transaction is over either way: no RSET.
+                        return self.sent_per_recipient();
+                    }
+                }
+            }
+            Awaited::PrdrStart => {
+                if !self.is_failing() {
+                    if code == ReplyCode::PRDR_START {
+                        self.await_prdr_replies(core, now);
+                    } else if ok {
+                        // No 353: the one reply stands for every recipient.
+                        return self.sent(reply);
+                    } else {
+                        return TxNext::failed(awaited.label.refused(reply));
+                    }
                 }
             }
             Awaited::Rset => {
@@ -484,6 +571,11 @@ impl Transaction {
     }
 
     fn sent(self, reply: Reply) -> TxNext {
+        let (per_recipient, prdr) = match (self.prdr, self.per_recipient) {
+            (false, _) => (Vec::new(), None),
+            (true, None) => (Vec::new(), Some(Prdr::Skipped)),
+            (true, Some(replies)) => (replies.into_replies(), Some(Prdr::Answered)),
+        };
         let report = self.rcpts.into_report();
         TxNext::Done {
             result: Ok(SendReport {
@@ -491,8 +583,34 @@ impl Transaction {
                 refused: report.refused,
                 deferred: report.deferred,
                 reply,
+                per_recipient,
+                prdr,
             }),
             broken: false,
+        }
+    }
+
+    /// LMTP: every accepted recipient has its reply after the data.
+    fn sent_per_recipient(mut self) -> TxNext {
+        let Some(per_recipient) = self.per_recipient.take() else {
+            return TxNext::failed(Error::Internal("LMTP replies without an end of data"));
+        };
+        match per_recipient.finish() {
+            Ok((reply, per_recipient)) => {
+                let report = self.rcpts.into_report();
+                TxNext::Done {
+                    result: Ok(SendReport {
+                        accepted: report.accepted,
+                        refused: report.refused,
+                        deferred: report.deferred,
+                        reply,
+                        per_recipient,
+                        prdr: None,
+                    }),
+                    broken: false,
+                }
+            }
+            Err(err) => TxNext::failed(err),
         }
     }
 }

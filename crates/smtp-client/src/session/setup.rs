@@ -1,5 +1,5 @@
 //! Greeting, EHLO (HELO when EHLO is refused), STARTTLS and the EHLO after it: `open`,
-//! `hello` and `starttls`.
+//! `hello` and `starttls`. Under LMTP, LHLO takes EHLO's place and a refusal is final.
 //!
 //! ```text
 //!  open ──▶ Greeting ──220──▶ Ehlo ──250──▶ StartTls ──220──▶ Handshake ──▶ Ehlo (after TLS) ──▶ done
@@ -10,8 +10,9 @@
 
 use std::time::Instant;
 
-use smtp_proto::{Capabilities, Command, Domain, Reply, ReplyCode};
+use smtp_proto::{Capabilities, Command, Domain, Reply, ReplyCode, Xclient};
 
+use super::config::Protocol;
 use super::core::{AuthState, Core, Wait};
 use super::owed::{Awaits, Label, Owed};
 use super::phase::Phase;
@@ -34,9 +35,13 @@ struct Plan {
 #[derive(Debug, Clone, Copy)]
 enum Awaited {
     Greeting,
-    Ehlo { after_tls: bool },
+    Ehlo {
+        after_tls: bool,
+    },
     Helo,
     StartTls,
+    /// Postfix's XCLIENT: a new 220 greeting, then EHLO again.
+    Xclient,
 }
 
 #[derive(Debug)]
@@ -90,6 +95,25 @@ impl Setup {
             domain: core.config.client_id.clone(),
         };
         Setup::before(plan).send(core, Next::StartTls, now)
+    }
+
+    /// Sends XCLIENT; its 220 is followed by EHLO.
+    pub(super) fn xclient(core: &mut Core, attrs: &Xclient, now: Instant) -> Phase {
+        let plan = Plan {
+            hello: true,
+            starttls: false,
+            starttls_explicit: false,
+            domain: core.config.client_id.clone(),
+        };
+        let mut owed = Owed::default();
+        let command = Command::Xclient(attrs);
+        match core.request(&mut owed, &command, Awaited::Xclient, Wait::Command, now) {
+            Ok(()) => Phase::Setup(Setup {
+                plan,
+                step: Step::Awaiting(owed),
+            }),
+            Err(e) => Phase::failed(e),
+        }
     }
 
     /// A setup that has sent nothing yet.
@@ -157,7 +181,7 @@ impl Setup {
                     }
                     return Phase::done(Outcome::Reply(reply));
                 }
-                if reply.is_permanent_negative() {
+                if reply.is_permanent_negative() && core.config.protocol == Protocol::Smtp {
                     if core.config.starttls_required() && !core.encrypted {
                         // HELO cannot lead to STARTTLS.
                         return Phase::broken(Error::TlsRequired(TlsUnavailable::NotOffered));
@@ -173,6 +197,18 @@ impl Setup {
                 } else {
                     Phase::failed(awaited.label.refused(reply))
                 }
+            }
+            Awaited::Xclient => {
+                if code != ReplyCode::SERVICE_READY {
+                    // 501 (bad attribute), 550 (not authorised), 503 (in a transaction):
+                    // the session goes on as before.
+                    return Phase::failed(awaited.label.refused(reply));
+                }
+                // The server starts over as if the forwarded client had connected: what it
+                // said of itself before no longer holds.
+                core.banner = Some(reply);
+                core.forget_capabilities();
+                self.send(core, Next::Ehlo, now)
             }
             Awaited::StartTls => {
                 if code == ReplyCode::SERVICE_READY {
@@ -203,9 +239,14 @@ impl Setup {
     /// Sends the next command of the setup and waits for its reply.
     fn send(mut self, core: &mut Core, next: Next, now: Instant) -> Phase {
         let domain = &self.plan.domain;
+        // RFC 2033 4.1: LMTP has LHLO where SMTP has EHLO, and no HELO.
+        let ehlo = match core.config.protocol {
+            Protocol::Smtp => Command::Ehlo(domain),
+            Protocol::Lmtp => Command::Lhlo(domain),
+        };
         let (command, awaited) = match next {
-            Next::Ehlo => (Command::Ehlo(domain), Awaited::Ehlo { after_tls: false }),
-            Next::EhloAfterTls => (Command::Ehlo(domain), Awaited::Ehlo { after_tls: true }),
+            Next::Ehlo => (ehlo, Awaited::Ehlo { after_tls: false }),
+            Next::EhloAfterTls => (ehlo, Awaited::Ehlo { after_tls: true }),
             Next::Helo => (Command::Helo(domain), Awaited::Helo),
             Next::StartTls => (Command::StartTls, Awaited::StartTls),
         };
