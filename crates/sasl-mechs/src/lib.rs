@@ -74,7 +74,7 @@ mod oauth_error;
 #[cfg(feature = "server")]
 mod oauth_server;
 mod plain;
-mod saslprep;
+pub mod saslprep;
 mod scram;
 #[cfg(feature = "server")]
 mod scram_server;

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::mechanism::{response, Response};
-use crate::saslprep::saslprep;
+use crate::saslprep::{saslprep, SaslprepError, StringKind};
 use crate::{Credentials, Mechanism, SaslError};
 
 /// The default limit on the server's iteration count (`i=`): a hostile server cannot make
@@ -84,9 +84,15 @@ pub(crate) struct Keys {
     pub(crate) server_key: Zeroizing<Vec<u8>>,
 }
 
-pub(crate) fn keys(hash: ScramHash, password: &str, salt: &[u8], iterations: u32) -> Keys {
-    let prepped = Zeroizing::new(saslprep(password));
-    let salted = hash.hi(prepped.as_bytes(), salt, iterations);
+/// `Normalize(password)` of RFC 5802 §2.2: SASLprep with the password as a stored string
+/// (unassigned code points refused), on both sides.
+pub(crate) fn normalize_password(password: &str) -> Result<Zeroizing<String>, SaslprepError> {
+    saslprep(password, StringKind::Stored).map(|p| Zeroizing::new(p.into_owned()))
+}
+
+/// The keys of RFC 5802 §3 from a password already through [`normalize_password`].
+pub(crate) fn keys(hash: ScramHash, normalized: &str, salt: &[u8], iterations: u32) -> Keys {
+    let salted = hash.hi(normalized.as_bytes(), salt, iterations);
     let client_key = hash.hmac(&salted, b"Client Key");
     let stored_key = hash.h(&client_key);
     let server_key = hash.hmac(&salted, b"Server Key");
@@ -168,8 +174,9 @@ enum State {
     Failed,
 }
 
-/// The SCRAM client. The password is SASLprep'ed (the mapping subset, see crate docs),
-/// user names are escaped. Channel binding is not supported (`n,,`). The server's iteration
+/// The SCRAM client. Names are SASLprep'ed as query strings and the password as a stored
+/// string (RFC 5802 §2.2, §5.1); a string SASLprep refuses is
+/// [`SaslError::InvalidCredentials`]. User names are escaped. Channel binding is not supported (`n,,`). The server's iteration
 /// count is capped ([`DEFAULT_MAX_ITERATIONS`] unless set otherwise), and a wrong or
 /// missing server signature is [`SaslError::ServerNotAuthenticated`].
 pub struct Scram {
@@ -216,24 +223,36 @@ impl Scram {
                 what: "nonce must be printable ASCII without ','",
             });
         }
-        // SASLprep may map a name to nothing; an empty authzid is no authzid, an empty
-        // user cannot be sent.
-        let gs2_header = match creds.authzid().map(saslprep).filter(|z| !z.is_empty()) {
+        // Names are query strings (RFC 5802 §5.1). SASLprep may map a name to nothing; an
+        // empty authzid is no authzid, an empty user cannot be sent.
+        let refused = |field| SaslError::InvalidCredentials {
+            field,
+            reason: "refused by SASLprep (RFC 4013)",
+        };
+        let authzid = match creds.authzid() {
+            Some(z) => {
+                Some(saslprep(z, StringKind::Query).map_err(|_| refused("authorization id"))?)
+            }
+            None => None,
+        };
+        let gs2_header = match authzid.filter(|z| !z.is_empty()) {
             Some(z) => format!("n,a={},", escape_name(&z)),
             None => "n,,".to_owned(),
         };
-        let user = saslprep(creds.authcid());
+        let user = saslprep(creds.authcid(), StringKind::Query)
+            .map_err(|_| refused("authentication id"))?;
         if user.is_empty() {
             return Err(SaslError::InvalidCredentials {
                 field: "authentication id",
                 reason: "empty after SASLprep",
             });
         }
+        let password = normalize_password(password.expose()).map_err(|_| refused("password"))?;
         Ok(Scram {
             hash,
             gs2_header,
             user: escape_name(&user),
-            password: Zeroizing::new(password.expose().to_owned()),
+            password,
             nonce: nonce.to_owned(),
             max_iterations: DEFAULT_MAX_ITERATIONS,
             state: State::Start,

@@ -5,8 +5,10 @@ use base64::Engine as _;
 use rand::rngs::OsRng;
 use rand::RngCore;
 
+use crate::saslprep::{saslprep, StringKind};
 use crate::scram::{
-    attributes, ct_eq, is_printable, keys, random_nonce, unescape_name, Keys, ScramHash,
+    attributes, ct_eq, is_printable, keys, normalize_password, random_nonce, unescape_name, Keys,
+    ScramHash,
 };
 use crate::server::{Authenticated, PasswordLookup, ServerMechanism, ServerStep};
 use crate::SaslError;
@@ -30,7 +32,9 @@ struct Pending {
 }
 
 /// The SCRAM server: a random salt and nonce per exchange, [`SERVER_ITERATIONS`] rounds.
-/// An unknown user runs the whole exchange and fails at the end.
+/// An unknown user runs the whole exchange and fails at the end. The user name is
+/// SASLprep'ed as a query string before the lookup, the stored password as a stored string
+/// (RFC 5802 §2.2, §5.1).
 pub struct ScramServer {
     hash: ScramHash,
     lookup: PasswordLookup,
@@ -99,9 +103,14 @@ impl ScramServer {
             [(b'm', _), ..] => return Err(self.malformed("mandatory extension not supported")),
             _ => return Err(self.malformed("expected n=, r=")),
         };
-        let user = match unescape_name(user) {
-            Some(u) if !u.is_empty() => u,
-            _ => return Err(self.malformed("bad user name")),
+        let Some(user) = unescape_name(user) else {
+            return Err(self.malformed("bad user name"));
+        };
+        // RFC 5802 §5.1: the user name is prepared as a query string; a refused or empty
+        // one aborts the exchange.
+        let user = match saslprep(&user, StringKind::Query) {
+            Ok(u) if !u.is_empty() => u.into_owned(),
+            _ => return Err(self.malformed("user name refused by SASLprep")),
         };
         if cnonce.is_empty() || !is_printable(cnonce) {
             return Err(self.malformed("bad client nonce"));
@@ -116,8 +125,11 @@ impl ScramServer {
             self.nonce.clone().unwrap_or_else(random_nonce)
         );
         let server_first = format!("r={nonce},s={},i={}", B64.encode(&salt), self.iterations);
-        let keys =
-            (self.lookup)(&user).map(|pw| keys(self.hash, pw.expose(), &salt, self.iterations));
+        // A stored password SASLprep refuses can match no client: the exchange runs on and
+        // fails, as for an unknown user.
+        let keys = (self.lookup)(&user)
+            .and_then(|pw| normalize_password(pw.expose()).ok())
+            .map(|pw| keys(self.hash, &pw, &salt, self.iterations));
         self.state = State::ExpectClientFinal(Box::new(Pending {
             gs2_header,
             client_first_bare: bare.to_owned(),

@@ -5,6 +5,7 @@ use rand::RngCore;
 use zeroize::Zeroizing;
 
 use crate::cram_md5::hmac_md5_hex;
+use crate::saslprep::{saslprep, StringKind};
 use crate::scram::ct_eq;
 use crate::server::{Authenticated, PasswordLookup, ServerMechanism, ServerStep};
 use crate::SaslError;
@@ -14,6 +15,23 @@ fn check(lookup: &PasswordLookup, user: &str, password: &[u8]) -> bool {
         Some(stored) => ct_eq(stored.expose().as_bytes(), password),
         None => false,
     }
+}
+
+/// RFC 4616 §2: prepares the presented user name and password (query strings) and the
+/// stored password (a stored string), then compares in constant time. The prepared user
+/// name on success; `None` when a string is refused, empty after preparation, unknown, or
+/// the password differs.
+fn check_prepared(lookup: &PasswordLookup, authcid: &str, password: &str) -> Option<String> {
+    let user = saslprep(authcid, StringKind::Query).ok()?;
+    let presented = Zeroizing::new(saslprep(password, StringKind::Query).ok()?.into_owned());
+    let stored = lookup(&user)?;
+    let stored = Zeroizing::new(
+        saslprep(stored.expose(), StringKind::Stored)
+            .ok()?
+            .into_owned(),
+    );
+    (!user.is_empty() && !presented.is_empty() && ct_eq(stored.as_bytes(), presented.as_bytes()))
+        .then(|| user.into_owned())
 }
 
 fn utf8<'a>(mechanism: &'static str, field: &str, b: &'a [u8]) -> Result<&'a str, SaslError> {
@@ -30,7 +48,10 @@ fn out_of_order(mechanism: &'static str) -> SaslError {
     }
 }
 
-/// The PLAIN server (RFC 4616).
+/// The PLAIN server (RFC 4616). As RFC 4616 §2 recommends, the presented user name and
+/// password are SASLprep'ed as query strings and the stored password as a stored string
+/// (RFC 4013); a string SASLprep refuses fails verification. The lookup gets the prepared
+/// user name.
 pub struct PlainServer {
     lookup: PasswordLookup,
     done: bool,
@@ -79,11 +100,12 @@ impl ServerMechanism for PlainServer {
                 reason: "empty authcid or password".into(),
             });
         }
-        if !check(&self.lookup, authcid, p) {
+        let password = Zeroizing::new(utf8(NAME, "password", p)?.to_owned());
+        let Some(authcid) = check_prepared(&self.lookup, authcid, &password) else {
             return Ok(ServerStep::Failure);
-        }
+        };
         self.authenticated = Some(Authenticated {
-            authcid: authcid.to_owned(),
+            authcid,
             authzid: (!authzid.is_empty()).then(|| authzid.to_owned()),
             realm: None,
         });
