@@ -76,6 +76,7 @@ mod oauth_error;
 #[cfg(feature = "server")]
 mod oauth_server;
 mod plain;
+pub mod profile;
 pub mod saslprep;
 mod scram;
 #[cfg(feature = "server")]
