@@ -20,18 +20,30 @@ fn check(lookup: &PasswordLookup, user: &str, password: &[u8]) -> bool {
 /// RFC 4616 §2: prepares the presented user name and password (query strings) and the
 /// stored password (a stored string), then compares in constant time. The prepared user
 /// name on success; `None` when a string is refused, empty after preparation, unknown, or
-/// the password differs.
+/// the password differs. ASCII strings pass SASLprep unchanged and are not copied; any
+/// prepared copy of a password is zeroed.
 fn check_prepared(lookup: &PasswordLookup, authcid: &str, password: &str) -> Option<String> {
     let user = saslprep(authcid, StringKind::Query).ok()?;
-    let presented = Zeroizing::new(saslprep(password, StringKind::Query).ok()?.into_owned());
+    let presented = saslprep(password, StringKind::Query).ok().map(Secretish)?;
     let stored = lookup(&user)?;
-    let stored = Zeroizing::new(
-        saslprep(stored.expose(), StringKind::Stored)
-            .ok()?
-            .into_owned(),
-    );
-    (!user.is_empty() && !presented.is_empty() && ct_eq(stored.as_bytes(), presented.as_bytes()))
-        .then(|| user.into_owned())
+    let stored = saslprep(stored.expose(), StringKind::Stored)
+        .ok()
+        .map(Secretish)?;
+    (!user.is_empty()
+        && !presented.0.is_empty()
+        && ct_eq(stored.0.as_bytes(), presented.0.as_bytes()))
+    .then(|| user.into_owned())
+}
+
+/// A prepared password: zeroed on drop when SASLprep had to copy it.
+struct Secretish<'a>(std::borrow::Cow<'a, str>);
+
+impl Drop for Secretish<'_> {
+    fn drop(&mut self) {
+        if let std::borrow::Cow::Owned(s) = &mut self.0 {
+            zeroize::Zeroize::zeroize(s);
+        }
+    }
 }
 
 fn utf8<'a>(mechanism: &'static str, field: &str, b: &'a [u8]) -> Result<&'a str, SaslError> {
@@ -100,8 +112,8 @@ impl ServerMechanism for PlainServer {
                 reason: "empty authcid or password".into(),
             });
         }
-        let password = Zeroizing::new(utf8(NAME, "password", p)?.to_owned());
-        let Some(authcid) = check_prepared(&self.lookup, authcid, &password) else {
+        let password = utf8(NAME, "password", p)?;
+        let Some(authcid) = check_prepared(&self.lookup, authcid, password) else {
             return Ok(ServerStep::Failure);
         };
         self.authenticated = Some(Authenticated {
