@@ -29,6 +29,11 @@ const SUITES: &[Suite] = &[
         run: codec,
     },
     Suite {
+        name: "sasl",
+        heading: "SASL exchanges (sasl-mechs beside rsasl)",
+        run: sasl,
+    },
+    Suite {
         name: "concurrency",
         heading: "Concurrent connections (smtp-client, async and blocking)",
         run: crate::bench_concurrency::concurrency,
@@ -201,6 +206,57 @@ searched or checked: the cost of handing out zero-copy replies). `reply_parser` 
 16 KiB reads and hands out zero-copy `Reply` values (a `Bytes` view of its buffer); `parse_reply` is the borrowing parser over the whole \
 buffer.\n\n{table}\nRatios (for the parsers: baseline MB/s / parser MB/s, lower is better; \
 for the DATA coders: coder MB/s / copy MB/s, higher is better):\n\n{ratios}\n{CODEC_NOTES}"
+    ))
+}
+
+/// The SASL suite: `cargo bench -p sasl-mechs --features server --bench exchange`.
+fn sasl() -> Result<String, String> {
+    let mut cmd = cargo();
+    cmd.args([
+        "bench",
+        "-p",
+        "sasl-mechs",
+        "--features",
+        "server",
+        "--bench",
+        "exchange",
+    ]);
+    let out = output(&mut cmd)?;
+    let mut table = String::from(
+        "| implementation | mechanism | exchanges/s | best ms | median ms |\n|---|---|---:|---:|---:|\n",
+    );
+    let mut ratios = String::from(
+        "| ratio (ours / rsasl, exchanges/s) | value | aim | met |\n|---|---:|---|---|\n",
+    );
+    for line in out.lines() {
+        let f = fields(line);
+        if line.starts_with("bench ") {
+            table.push_str(&format!(
+                "| {} | {} | {} | {} | {} |\n",
+                field(&f, "name"),
+                field(&f, "corpus"),
+                field(&f, "items_s"),
+                ms(field(&f, "best_ns")),
+                ms(field(&f, "median_ns")),
+            ));
+        } else if line.starts_with("ratio ") {
+            ratios.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                field(&f, "name"),
+                field(&f, "value"),
+                field(&f, "aim"),
+                field(&f, "met"),
+            ));
+        }
+    }
+    Ok(format!(
+        "Command: `cargo bench -p sasl-mechs --features server --bench exchange`. One full \
+client+server exchange per item, both sides in one thread, built afresh each time (client \
+credentials, client and server mechanism); one warm-up run, then 15 timed samples, \
+exchanges/s from the best. rsasl 2.3 (dev-dependency only), PLAIN and SCRAM-SHA-256 at \
+4096 iterations. Both servers get the user's plaintext password, so a SCRAM exchange runs \
+PBKDF2 on each side; `rsasl_stored_keys` is rsasl's server given precomputed StoredKey and \
+ServerKey (one PBKDF2 per exchange), shown for reference only.\n\n{table}\n{ratios}"
     ))
 }
 

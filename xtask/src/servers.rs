@@ -29,6 +29,8 @@ const PACKAGES: &[&str] = &[
     "postfix",
     "dovecot-core",
     "dovecot-imapd",
+    "dovecot-pop3d",
+    "dovecot-managesieved",
     "sasl2-bin",
     "libsasl2-modules",
     "openssl",
@@ -76,6 +78,8 @@ enum TlsMode {
 enum Proto {
     Smtp,
     Imap,
+    Pop3,
+    ManageSieve,
 }
 
 /// One listening socket `up` waits for and `status` reports.
@@ -155,6 +159,20 @@ const LISTENERS: &[Listener] = &[
         name: "imap",
         addr: "127.0.0.1:12143",
         proto: Proto::Imap,
+        tls: TlsMode::StartTlsOffered,
+        backend: "Dovecot",
+    },
+    Listener {
+        name: "pop3",
+        addr: "127.0.0.1:12110",
+        proto: Proto::Pop3,
+        tls: TlsMode::StartTlsOffered,
+        backend: "Dovecot",
+    },
+    Listener {
+        name: "managesieve",
+        addr: "127.0.0.1:14190",
+        proto: Proto::ManageSieve,
         tls: TlsMode::StartTlsOffered,
         backend: "Dovecot",
     },
@@ -741,7 +759,7 @@ fn wait_ready(layout: &Layout, ipv6: bool) -> Result<(), String> {
         }
         // The certificate must verify against our CA on every TLS path.
         if l.tls == TlsMode::StartTlsRequired
-            || (l.proto == Proto::Imap && l.tls == TlsMode::StartTlsOffered)
+            || (l.proto != Proto::Smtp && l.tls == TlsMode::StartTlsOffered)
         {
             tls_check(l, &ca).map_err(|e| format!("listener {} ({}): {e}", l.name, l.addr))?;
         }
@@ -780,10 +798,15 @@ fn banner(l: &Listener, timeout: Duration) -> Result<String, String> {
     let expected = match l.proto {
         Proto::Smtp => "220 ",
         Proto::Imap => "* OK",
+        Proto::Pop3 => "+OK",
+        // The greeting is a list of capabilities, the implementation's first.
+        Proto::ManageSieve => "\"IMPLEMENTATION\"",
     };
     let _ = stream.write_all(match l.proto {
         Proto::Smtp => b"QUIT\r\n",
         Proto::Imap => b"a LOGOUT\r\n",
+        Proto::Pop3 => b"QUIT\r\n",
+        Proto::ManageSieve => b"LOGOUT\r\n",
     });
     if text.starts_with(expected) {
         Ok(text)
@@ -807,6 +830,12 @@ fn tls_check(l: &Listener, ca: &Path) -> Result<(), String> {
         }
         (_, Proto::Imap) => {
             cmd.args(["-starttls", "imap"]);
+        }
+        (_, Proto::Pop3) => {
+            cmd.args(["-starttls", "pop3"]);
+        }
+        (_, Proto::ManageSieve) => {
+            cmd.args(["-starttls", "sieve"]);
         }
     }
     cmd.stdin(Stdio::piped())

@@ -81,6 +81,15 @@ pub enum SaslError {
         /// What was wrong.
         reason: &'static str,
     },
+    /// The client could bind to the channel and saw no -PLUS mechanism offered, yet the
+    /// server says it supports channel binding (SCRAM's
+    /// `e=server-does-support-channel-binding`, RFC 5802 §6): the mechanism list was
+    /// altered on the way. Do not retry without TLS checks.
+    #[error("{mechanism}: the server supports channel binding but offered no -PLUS mechanism: the mechanism list was tampered with")]
+    ChannelBindingDowngrade {
+        /// The mechanism's IANA name.
+        mechanism: &'static str,
+    },
     /// The server reported an error inside the mechanism (SCRAM's `e=` attribute).
     #[error("{mechanism}: server error: {message}")]
     ServerError {

@@ -29,7 +29,8 @@
 //! # Mechanisms
 //!
 //! Clients: PLAIN, LOGIN, CRAM-MD5, DIGEST-MD5 ([`DigestMd5`], RFC 2831, `qop=auth` only),
-//! SCRAM-SHA-1, SCRAM-SHA-256, NTLM (v2 by default, v1 on request), OAUTHBEARER, XOAUTH2,
+//! SCRAM-SHA-1, SCRAM-SHA-256 and their -PLUS variants with channel binding
+//! ([`channel_binding`]: `tls-exporter`, `tls-server-end-point`), NTLM (v2 by default, v1 on request), OAUTHBEARER, XOAUTH2,
 //! EXTERNAL, ANONYMOUS: [`MechanismName::ALL_KNOWN`], in the order [`select`] prefers them
 //! (it says why). Each name's properties (what it needs, whether it sends the password in
 //! clear) sit on [`MechanismName`].
@@ -56,6 +57,7 @@
 //! # Ok::<(), sasl_mechs::SaslError>(())
 //! ```
 
+pub mod channel_binding;
 mod cram_md5;
 mod credentials;
 mod digest_md5;
@@ -74,7 +76,8 @@ mod oauth_error;
 #[cfg(feature = "server")]
 mod oauth_server;
 mod plain;
-mod saslprep;
+pub mod profile;
+pub mod saslprep;
 mod scram;
 #[cfg(feature = "server")]
 mod scram_server;
@@ -84,6 +87,7 @@ pub mod server;
 #[cfg(feature = "server")]
 mod simple_server;
 
+pub use channel_binding::{ChannelBinding, ChannelBindingType};
 pub use cram_md5::CramMd5;
 pub use credentials::{Credentials, Secret};
 pub use digest_md5::{DigestChallenge, DigestMd5, MAX_DIGEST_CHALLENGE, MAX_DIGEST_RESPONSE};
@@ -103,7 +107,7 @@ pub use oauth_error::{OAuthError, MAX_ERROR_JSON};
 #[cfg(feature = "server")]
 pub use oauth_server::{AnonymousServer, ExternalServer, OAuthServer, MAX_TOKEN_MESSAGE};
 pub use plain::Plain;
-pub use scram::{Scram, ScramHash, DEFAULT_MAX_ITERATIONS};
+pub use scram::{Scram, ScramBinding, ScramHash, DEFAULT_MAX_ITERATIONS};
 #[cfg(feature = "server")]
 pub use scram_server::{ScramServer, SERVER_ITERATIONS};
 pub use select::{client_mechanism, is_plaintext, select, ClientOptions, Policy, STRENGTH_ORDER};

@@ -44,6 +44,10 @@ pub enum MechanismName {
     ScramSha1,
     /// `SCRAM-SHA-256` (RFC 7677).
     ScramSha256,
+    /// `SCRAM-SHA-1-PLUS` (RFC 5802 §6): SCRAM-SHA-1 bound to the TLS channel.
+    ScramSha1Plus,
+    /// `SCRAM-SHA-256-PLUS` (RFC 7677, RFC 5802 §6): SCRAM-SHA-256 bound to the TLS channel.
+    ScramSha256Plus,
     /// `NTLM` (MS-NLMP).
     Ntlm,
     /// `XOAUTH2` (the bearer-token mechanism of Google and Microsoft).
@@ -65,6 +69,10 @@ pub enum Needs {
     Password,
     /// A bearer token ([`Credentials::with_token`](crate::Credentials::with_token)).
     Token,
+    /// A password, and channel-binding data from the TLS connection
+    /// ([`ClientOptions::channel_binding`](crate::ClientOptions::channel_binding)): the
+    /// -PLUS mechanisms.
+    PasswordAndChannelBinding,
     /// No secret: EXTERNAL takes the identity from the channel, ANONYMOUS has none.
     Nothing,
 }
@@ -93,10 +101,22 @@ const fn known(
 
 /// Every mechanism this crate implements and what it needs, strongest first: a
 /// mechanism's strength rank is its place here. [`MechanismName::ALL_KNOWN`] says why.
-const KNOWN: [Known; 11] = {
+const KNOWN: [Known; 13] = {
     use MechanismName::*;
     use Needs::*;
     [
+        known(
+            ScramSha256Plus,
+            "SCRAM-SHA-256-PLUS",
+            PasswordAndChannelBinding,
+            false,
+        ),
+        known(
+            ScramSha1Plus,
+            "SCRAM-SHA-1-PLUS",
+            PasswordAndChannelBinding,
+            false,
+        ),
         known(ScramSha256, "SCRAM-SHA-256", Password, false),
         known(ScramSha1, "SCRAM-SHA-1", Password, false),
         known(OAuthBearer, "OAUTHBEARER", Token, false),
@@ -126,7 +146,10 @@ impl MechanismName {
     /// Every mechanism this crate implements, strongest first: the order
     /// [`select`](crate::select) prefers.
     ///
-    /// SCRAM proves both sides and keeps the password off the wire; the token mechanisms
+    /// SCRAM proves both sides and keeps the password off the wire; its -PLUS variants also
+    /// bind the exchange to the TLS channel, so a man in the middle holding a certificate
+    /// the client trusts still cannot relay it: they come first, SHA-256 before SHA-1, and
+    /// are chosen only with channel-binding data. The token mechanisms
     /// come next (they are only chosen when a token is given, and password mechanisms only
     /// when a password is); CRAM-MD5, DIGEST-MD5 and NTLM are challenge-response with weak
     /// hashes. DIGEST-MD5 has a client nonce and proves the server, but RFC 6331 moved it to
@@ -309,7 +332,9 @@ mod tests {
 
     /// Every variant but `Other`, written out so that the tests below cover a variant even if
     /// it were missing from the table.
-    const VARIANTS: [MechanismName; 11] = [
+    const VARIANTS: [MechanismName; 13] = [
+        MechanismName::ScramSha1Plus,
+        MechanismName::ScramSha256Plus,
         MechanismName::Plain,
         MechanismName::Login,
         MechanismName::CramMd5,
@@ -355,6 +380,18 @@ mod tests {
         use MechanismName::*;
         let expected = [
             // name, text, needs, sends the password in clear
+            (
+                ScramSha256Plus,
+                "SCRAM-SHA-256-PLUS",
+                Needs::PasswordAndChannelBinding,
+                false,
+            ),
+            (
+                ScramSha1Plus,
+                "SCRAM-SHA-1-PLUS",
+                Needs::PasswordAndChannelBinding,
+                false,
+            ),
             (ScramSha256, "SCRAM-SHA-256", Needs::Password, false),
             (ScramSha1, "SCRAM-SHA-1", Needs::Password, false),
             (OAuthBearer, "OAUTHBEARER", Needs::Token, false),

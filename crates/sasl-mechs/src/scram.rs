@@ -1,4 +1,5 @@
-//! SCRAM-SHA-1 and SCRAM-SHA-256 (RFC 5802, RFC 7677), without channel binding.
+//! SCRAM-SHA-1 and SCRAM-SHA-256 (RFC 5802, RFC 7677), and their -PLUS variants with channel
+//! binding (RFC 5802 §6, RFC 9266, RFC 5929).
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -9,8 +10,9 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::channel_binding::ChannelBinding;
 use crate::mechanism::{response, Response};
-use crate::saslprep::saslprep;
+use crate::saslprep::{saslprep, SaslprepError, StringKind};
 use crate::{Credentials, Mechanism, SaslError};
 
 /// The default limit on the server's iteration count (`i=`): a hostile server cannot make
@@ -32,6 +34,22 @@ impl ScramHash {
         match self {
             ScramHash::Sha1 => "SCRAM-SHA-1",
             ScramHash::Sha256 => "SCRAM-SHA-256",
+        }
+    }
+
+    /// The IANA name of the variant with channel binding.
+    pub fn plus_name(self) -> &'static str {
+        match self {
+            ScramHash::Sha1 => "SCRAM-SHA-1-PLUS",
+            ScramHash::Sha256 => "SCRAM-SHA-256-PLUS",
+        }
+    }
+
+    pub(crate) fn name(self, plus: bool) -> &'static str {
+        if plus {
+            self.plus_name()
+        } else {
+            self.mechanism_name()
         }
     }
 
@@ -84,9 +102,15 @@ pub(crate) struct Keys {
     pub(crate) server_key: Zeroizing<Vec<u8>>,
 }
 
-pub(crate) fn keys(hash: ScramHash, password: &str, salt: &[u8], iterations: u32) -> Keys {
-    let prepped = Zeroizing::new(saslprep(password));
-    let salted = hash.hi(prepped.as_bytes(), salt, iterations);
+/// `Normalize(password)` of RFC 5802 §2.2: SASLprep with the password as a stored string
+/// (unassigned code points refused), on both sides.
+pub(crate) fn normalize_password(password: &str) -> Result<Zeroizing<String>, SaslprepError> {
+    saslprep(password, StringKind::Stored).map(|p| Zeroizing::new(p.into_owned()))
+}
+
+/// The keys of RFC 5802 §3 from a password already through [`normalize_password`].
+pub(crate) fn keys(hash: ScramHash, normalized: &str, salt: &[u8], iterations: u32) -> Keys {
+    let salted = hash.hi(normalized.as_bytes(), salt, iterations);
     let client_key = hash.hmac(&salted, b"Client Key");
     let stored_key = hash.h(&client_key);
     let server_key = hash.hmac(&salted, b"Server Key");
@@ -152,6 +176,20 @@ pub(crate) fn attributes(msg: &str) -> Vec<(u8, &str)> {
         .collect()
 }
 
+/// What a SCRAM client says about channel binding: the `gs2-cbind-flag` (RFC 5802 §6).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ScramBinding {
+    /// `n`: the client cannot bind to the channel (no TLS, or no binding data).
+    #[default]
+    None,
+    /// `y`: the client could bind, but the server did not offer a -PLUS mechanism. A server
+    /// that does support channel binding fails the exchange: this is how a downgrade (a
+    /// -PLUS name removed from the server's list on the way) is caught.
+    ServerDidNotOffer,
+    /// `p=type`: the -PLUS mechanism, bound to the channel with this data.
+    Bound(ChannelBinding),
+}
+
 enum State {
     Start,
     /// Sent client-first; waits for server-first.
@@ -168,12 +206,16 @@ enum State {
     Failed,
 }
 
-/// The SCRAM client. The password is SASLprep'ed (the mapping subset, see crate docs),
-/// user names are escaped. Channel binding is not supported (`n,,`). The server's iteration
+/// The SCRAM client. Names are SASLprep'ed as query strings and the password as a stored
+/// string (RFC 5802 §2.2, §5.1); a string SASLprep refuses is
+/// [`SaslError::InvalidCredentials`]. User names are escaped. Channel binding is not supported (`n,,`). The server's iteration
 /// count is capped ([`DEFAULT_MAX_ITERATIONS`] unless set otherwise), and a wrong or
 /// missing server signature is [`SaslError::ServerNotAuthenticated`].
 pub struct Scram {
     hash: ScramHash,
+    /// `"a=name"` or empty.
+    authzid: String,
+    binding: ScramBinding,
     gs2_header: String,
     user: String,
     password: Zeroizing<String>,
@@ -187,6 +229,7 @@ impl std::fmt::Debug for Scram {
         f.debug_struct("Scram")
             .field("hash", &self.hash)
             .field("user", &self.user)
+            .field("binding", &self.binding)
             .field("password", &"***")
             .finish_non_exhaustive()
     }
@@ -216,28 +259,55 @@ impl Scram {
                 what: "nonce must be printable ASCII without ','",
             });
         }
-        // SASLprep may map a name to nothing; an empty authzid is no authzid, an empty
-        // user cannot be sent.
-        let gs2_header = match creds.authzid().map(saslprep).filter(|z| !z.is_empty()) {
-            Some(z) => format!("n,a={},", escape_name(&z)),
-            None => "n,,".to_owned(),
+        // Names are query strings (RFC 5802 §5.1). SASLprep may map a name to nothing; an
+        // empty authzid is no authzid, an empty user cannot be sent.
+        let refused = |field| SaslError::InvalidCredentials {
+            field,
+            reason: "refused by SASLprep (RFC 4013)",
         };
-        let user = saslprep(creds.authcid());
+        let authzid = match creds.authzid() {
+            Some(z) => {
+                Some(saslprep(z, StringKind::Query).map_err(|_| refused("authorization id"))?)
+            }
+            None => None,
+        };
+        let authzid = match authzid.filter(|z| !z.is_empty()) {
+            Some(z) => format!("a={}", escape_name(&z)),
+            None => String::new(),
+        };
+        let user = saslprep(creds.authcid(), StringKind::Query)
+            .map_err(|_| refused("authentication id"))?;
         if user.is_empty() {
             return Err(SaslError::InvalidCredentials {
                 field: "authentication id",
                 reason: "empty after SASLprep",
             });
         }
+        let password = normalize_password(password.expose()).map_err(|_| refused("password"))?;
         Ok(Scram {
             hash,
-            gs2_header,
+            gs2_header: format!("n,{authzid},"),
+            authzid,
+            binding: ScramBinding::None,
             user: escape_name(&user),
-            password: Zeroizing::new(password.expose().to_owned()),
+            password,
             nonce: nonce.to_owned(),
             max_iterations: DEFAULT_MAX_ITERATIONS,
             state: State::Start,
         })
+    }
+
+    /// Sets what the client says about channel binding; with [`ScramBinding::Bound`] the
+    /// mechanism is the -PLUS variant (its [`name`](Mechanism::name) says so).
+    pub fn channel_binding(mut self, binding: ScramBinding) -> Scram {
+        let flag = match &binding {
+            ScramBinding::None => "n".to_owned(),
+            ScramBinding::ServerDidNotOffer => "y".to_owned(),
+            ScramBinding::Bound(cb) => format!("p={}", cb.kind().as_str()),
+        };
+        self.gs2_header = format!("{flag},{},", self.authzid);
+        self.binding = binding;
+        self
     }
 
     /// Sets the largest iteration count accepted from the server.
@@ -246,10 +316,14 @@ impl Scram {
         self
     }
 
+    fn plus(&self) -> bool {
+        matches!(self.binding, ScramBinding::Bound(_))
+    }
+
     fn malformed(&mut self, reason: &str) -> SaslError {
         self.state = State::Failed;
         SaslError::MalformedChallenge {
-            mechanism: self.hash.mechanism_name(),
+            mechanism: self.name(),
             reason: reason.to_owned(),
         }
     }
@@ -268,13 +342,19 @@ impl Scram {
         client_first_bare: &str,
         server_first: &[u8],
     ) -> Result<Response, SaslError> {
-        let name = self.hash.mechanism_name();
+        let name = self.name();
         let server_first = std::str::from_utf8(server_first)
             .map_err(|_| self.malformed("server-first-message is not UTF-8"))?;
         let attrs = attributes(server_first);
         let (nonce, salt, iterations) = match attrs.as_slice() {
             [(b'r', r), (b's', s), (b'i', i), ..] => (*r, *s, *i),
             [(b'm', _), ..] => return Err(self.malformed("mandatory extension (m=) not supported")),
+            [(b'e', "server-does-support-channel-binding"), ..]
+                if self.binding == ScramBinding::ServerDidNotOffer =>
+            {
+                self.state = State::Failed;
+                return Err(SaslError::ChannelBindingDowngrade { mechanism: name });
+            }
             [(b'e', e), ..] => {
                 self.state = State::Failed;
                 return Err(SaslError::ServerError {
@@ -303,7 +383,12 @@ impl Scram {
         if iterations > self.max_iterations {
             return Err(self.malformed("iteration count above the configured limit"));
         }
-        let without_proof = format!("c={},r={}", B64.encode(self.gs2_header.as_bytes()), nonce);
+        // c= is the GS2 header followed, for -PLUS, by the binding data (RFC 5802 §7).
+        let mut cbind_input = Zeroizing::new(self.gs2_header.clone().into_bytes());
+        if let ScramBinding::Bound(cb) = &self.binding {
+            cbind_input.extend_from_slice(cb.data());
+        }
+        let without_proof = format!("c={},r={}", B64.encode(&cbind_input[..]), nonce);
         let auth_message = Zeroizing::new(format!(
             "{client_first_bare},{server_first},{without_proof}"
         ));
@@ -323,7 +408,7 @@ impl Scram {
     }
 
     fn verify_server_final(&mut self, server_final: &[u8]) -> Result<(), SaslError> {
-        let name = self.hash.mechanism_name();
+        let name = self.name();
         let expected = match std::mem::replace(&mut self.state, State::Failed) {
             State::ExpectServerFinal { server_signature } => server_signature,
             _ => unreachable!("checked by the caller"),
@@ -331,6 +416,14 @@ impl Scram {
         let text = std::str::from_utf8(server_final)
             .map_err(|_| self.malformed("server-final-message is not UTF-8"))?;
         match attributes(text).first() {
+            // RFC 5802 §6: the server supports channel binding, yet the client saw no -PLUS
+            // name: the list was tampered with on the way.
+            Some((b'e', e))
+                if *e == "server-does-support-channel-binding"
+                    && self.binding == ScramBinding::ServerDidNotOffer =>
+            {
+                Err(SaslError::ChannelBindingDowngrade { mechanism: name })
+            }
             Some((b'e', e)) => Err(SaslError::ServerError {
                 mechanism: name,
                 message: (*e).to_owned(),
@@ -356,7 +449,7 @@ impl Scram {
 
 impl Mechanism for Scram {
     fn name(&self) -> &'static str {
-        self.hash.mechanism_name()
+        self.hash.name(self.plus())
     }
 
     fn has_initial_response(&self) -> bool {

@@ -5,8 +5,11 @@ use base64::Engine as _;
 use rand::rngs::OsRng;
 use rand::RngCore;
 
+use crate::channel_binding::{CbindFlag, ChannelBinding, Gs2Header};
+use crate::saslprep::{saslprep, StringKind};
 use crate::scram::{
-    attributes, ct_eq, is_printable, keys, random_nonce, unescape_name, Keys, ScramHash,
+    attributes, ct_eq, is_printable, keys, normalize_password, random_nonce, unescape_name, Keys,
+    ScramHash,
 };
 use crate::server::{Authenticated, PasswordLookup, ServerMechanism, ServerStep};
 use crate::SaslError;
@@ -21,7 +24,10 @@ enum State {
 }
 
 struct Pending {
-    gs2_header: String,
+    /// What `c=` must decode to: the GS2 header, then the binding data for -PLUS.
+    cbind_input: zeroize::Zeroizing<Vec<u8>>,
+    /// The client sent `y` to a server that supports channel binding (RFC 5802 §6).
+    downgraded: bool,
     client_first_bare: String,
     server_first: String,
     nonce: String,
@@ -30,9 +36,16 @@ struct Pending {
 }
 
 /// The SCRAM server: a random salt and nonce per exchange, [`SERVER_ITERATIONS`] rounds.
-/// An unknown user runs the whole exchange and fails at the end.
+/// An unknown user runs the whole exchange and fails at the end. The user name is
+/// SASLprep'ed as a query string before the lookup, the stored password as a stored string
+/// (RFC 5802 §2.2, §5.1).
 pub struct ScramServer {
     hash: ScramHash,
+    /// The -PLUS variant: the client must bind (`p=`).
+    plus: bool,
+    /// The binding data this server's channel gives, one per type it supports. Non-empty:
+    /// the server supports channel binding, and a client's `y` fails the exchange.
+    bindings: Vec<ChannelBinding>,
     lookup: PasswordLookup,
     nonce: Option<String>,
     salt: Option<Vec<u8>>,
@@ -46,6 +59,8 @@ impl ScramServer {
     pub fn new(hash: ScramHash, lookup: PasswordLookup) -> ScramServer {
         ScramServer {
             hash,
+            plus: false,
+            bindings: Vec::new(),
             lookup,
             nonce: None,
             salt: None,
@@ -53,6 +68,29 @@ impl ScramServer {
             state: State::Start,
             authenticated: None,
         }
+    }
+
+    /// The -PLUS variant (RFC 5802 §6): the client must bind to the channel with one of
+    /// `bindings` (the data of this server's TLS channel, one per type it supports). With
+    /// no bindings every exchange fails.
+    pub fn new_plus(
+        hash: ScramHash,
+        lookup: PasswordLookup,
+        bindings: Vec<ChannelBinding>,
+    ) -> ScramServer {
+        ScramServer {
+            plus: true,
+            bindings,
+            ..ScramServer::new(hash, lookup)
+        }
+    }
+
+    /// The plain variant on a server that supports channel binding (it offers -PLUS too):
+    /// a client that says `y` (it could bind but saw no -PLUS offered) is failed, as
+    /// RFC 5802 §6 requires.
+    pub fn supporting_channel_binding(mut self, bindings: Vec<ChannelBinding>) -> ScramServer {
+        self.bindings = bindings;
+        self
     }
 
     /// Fixes the server nonce part, salt and iteration count. For tests against fixed
@@ -67,41 +105,55 @@ impl ScramServer {
     fn malformed(&mut self, reason: &str) -> SaslError {
         self.state = State::Done;
         SaslError::MalformedResponse {
-            mechanism: self.hash.mechanism_name(),
+            mechanism: self.hash.name(self.plus),
             reason: reason.to_owned(),
         }
     }
 
     fn client_first(&mut self, msg: &[u8]) -> Result<ServerStep, SaslError> {
         let msg = std::str::from_utf8(msg).map_err(|_| self.malformed("not UTF-8"))?;
-        // gs2-header: cbind-flag "," [authzid] ","
-        let mut parts = msg.splitn(3, ',');
-        let (flag, authz, bare) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(f), Some(a), Some(b)) => (f, a, b),
-            _ => return Err(self.malformed("no GS2 header")),
+        let (header, bare) = match Gs2Header::parse(msg) {
+            Ok(h) => h,
+            Err(e) => return Err(self.malformed(&e.to_string())),
         };
-        match flag {
-            "n" | "y" => {}
-            f if f.starts_with("p=") => return Err(self.malformed("channel binding not supported")),
-            _ => return Err(self.malformed("bad channel binding flag")),
+        let authzid = match header.authzid.as_deref().map(unescape_name) {
+            None => None,
+            Some(Some(z)) if !z.is_empty() => Some(z),
+            Some(_) => return Err(self.malformed("bad authzid")),
+        };
+        let mut cbind_input = zeroize::Zeroizing::new(header.encode().into_bytes());
+        let mut downgraded = false;
+        match (&header.flag, self.plus) {
+            (CbindFlag::Bound(name), true) => {
+                // A type this server's channel cannot give fails like a wrong binding.
+                match self.bindings.iter().find(|b| b.kind().as_str() == name) {
+                    Some(b) => cbind_input.extend_from_slice(b.data()),
+                    None => downgraded = true,
+                }
+            }
+            (_, true) => return Err(self.malformed("-PLUS mechanism without p= binding")),
+            (CbindFlag::Bound(_), false) => {
+                return Err(self.malformed("p= binding with a mechanism without -PLUS"))
+            }
+            (CbindFlag::ClientSupportsServerDoesNot, false) => {
+                downgraded = !self.bindings.is_empty();
+            }
+            (CbindFlag::NotSupported, false) => {}
         }
-        let authzid = match authz {
-            "" => None,
-            a => match a.strip_prefix("a=").and_then(unescape_name) {
-                Some(z) if !z.is_empty() => Some(z),
-                _ => return Err(self.malformed("bad authzid")),
-            },
-        };
-        let gs2_header = format!("{flag},{authz},");
         let attrs = attributes(bare);
         let (user, cnonce) = match attrs.as_slice() {
             [(b'n', u), (b'r', r), ..] => (*u, *r),
             [(b'm', _), ..] => return Err(self.malformed("mandatory extension not supported")),
             _ => return Err(self.malformed("expected n=, r=")),
         };
-        let user = match unescape_name(user) {
-            Some(u) if !u.is_empty() => u,
-            _ => return Err(self.malformed("bad user name")),
+        let Some(user) = unescape_name(user) else {
+            return Err(self.malformed("bad user name"));
+        };
+        // RFC 5802 §5.1: the user name is prepared as a query string; a refused or empty
+        // one aborts the exchange.
+        let user = match saslprep(&user, StringKind::Query) {
+            Ok(u) if !u.is_empty() => u.into_owned(),
+            _ => return Err(self.malformed("user name refused by SASLprep")),
         };
         if cnonce.is_empty() || !is_printable(cnonce) {
             return Err(self.malformed("bad client nonce"));
@@ -116,10 +168,14 @@ impl ScramServer {
             self.nonce.clone().unwrap_or_else(random_nonce)
         );
         let server_first = format!("r={nonce},s={},i={}", B64.encode(&salt), self.iterations);
-        let keys =
-            (self.lookup)(&user).map(|pw| keys(self.hash, pw.expose(), &salt, self.iterations));
+        // A stored password SASLprep refuses can match no client: the exchange runs on and
+        // fails, as for an unknown user.
+        let keys = (self.lookup)(&user)
+            .and_then(|pw| normalize_password(pw.expose()).ok())
+            .map(|pw| keys(self.hash, &pw, &salt, self.iterations));
         self.state = State::ExpectClientFinal(Box::new(Pending {
-            gs2_header,
+            cbind_input,
+            downgraded,
             client_first_bare: bare.to_owned(),
             server_first: server_first.clone(),
             nonce,
@@ -139,7 +195,8 @@ impl ScramServer {
             unreachable!("checked by the caller")
         };
         let Pending {
-            gs2_header,
+            cbind_input,
+            downgraded,
             client_first_bare,
             server_first,
             nonce,
@@ -159,11 +216,17 @@ impl ScramServer {
             [(b'c', c), (b'r', r), ..] => (*c, *r),
             _ => return Err(self.malformed("expected c=, r=")),
         };
-        if B64.decode(c).ok().as_deref() != Some(gs2_header.as_bytes()) {
-            return Err(self.malformed("channel binding data does not match the GS2 header"));
-        }
+        let Ok(c) = B64.decode(c).map(zeroize::Zeroizing::new) else {
+            return Err(self.malformed("c= is not base64"));
+        };
         if r != nonce {
             return Err(self.malformed("nonce mismatch"));
+        }
+        // c= must repeat the GS2 header and, for -PLUS, carry this channel's binding data:
+        // a different one means a man in the middle (RFC 5802 §6), an authentication
+        // failure, as is a client's `y` when this server supports channel binding.
+        if !ct_eq(&c, &cbind_input) || downgraded {
+            return Ok(ServerStep::Failure);
         }
         let Some(keys) = keys else {
             return Ok(ServerStep::Failure);
@@ -191,7 +254,7 @@ impl ScramServer {
 
 impl ServerMechanism for ScramServer {
     fn name(&self) -> &'static str {
-        self.hash.mechanism_name()
+        self.hash.name(self.plus)
     }
 
     fn step(&mut self, response: Option<&[u8]>) -> Result<ServerStep, SaslError> {
@@ -200,7 +263,7 @@ impl ServerMechanism for ScramServer {
             (State::Start, Some(r)) => self.client_first(r),
             (State::ExpectClientFinal(_), Some(r)) => self.client_final(r),
             _ => Err(SaslError::OutOfOrder {
-                mechanism: self.hash.mechanism_name(),
+                mechanism: self.hash.name(self.plus),
                 what: "step after the exchange ended, or without a response",
             }),
         }

@@ -38,6 +38,9 @@ pub struct Policy {
     pub channel_encrypted: bool,
     /// True to allow PLAIN and LOGIN on an unencrypted channel.
     pub allow_plaintext: bool,
+    /// True when the caller has channel-binding data for the TLS channel (see
+    /// [`ClientOptions::channel_binding`]): only then are the -PLUS mechanisms chosen.
+    pub channel_binding: bool,
 }
 
 impl Policy {
@@ -53,6 +56,13 @@ impl Policy {
     /// Restricts the choice to these mechanisms.
     pub fn allow(mut self, names: &[&str]) -> Policy {
         self.allowed = names.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
+    /// Says whether the caller has channel-binding data, so that -PLUS mechanisms may be
+    /// chosen.
+    pub fn channel_binding(mut self, yes: bool) -> Policy {
+        self.channel_binding = yes;
         self
     }
 
@@ -108,6 +118,9 @@ pub fn select(
         }
         let usable = match needs {
             Needs::Password => creds.password().is_some(),
+            Needs::PasswordAndChannelBinding => {
+                creds.password().is_some() && policy.channel_binding
+            }
             Needs::Token => creds.token().is_some(),
             Needs::Nothing => true,
         };
@@ -151,6 +164,14 @@ pub struct ClientOptions {
     /// DIGEST-MD5: the realm to use, whatever the server offers. `None`: the first realm the
     /// server offers, or none.
     pub digest_realm: Option<String>,
+    /// SCRAM: the channel-binding data of the TLS connection, if the caller has it. Needed
+    /// for SCRAM-SHA-*-PLUS. With a plain SCRAM it makes the client send `y` ("I could
+    /// bind") unless [`plus_offered`](Self::plus_offered) is set (RFC 5802 §6).
+    pub channel_binding: Option<crate::ChannelBinding>,
+    /// SCRAM: true when the server offered a -PLUS mechanism. A plain SCRAM then says `n`
+    /// even with binding data (the client chose not to bind); false with binding data it
+    /// says `y`, which a server that does support binding fails: a downgrade is caught.
+    pub plus_offered: bool,
 }
 
 impl Default for ClientOptions {
@@ -163,6 +184,8 @@ impl Default for ClientOptions {
             digest_uri_service: "smtp".to_owned(),
             host: None,
             digest_realm: None,
+            channel_binding: None,
+            plus_offered: false,
         }
     }
 }
@@ -192,7 +215,26 @@ pub fn client_mechanism(
         name: name.to_owned(),
     };
     let scram = |hash| {
-        crate::Scram::new(hash, creds).map(|s| s.max_iterations(options.scram_max_iterations))
+        let binding = match (&options.channel_binding, options.plus_offered) {
+            (Some(_), false) => crate::ScramBinding::ServerDidNotOffer,
+            _ => crate::ScramBinding::None,
+        };
+        crate::Scram::new(hash, creds).map(|s| {
+            s.max_iterations(options.scram_max_iterations)
+                .channel_binding(binding)
+        })
+    };
+    let scram_plus = |hash| {
+        let Some(cb) = &options.channel_binding else {
+            return Err(SaslError::MissingCredential {
+                mechanism: crate::ScramHash::plus_name(hash),
+                needs: "channel-binding data (ClientOptions::channel_binding)",
+            });
+        };
+        crate::Scram::new(hash, creds).map(|s| {
+            s.max_iterations(options.scram_max_iterations)
+                .channel_binding(crate::ScramBinding::Bound(cb.clone()))
+        })
     };
     Ok(
         match name.parse::<MechanismName>().map_err(|_| unknown())? {
@@ -201,6 +243,8 @@ pub fn client_mechanism(
             MechanismName::CramMd5 => Box::new(crate::CramMd5::new(creds)?),
             MechanismName::ScramSha1 => Box::new(scram(crate::ScramHash::Sha1)?),
             MechanismName::ScramSha256 => Box::new(scram(crate::ScramHash::Sha256)?),
+            MechanismName::ScramSha1Plus => Box::new(scram_plus(crate::ScramHash::Sha1)?),
+            MechanismName::ScramSha256Plus => Box::new(scram_plus(crate::ScramHash::Sha256)?),
             MechanismName::DigestMd5 => Box::new(crate::DigestMd5::new(
                 creds,
                 &options.digest_uri_service,

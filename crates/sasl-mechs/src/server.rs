@@ -1,7 +1,7 @@
 //! The server side of the mechanisms (feature `server`): verify a client against stored
 //! passwords (or tokens). Used by test servers and by any project that needs a small SASL
 //! server. [`server_mechanism`] builds any of them by name: PLAIN, LOGIN, CRAM-MD5,
-//! DIGEST-MD5, SCRAM-SHA-1, SCRAM-SHA-256, NTLM, OAUTHBEARER, XOAUTH2, EXTERNAL (always
+//! DIGEST-MD5, SCRAM-SHA-1, SCRAM-SHA-256 (and -PLUS, see [`server_mechanism_bound`]), NTLM, OAUTHBEARER, XOAUTH2, EXTERNAL (always
 //! fails there: no channel identity), ANONYMOUS.
 
 use std::sync::Arc;
@@ -76,7 +76,21 @@ pub fn server_mechanism(
     name: impl AsRef<str>,
     lookup: PasswordLookup,
 ) -> Result<Box<dyn ServerMechanism>, SaslError> {
+    server_mechanism_bound(name, lookup, Vec::new())
+}
+
+/// [`server_mechanism`] on a TLS channel that gives `bindings` (one per channel-binding type
+/// the server supports). SCRAM-SHA-*-PLUS then checks the client's binding against them,
+/// and plain SCRAM fails a client that says `y` (RFC 5802 §6: it could bind, saw no -PLUS
+/// offered, and this server supports binding). With no bindings, every -PLUS exchange
+/// fails, like EXTERNAL without a channel identity.
+pub fn server_mechanism_bound(
+    name: impl AsRef<str>,
+    lookup: PasswordLookup,
+    bindings: Vec<crate::ChannelBinding>,
+) -> Result<Box<dyn ServerMechanism>, SaslError> {
     use crate::scram::ScramHash;
+    use crate::scram_server::ScramServer;
     let name = name.as_ref();
     let unknown = || SaslError::UnknownMechanism {
         name: name.to_owned(),
@@ -109,14 +123,18 @@ pub fn server_mechanism(
             MechanismName::Ntlm => {
                 Box::new(crate::ntlm_server::NtlmServer::new(lookup, "LOCALHOST"))
             }
-            MechanismName::ScramSha1 => Box::new(crate::scram_server::ScramServer::new(
-                ScramHash::Sha1,
-                lookup,
-            )),
-            MechanismName::ScramSha256 => Box::new(crate::scram_server::ScramServer::new(
-                ScramHash::Sha256,
-                lookup,
-            )),
+            MechanismName::ScramSha1 => Box::new(
+                ScramServer::new(ScramHash::Sha1, lookup).supporting_channel_binding(bindings),
+            ),
+            MechanismName::ScramSha256 => Box::new(
+                ScramServer::new(ScramHash::Sha256, lookup).supporting_channel_binding(bindings),
+            ),
+            MechanismName::ScramSha1Plus => {
+                Box::new(ScramServer::new_plus(ScramHash::Sha1, lookup, bindings))
+            }
+            MechanismName::ScramSha256Plus => {
+                Box::new(ScramServer::new_plus(ScramHash::Sha256, lookup, bindings))
+            }
             MechanismName::Other(_) => return Err(unknown()),
         },
     )

@@ -5,6 +5,7 @@ use rand::RngCore;
 use zeroize::Zeroizing;
 
 use crate::cram_md5::hmac_md5_hex;
+use crate::saslprep::{saslprep, StringKind};
 use crate::scram::ct_eq;
 use crate::server::{Authenticated, PasswordLookup, ServerMechanism, ServerStep};
 use crate::SaslError;
@@ -13,6 +14,35 @@ fn check(lookup: &PasswordLookup, user: &str, password: &[u8]) -> bool {
     match lookup(user) {
         Some(stored) => ct_eq(stored.expose().as_bytes(), password),
         None => false,
+    }
+}
+
+/// RFC 4616 §2: prepares the presented user name and password (query strings) and the
+/// stored password (a stored string), then compares in constant time. The prepared user
+/// name on success; `None` when a string is refused, empty after preparation, unknown, or
+/// the password differs. ASCII strings pass SASLprep unchanged and are not copied; any
+/// prepared copy of a password is zeroed.
+fn check_prepared(lookup: &PasswordLookup, authcid: &str, password: &str) -> Option<String> {
+    let user = saslprep(authcid, StringKind::Query).ok()?;
+    let presented = saslprep(password, StringKind::Query).ok().map(Secretish)?;
+    let stored = lookup(&user)?;
+    let stored = saslprep(stored.expose(), StringKind::Stored)
+        .ok()
+        .map(Secretish)?;
+    (!user.is_empty()
+        && !presented.0.is_empty()
+        && ct_eq(stored.0.as_bytes(), presented.0.as_bytes()))
+    .then(|| user.into_owned())
+}
+
+/// A prepared password: zeroed on drop when SASLprep had to copy it.
+struct Secretish<'a>(std::borrow::Cow<'a, str>);
+
+impl Drop for Secretish<'_> {
+    fn drop(&mut self) {
+        if let std::borrow::Cow::Owned(s) = &mut self.0 {
+            zeroize::Zeroize::zeroize(s);
+        }
     }
 }
 
@@ -30,7 +60,10 @@ fn out_of_order(mechanism: &'static str) -> SaslError {
     }
 }
 
-/// The PLAIN server (RFC 4616).
+/// The PLAIN server (RFC 4616). As RFC 4616 §2 recommends, the presented user name and
+/// password are SASLprep'ed as query strings and the stored password as a stored string
+/// (RFC 4013); a string SASLprep refuses fails verification. The lookup gets the prepared
+/// user name.
 pub struct PlainServer {
     lookup: PasswordLookup,
     done: bool,
@@ -79,11 +112,12 @@ impl ServerMechanism for PlainServer {
                 reason: "empty authcid or password".into(),
             });
         }
-        if !check(&self.lookup, authcid, p) {
+        let password = utf8(NAME, "password", p)?;
+        let Some(authcid) = check_prepared(&self.lookup, authcid, password) else {
             return Ok(ServerStep::Failure);
-        }
+        };
         self.authenticated = Some(Authenticated {
-            authcid: authcid.to_owned(),
+            authcid,
             authzid: (!authzid.is_empty()).then(|| authzid.to_owned()),
             realm: None,
         });

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use proptest::prelude::*;
+use sasl_mechs::saslprep::{saslprep, StringKind};
 use sasl_mechs::server::{server_mechanism, ServerMechanism, ServerStep};
 use sasl_mechs::{
     client_mechanism, AnonymousServer, ClientOptions, Credentials, ExternalServer, Mechanism,
@@ -61,8 +62,12 @@ fn exchange_with(
         creds = creds.with_authzid(authzid).unwrap();
     }
     let mut client = client_mechanism(mech, &creds, options).unwrap();
+    // PLAIN and SCRAM servers look up the SASLprep'ed name, the others the name as sent.
     let (u, p) = (user.to_owned(), stored_pw.to_owned());
-    let lookup = Arc::new(move |name: &str| (name == u).then(|| Secret::new(p.clone())));
+    let prepped = prepared(user, StringKind::Query);
+    let lookup = Arc::new(move |name: &str| {
+        (name == u || Some(name) == prepped.as_deref()).then(|| Secret::new(p.clone()))
+    });
     let mut server = server_mechanism(mech, lookup).unwrap();
     let ok = run(client.as_mut(), server.as_mut()).unwrap();
     (
@@ -71,6 +76,14 @@ fn exchange_with(
             .authenticated()
             .map(|a| (a.authcid.clone(), a.authzid.clone())),
     )
+}
+
+/// `s` through SASLprep, `None` when refused or empty.
+fn prepared(s: &str, kind: StringKind) -> Option<String> {
+    saslprep(s, kind)
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(|p| p.into_owned())
 }
 
 /// Starts with a character SASLprep keeps, then anything but NUL.
@@ -83,10 +96,20 @@ const AUTHZID: &str = "([a-zA-Z0-9][^\\x00]{0,7})?";
 proptest! {
     #[test]
     fn plain_login_cram_digest(user in NAME, authzid in AUTHZID, pw in NAME, other in NAME) {
+        // PLAIN's server prepares user and password (RFC 4616 §2): it succeeds exactly when
+        // SASLprep accepts both, and names the prepared user.
         let (ok, who) = exchange("PLAIN", &user, &authzid, &pw, &pw);
-        prop_assert!(ok);
         let expect_z = (!authzid.is_empty()).then(|| authzid.clone());
-        prop_assert_eq!(who, Some((user.clone(), expect_z)));
+        match (prepared(&user, StringKind::Query), prepared(&pw, StringKind::Stored)) {
+            (Some(u), Some(_)) => {
+                prop_assert!(ok);
+                prop_assert_eq!(who, Some((u, expect_z.clone())));
+            }
+            _ => {
+                prop_assert!(!ok);
+                prop_assert_eq!(who, None);
+            }
+        }
         let (ok, who) = exchange("DIGEST-MD5", &user, &authzid, &pw, &pw);
         prop_assert!(ok);
         prop_assert_eq!(who, Some((user.clone(), (!authzid.is_empty()).then(|| authzid.clone()))));
@@ -95,7 +118,8 @@ proptest! {
             prop_assert!(ok, "{}", mech);
             prop_assert_eq!(who, Some((user.clone(), None)));
         }
-        if other != pw {
+        // Two passwords that prepare to the same string are the same password to PLAIN.
+        if other != pw && prepared(&other, StringKind::Query) != prepared(&pw, StringKind::Query) {
             for mech in ["PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5"] {
                 let (ok, who) = exchange(mech, &user, "", &other, &pw);
                 prop_assert!(!ok, "{}", mech);
@@ -110,12 +134,35 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
     #[test]
     fn scram(user in PREPPED, authzid in proptest::option::of(PREPPED), pw in NAME, other in NAME) {
+        // RFC 5802: names are query strings, the password a stored string. A credential
+        // SASLprep refuses is refused by the client before anything is sent.
+        let z = authzid.clone().unwrap_or_default();
+        let (Some(u), Some(_)) = (prepared(&user, StringKind::Query), prepared(&pw, StringKind::Stored)) else {
+            for mech in ["SCRAM-SHA-1", "SCRAM-SHA-256"] {
+                let creds = Credentials::new(&user, pw.as_str()).unwrap();
+                let refused = matches!(
+                    client_mechanism(mech, &creds, &ClientOptions::default()),
+                    Err(SaslError::InvalidCredentials { .. })
+                );
+                prop_assert!(refused, "{}", mech);
+            }
+            return Ok(());
+        };
+        if authzid.as_deref().is_some_and(|z| saslprep(z, StringKind::Query).is_err()) {
+            let creds = Credentials::new(&user, pw.as_str()).unwrap().with_authzid(&z).unwrap();
+            let refused = matches!(
+                client_mechanism("SCRAM-SHA-256", &creds, &ClientOptions::default()),
+                Err(SaslError::InvalidCredentials { field: "authorization id", .. })
+            );
+            prop_assert!(refused);
+            return Ok(());
+        }
+        let z_prepped = authzid.as_deref().and_then(|z| prepared(z, StringKind::Query));
         for mech in ["SCRAM-SHA-1", "SCRAM-SHA-256"] {
-            let z = authzid.clone().unwrap_or_default();
             let (ok, who) = exchange(mech, &user, &z, &pw, &pw);
             prop_assert!(ok, "{}", mech);
-            prop_assert_eq!(who, Some((user.clone(), authzid.clone())));
-            if other != pw {
+            prop_assert_eq!(who, Some((u.clone(), z_prepped.clone())));
+            if prepared(&other, StringKind::Stored).is_some_and(|o| Some(o) != prepared(&pw, StringKind::Stored)) {
                 let (ok, _) = exchange(mech, &user, "", &other, &pw);
                 prop_assert!(!ok, "{}", mech);
             }
@@ -235,5 +282,40 @@ proptest! {
         prop_assert!(run(client.as_mut(), &mut server).unwrap());
         prop_assert_eq!(server.trace(), Some(trace.as_str()));
         prop_assert_eq!(&server.authenticated().unwrap().authcid, "anonymous");
+    }
+}
+
+/// RFC 4013 §3's examples through PLAIN and SCRAM: equal after SASLprep is equal, and a
+/// prohibited or bidi-breaking password never authenticates.
+#[test]
+fn saslprep_examples_through_plain_and_scram() {
+    for mech in ["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256"] {
+        // #1 and #5 both prepare to "IX"; #4 to "a".
+        assert!(
+            exchange(mech, "user", "", "I\u{00AD}X", "\u{2168}").0,
+            "{mech}"
+        );
+        assert!(exchange(mech, "user", "", "\u{00AA}", "a").0, "{mech}");
+        // #3: case preserved, so "USER" is not "user".
+        assert!(!exchange(mech, "user", "", "USER", "user").0, "{mech}");
+        // A user name that SASLprep maps is looked up in its prepared form.
+        let (ok, who) = exchange(mech, "us\u{00AD}er", "", "pw", "pw");
+        assert!(ok, "{mech}");
+        assert_eq!(who.unwrap().0, "user");
+    }
+    // #6 and #7 stored on the server: PLAIN fails the exchange.
+    for stored in ["\u{0007}", "\u{0627}\u{0031}"] {
+        assert!(!exchange("PLAIN", "user", "", stored, stored).0);
+        for mech in ["SCRAM-SHA-1", "SCRAM-SHA-256"] {
+            // SCRAM's client refuses such a password before sending anything.
+            let creds = Credentials::new("user", stored).unwrap();
+            assert!(matches!(
+                client_mechanism(mech, &creds, &ClientOptions::default()),
+                Err(SaslError::InvalidCredentials {
+                    field: "password",
+                    ..
+                })
+            ));
+        }
     }
 }

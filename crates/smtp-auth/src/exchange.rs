@@ -175,7 +175,11 @@ impl AuthExchange {
         options: &AuthOptions,
     ) -> Result<AuthExchange, AuthError> {
         check_start(context, mechanism, is_plaintext(mechanism), options)?;
-        let mech = client_mechanism(mechanism, credentials, &options.client_options)?;
+        let mech = client_mechanism(
+            mechanism,
+            credentials,
+            &options.effective_client_options(context),
+        )?;
         AuthExchange::start(mech, context, options)
     }
 
@@ -189,8 +193,14 @@ impl AuthExchange {
         if context.authenticated {
             return Err(AuthError::AlreadyAuthenticated);
         }
-        let mut policy =
-            Policy::new(context.encrypted).allow_plaintext(options.allow_plaintext_without_tls);
+        let mut policy = Policy::new(context.encrypted)
+            .allow_plaintext(options.allow_plaintext_without_tls)
+            .channel_binding(
+                options
+                    .effective_client_options(context)
+                    .channel_binding
+                    .is_some(),
+            );
         if let Some(allowed) = &options.allowed {
             policy.allowed.clone_from(allowed);
         }

@@ -85,13 +85,42 @@ pub use options::{AuthContext, AuthOptions, AuthSuccess, AuthTypes};
 // Both clients are `smtp_client::Client<D>`: everything but sending a command is the same
 // for both, and written here once.
 
+/// The TLS channel of a client, blocking or async: the material of its binding data.
+trait TlsChannel {
+    fn tls_exporter(&self) -> Option<Vec<u8>>;
+    fn server_certificate(&self) -> Option<&[u8]>;
+}
+
+impl TlsChannel for smtp_client::SmtpClient {
+    fn tls_exporter(&self) -> Option<Vec<u8>> {
+        smtp_client::SmtpClient::tls_exporter(self)
+    }
+    fn server_certificate(&self) -> Option<&[u8]> {
+        smtp_client::SmtpClient::server_certificate(self)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl TlsChannel for smtp_client::tokio::AsyncSmtpClient {
+    fn tls_exporter(&self) -> Option<Vec<u8>> {
+        smtp_client::tokio::AsyncSmtpClient::tls_exporter(self)
+    }
+    fn server_certificate(&self) -> Option<&[u8]> {
+        smtp_client::tokio::AsyncSmtpClient::server_certificate(self)
+    }
+}
+
 /// What the exchange needs to know about the client, blocking or async.
-fn context<D>(client: &smtp_client::Client<D>) -> AuthContext {
+fn context<D>(client: &smtp_client::Client<D>) -> AuthContext
+where
+    smtp_client::Client<D>: TlsChannel,
+{
     AuthContext::new(
         client.capabilities(),
         client.is_encrypted(),
         client.is_authenticated(),
     )
+    .with_tls_channel(client.tls_exporter(), client.server_certificate())
 }
 
 /// The exchange of `auth_with_options`: the checks on a mechanism named by the caller
@@ -102,7 +131,10 @@ fn named_exchange<D>(
     user: &str,
     password: &str,
     options: &AuthOptions,
-) -> Result<AuthExchange, AuthError> {
+) -> Result<AuthExchange, AuthError>
+where
+    smtp_client::Client<D>: TlsChannel,
+{
     let context = context(client);
     exchange::check_start(
         &context,

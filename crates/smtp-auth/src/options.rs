@@ -1,6 +1,6 @@
 //! What the caller decides (options) and what the session knows (context).
 
-use sasl_mechs::ClientOptions;
+use sasl_mechs::{ChannelBinding, ClientOptions};
 use smtp_proto::{Capabilities, Reply};
 
 /// The caller's rules for an AUTH exchange. `Default`: PLAIN and LOGIN only over TLS, any
@@ -34,6 +34,12 @@ pub struct AuthOptions {
     /// never picks one. Off by default: [`AuthError::NotOffered`](crate::AuthError::NotOffered)
     /// before anything is sent.
     pub allow_unadvertised: bool,
+    /// Never bind SCRAM to the TLS channel. Off by default: over TLS the connection's
+    /// binding data ([`AuthContext::channel_bindings`]) goes to SCRAM, so a server that
+    /// offers SCRAM-SHA-*-PLUS gets the -PLUS variant, and one that offers only plain SCRAM
+    /// gets the `y` flag that lets it detect a downgrade (RFC 5802 §6). Binding data set in
+    /// [`client_options`](Self::client_options) is used whatever this says.
+    pub without_channel_binding: bool,
 }
 
 impl AuthOptions {
@@ -66,6 +72,25 @@ impl AuthOptions {
         self
     }
 
+    /// Uses (the default) or not the TLS channel's binding data for SCRAM.
+    pub fn channel_binding(mut self, yes: bool) -> AuthOptions {
+        self.without_channel_binding = !yes;
+        self
+    }
+
+    /// The client options a mechanism is built with: [`client_options`](Self::client_options),
+    /// plus, over TLS and unless [`without_channel_binding`](Self::without_channel_binding),
+    /// the channel's binding data (the first of `context.channel_bindings`: `tls-exporter`
+    /// on TLS 1.3, else `tls-server-end-point`), and whether the server offered -PLUS.
+    pub fn effective_client_options(&self, context: &AuthContext) -> ClientOptions {
+        let mut options = self.client_options.clone();
+        if options.channel_binding.is_none() && !self.without_channel_binding && context.encrypted {
+            options.channel_binding = context.channel_bindings.first().cloned();
+        }
+        options.plus_offered = context.offered.iter().any(|m| m.ends_with("-PLUS"));
+        options
+    }
+
     /// Sets the most 334 challenges answered in one exchange.
     pub fn max_rounds(mut self, rounds: usize) -> AuthOptions {
         self.max_rounds = Some(rounds);
@@ -83,6 +108,9 @@ pub struct AuthContext {
     pub encrypted: bool,
     /// True when AUTH already succeeded on this connection.
     pub authenticated: bool,
+    /// The TLS channel's binding data, best first (`tls-exporter` on TLS 1.3, then
+    /// `tls-server-end-point`); empty without TLS.
+    pub channel_bindings: Vec<ChannelBinding>,
 }
 
 impl AuthContext {
@@ -94,7 +122,26 @@ impl AuthContext {
                 .unwrap_or_default(),
             encrypted,
             authenticated,
+            channel_bindings: Vec::new(),
         }
+    }
+
+    /// Adds the TLS channel's binding data, from the connection's `tls-exporter` value and
+    /// server certificate (whose `tls-server-end-point` hash is taken here; a certificate
+    /// RFC 5929 gives no hash for adds nothing).
+    pub fn with_tls_channel(
+        mut self,
+        exporter: Option<Vec<u8>>,
+        certificate: Option<&[u8]>,
+    ) -> AuthContext {
+        self.channel_bindings = exporter
+            .map(ChannelBinding::tls_exporter)
+            .into_iter()
+            .chain(
+                certificate.and_then(|c| sasl_mechs::channel_binding::tls_server_end_point(c).ok()),
+            )
+            .collect();
+        self
     }
 
     /// True when the server offered `mechanism` (any case).

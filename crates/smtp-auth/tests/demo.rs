@@ -19,7 +19,7 @@ use test_support::for_both_drivers;
 for_both_drivers!(
     every_mechanism_right_then_wrong_then_right,
     utf8_and_spaces_in_passwords,
-    auth_auto_over_starttls_picks_scram_sha_256,
+    auth_auto_over_starttls_picks_scram_sha_256_plus,
     the_transcript_never_shows_a_password,
 );
 
@@ -96,14 +96,35 @@ fn utf8_and_spaces_in_passwords<C: Driver>() {
     server.stop();
 }
 
-fn auth_auto_over_starttls_picks_scram_sha_256<C: Driver>() {
+/// Over TLS the demo server offers SCRAM-SHA-*-PLUS, bound to its side of the channel: the
+/// automatic choice takes SCRAM-SHA-256-PLUS with the client's `tls-exporter` value, which
+/// only matches if both ends see the same TLS session. With channel binding switched off
+/// it takes SCRAM-SHA-256 (flag `n`: -PLUS was offered, so no downgrade).
+fn auth_auto_over_starttls_picks_scram_sha_256_plus<C: Driver>() {
     let server = server();
     let mut client = C::connect(config(&server, TlsMode::StartTlsRequired)).unwrap();
     assert!(client.is_encrypted());
-    assert!(client.auth_types().mechanisms.iter().any(|m| m == "PLAIN"));
+    let offered = client.auth_types().mechanisms;
+    assert!(offered.iter().any(|m| m == "PLAIN"));
+    assert!(
+        offered.iter().any(|m| m == "SCRAM-SHA-256-PLUS"),
+        "{offered:?}"
+    );
     let creds = Credentials::new(USER, PASSWORD).unwrap();
     let ok = client.auth_auto(&creds, &AuthOptions::default()).unwrap();
+    assert_eq!(ok.mechanism, "SCRAM-SHA-256-PLUS");
+    client.quit().unwrap();
+
+    let mut client = C::connect(config(&server, TlsMode::StartTlsRequired)).unwrap();
+    let off = AuthOptions::default().channel_binding(false);
+    let ok = client.auth_auto(&creds, &off).unwrap();
     assert_eq!(ok.mechanism, "SCRAM-SHA-256");
+    client.quit().unwrap();
+
+    // In clear there is nothing to bind to: no -PLUS offered.
+    let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
+    let offered = client.auth_types().mechanisms;
+    assert!(!offered.iter().any(|m| m.ends_with("-PLUS")), "{offered:?}");
     client.quit().unwrap();
     server.stop();
 }

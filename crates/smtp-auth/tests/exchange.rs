@@ -7,9 +7,12 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use sasl_mechs::server::{server_mechanism, PasswordLookup, ServerMechanism, ServerStep};
+use sasl_mechs::server::{
+    server_mechanism, server_mechanism_bound, PasswordLookup, ServerMechanism, ServerStep,
+};
 use sasl_mechs::{
-    client_mechanism, ClientOptions, Credentials, MechanismName, Needs, SaslError, Secret,
+    client_mechanism, ChannelBinding, ClientOptions, Credentials, MechanismName, Needs, SaslError,
+    Secret,
 };
 use smtp_auth::{AuthContext, AuthError, AuthExchange, AuthOptions, AuthSuccess};
 use smtp_proto::{Reply, ReplyCode};
@@ -145,6 +148,7 @@ fn context() -> AuthContext {
         offered: mechanisms().map(str::to_owned).collect(),
         encrypted: true,
         authenticated: false,
+        channel_bindings: vec![binding()],
     }
 }
 
@@ -155,13 +159,22 @@ fn credentials(mechanism: &str, secret: &str) -> Credentials {
     }
 }
 
+/// The channel-binding data both sides see (as if from one TLS connection), so that the
+/// -PLUS mechanisms run too.
+fn binding() -> ChannelBinding {
+    ChannelBinding::tls_exporter(vec![0x5a; 32])
+}
+
+/// The server of `mechanism`, on a channel that gives [`binding`].
+fn bound_server(mechanism: &str) -> Box<dyn ServerMechanism> {
+    server_mechanism_bound(mechanism, lookup(), vec![binding()]).unwrap()
+}
+
 fn exchange(mechanism: &str, secret: &str) -> AuthExchange {
-    let mech = client_mechanism(
-        mechanism,
-        &credentials(mechanism, secret),
-        &ClientOptions::default(),
-    )
-    .unwrap();
+    let mut options = ClientOptions::default();
+    options.channel_binding = Some(binding());
+    options.plus_offered = true;
+    let mech = client_mechanism(mechanism, &credentials(mechanism, secret), &options).unwrap();
     AuthExchange::start(mech, &context(), &AuthOptions::default()).unwrap()
 }
 
@@ -185,7 +198,7 @@ fn every_mechanism_succeeds_with_the_right_password() {
             &[SuccessData::AsChallenge]
         };
         for &mode in modes {
-            let server = server_mechanism(mechanism, lookup()).unwrap();
+            let server = bound_server(mechanism);
             let run = run(exchange(mechanism, PASSWORD), server, mode, Tamper::None);
             let success = run
                 .result
@@ -206,7 +219,7 @@ fn every_mechanism_succeeds_with_the_right_password() {
 fn every_mechanism_gets_bad_credentials_with_a_wrong_password() {
     for mechanism in mechanisms() {
         let wrong = "not the password";
-        let server = server_mechanism(mechanism, lookup()).unwrap();
+        let server = bound_server(mechanism);
         let run = run(
             exchange(mechanism, wrong),
             server,
@@ -240,7 +253,7 @@ fn the_initial_response_rides_on_the_auth_line_only_for_client_first_mechanisms(
         ("CRAM-MD5", false),
         ("DIGEST-MD5", false),
     ] {
-        let server = server_mechanism(mechanism, lookup()).unwrap();
+        let server = bound_server(mechanism);
         let run = run(
             exchange(mechanism, PASSWORD),
             server,
@@ -258,7 +271,7 @@ fn the_initial_response_rides_on_the_auth_line_only_for_client_first_mechanisms(
 fn a_forged_scram_signature_fails_wherever_it_comes() {
     for mechanism in ["SCRAM-SHA-1", "SCRAM-SHA-256"] {
         for mode in [SuccessData::AsChallenge, SuccessData::OnTheSuccessLine] {
-            let server = server_mechanism(mechanism, lookup()).unwrap();
+            let server = bound_server(mechanism);
             let run = run(
                 exchange(mechanism, PASSWORD),
                 server,
@@ -338,6 +351,7 @@ fn automatic_choice_drives_the_strongest_offered_mechanism() {
         offered: vec!["PLAIN".into(), "CRAM-MD5".into(), "SCRAM-SHA-1".into()],
         encrypted: false,
         authenticated: false,
+        channel_bindings: Vec::new(),
     };
     let exchange = AuthExchange::start_auto(&creds, &ctx, &AuthOptions::default()).unwrap();
     assert_eq!(exchange.mechanism(), "SCRAM-SHA-1");
@@ -367,4 +381,75 @@ fn a_mechanism_error_names_the_mechanism_once() {
     assert!(shown.starts_with("SCRAM-SHA-256: "), "{shown}");
     assert_eq!(shown.matches("SCRAM-SHA-256").count(), 1, "{shown}");
     assert!(shown.contains("501"), "the reply to the cancel: {shown}");
+}
+
+/// Over TLS with binding data, the automatic choice takes SCRAM-SHA-256-PLUS when offered,
+/// and the exchange succeeds against a server on the same channel; without TLS, or with
+/// channel binding switched off, plain SCRAM; offered no -PLUS, SCRAM says `y`.
+#[test]
+fn auto_prefers_plus_over_tls_and_says_y_when_not_offered() {
+    let creds = Credentials::new(USER, PASSWORD).unwrap();
+    let offered = |names: &[&str]| names.iter().map(|s| (*s).to_owned()).collect();
+    let tls = AuthContext {
+        offered: offered(&["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS"]),
+        encrypted: true,
+        authenticated: false,
+        channel_bindings: vec![binding()],
+    };
+    let exchange = AuthExchange::start_auto(&creds, &tls, &AuthOptions::default()).unwrap();
+    assert_eq!(exchange.mechanism(), "SCRAM-SHA-256-PLUS");
+    let plus = run(
+        exchange,
+        bound_server("SCRAM-SHA-256-PLUS"),
+        SuccessData::AsChallenge,
+        Tamper::None,
+    );
+    assert!(plus.result.is_ok(), "{:?}", plus.result);
+    let ir = String::from_utf8(plus.lines[0].clone()).unwrap();
+    let ir = B64
+        .decode(ir.trim_end().rsplit(' ').next().unwrap())
+        .unwrap();
+    assert!(ir.starts_with(b"p=tls-exporter,,"));
+
+    let off = AuthOptions::default().channel_binding(false);
+    let exchange = AuthExchange::start_auto(&creds, &tls, &off).unwrap();
+    assert_eq!(exchange.mechanism(), "SCRAM-SHA-256");
+    let clear = AuthContext {
+        encrypted: false,
+        ..tls.clone()
+    };
+    let exchange = AuthExchange::start_auto(&creds, &clear, &AuthOptions::default()).unwrap();
+    assert_eq!(exchange.mechanism(), "SCRAM-SHA-256");
+
+    // No -PLUS offered, yet the client can bind: y; a server that supports binding fails
+    // it (someone removed -PLUS from the list), one that does not accepts it.
+    let stripped = AuthContext {
+        offered: offered(&["SCRAM-SHA-256"]),
+        ..tls.clone()
+    };
+    let start = || AuthExchange::start_auto(&creds, &stripped, &AuthOptions::default()).unwrap();
+    let downgraded = run(
+        start(),
+        bound_server("SCRAM-SHA-256"),
+        SuccessData::AsChallenge,
+        Tamper::None,
+    );
+    assert!(
+        matches!(downgraded.result, Err(AuthError::BadCredentials { .. })),
+        "{:?}",
+        downgraded.result
+    );
+    let plain_server = server_mechanism("SCRAM-SHA-256", lookup()).unwrap();
+    let ok = run(
+        start(),
+        plain_server,
+        SuccessData::AsChallenge,
+        Tamper::None,
+    );
+    assert!(ok.result.is_ok(), "{:?}", ok.result);
+    let ir = String::from_utf8(ok.lines[0].clone()).unwrap();
+    let ir = B64
+        .decode(ir.trim_end().rsplit(' ').next().unwrap())
+        .unwrap();
+    assert!(ir.starts_with(b"y,,"));
 }

@@ -145,6 +145,15 @@ impl std::fmt::Debug for SmtpClient {
     }
 }
 
+impl crate::methods::sealed::TlsSide for Blocking {
+    fn tls(&self) -> Option<&ClientConnection> {
+        match &self.stream {
+            Stream::Tls(s) => Some(&s.conn),
+            _ => None,
+        }
+    }
+}
+
 /// Connects a TCP socket to `addr` within the connect timeout, with the write timeout set.
 fn connect_tcp(addr: SocketAddr, config: &ClientConfig) -> io::Result<TcpStream> {
     let socket = tcp_socket(addr, config)?;

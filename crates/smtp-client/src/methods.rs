@@ -103,6 +103,44 @@ impl<D> Client<D> {
     }
 }
 
+/// The channel-binding material of the TLS connection (RFC 5056), for SASL's -PLUS
+/// mechanisms. Both need TLS; the hash of `tls-server-end-point` (RFC 5929 §4.1, by the
+/// certificate's signature algorithm) is the SASL layer's:
+/// `sasl_mechs::channel_binding::tls_server_end_point(client.server_certificate()?)`.
+impl<D: sealed::TlsSide> Client<D> {
+    /// The `tls-exporter` channel-binding data (RFC 9266 §2): 32 bytes of the TLS exporter
+    /// with label `EXPORTER-Channel-Binding` and an empty context. `None` without TLS, and
+    /// on TLS 1.2 (RFC 9266 §3 requires the extended master secret there; use
+    /// `tls-server-end-point` instead).
+    pub fn tls_exporter(&self) -> Option<Vec<u8>> {
+        let conn = self.io.tls()?;
+        if conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
+            return None;
+        }
+        conn.export_keying_material(vec![0u8; 32], b"EXPORTER-Channel-Binding", Some(&[]))
+            .ok()
+    }
+
+    /// The server's end-entity certificate (DER), as received in the TLS handshake; `None`
+    /// without TLS. `tls-server-end-point` (RFC 5929) is its hash.
+    pub fn server_certificate(&self) -> Option<&[u8]> {
+        self.io
+            .tls()?
+            .peer_certificates()?
+            .first()
+            .map(|c| c.as_ref())
+    }
+}
+
+pub(crate) mod sealed {
+    /// What [`Client`](super::Client)'s TLS accessors need from a driver's connection.
+    /// Implemented by this crate's two drivers only.
+    pub trait TlsSide {
+        /// The rustls connection, once TLS is up.
+        fn tls(&self) -> Option<&rustls::ClientConnection>;
+    }
+}
+
 // ----- Operations --------------------------------------------------------------------------
 
 /// One method's exchange with the server: the session operation it starts, and how its

@@ -98,6 +98,15 @@ enum Stream {
     Closed,
 }
 
+impl crate::methods::sealed::TlsSide for Tokio {
+    fn tls(&self) -> Option<&rustls::ClientConnection> {
+        match &self.stream {
+            Stream::Tls(s) => Some(s.get_ref().1),
+            _ => None,
+        }
+    }
+}
+
 impl std::fmt::Debug for AsyncSmtpClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AsyncSmtpClient")

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use sasl_mechs::server::{server_mechanism, ServerStep};
+use sasl_mechs::server::{server_mechanism_bound, ServerStep};
 use sasl_mechs::{MechanismName, Needs};
 use smtp_proto::MAX_AUTH_RESPONSE_LINE;
 
@@ -36,9 +36,20 @@ fn weakest_first(needs: Needs) -> Vec<&'static str> {
         .collect()
 }
 
-/// Every mechanism offered, in the order of the EHLO AUTH line.
-pub(crate) fn offered() -> impl Iterator<Item = &'static str> {
-    MECHANISMS.iter().chain(TOKEN_MECHANISMS.iter()).copied()
+/// The mechanisms with channel binding, offered after [`MECHANISMS`] and
+/// [`TOKEN_MECHANISMS`] once TLS is up (weakest first): SCRAM-SHA-1-PLUS, SCRAM-SHA-256-PLUS.
+pub static PLUS_MECHANISMS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| weakest_first(Needs::PasswordAndChannelBinding));
+
+/// Every mechanism offered, in the order of the EHLO AUTH line; the -PLUS ones only over
+/// TLS, where there is a channel to bind to.
+pub(crate) fn offered(tls: bool) -> impl Iterator<Item = &'static str> {
+    let plus: &[&str] = if tls { &PLUS_MECHANISMS } else { &[] };
+    MECHANISMS
+        .iter()
+        .chain(TOKEN_MECHANISMS.iter())
+        .chain(plus)
+        .copied()
 }
 
 impl Connection<'_> {
@@ -60,11 +71,15 @@ impl Connection<'_> {
             Some((n, i)) => (n, Some(i)),
             None => (arg, None),
         };
-        let Some(name) = offered().find(|m| m.eq_ignore_ascii_case(name)) else {
+        let Some(name) = offered(self.tls).find(|m| m.eq_ignore_ascii_case(name)) else {
             self.error(504, "5.5.4 Unrecognized authentication type");
             return Ok(true);
         };
-        let Ok(mut mech) = server_mechanism(name, self.shared.lookup.clone()) else {
+        // SCRAM checks a -PLUS client's binding against this channel, and fails a plain
+        // SCRAM client that says it could bind (`y`) while -PLUS is on offer here.
+        let bindings = self.channel_bindings();
+        let Ok(mut mech) = server_mechanism_bound(name, self.shared.lookup.clone(), bindings)
+        else {
             self.error(504, "5.5.4 Unrecognized authentication type");
             return Ok(true);
         };

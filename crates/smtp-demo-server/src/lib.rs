@@ -44,7 +44,7 @@ mod session;
 mod test_client;
 mod transport;
 
-pub use auth::{MECHANISMS, TOKEN_MECHANISMS};
+pub use auth::{MECHANISMS, PLUS_MECHANISMS, TOKEN_MECHANISMS};
 pub use config::{DemoConfig, DEFAULT_PORT, DEMO_PASSWORD, DEMO_USER};
 pub use message::{ReceivedMessage, Transfer};
 pub use server::DemoServer;

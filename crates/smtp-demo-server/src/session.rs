@@ -162,7 +162,7 @@ impl<'a> Connection<'a> {
             return;
         }
         let size = format!("SIZE {}", self.config().max_message_size);
-        let auth = format!("AUTH {}", offered().collect::<Vec<_>>().join(" "));
+        let auth = format!("AUTH {}", offered(self.tls).collect::<Vec<_>>().join(" "));
         let mut lines: Vec<&str> = vec![
             &first,
             "PIPELINING",

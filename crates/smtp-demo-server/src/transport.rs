@@ -7,6 +7,8 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::Ordering;
 
 use rustls::{ServerConnection, StreamOwned};
+use sasl_mechs::channel_binding::tls_server_end_point;
+use sasl_mechs::ChannelBinding;
 use smtp_proto::ReplyCode;
 
 use crate::session::Connection;
@@ -148,5 +150,26 @@ impl Connection<'_> {
         self.stream = Stream::Tls(Box::new(tls));
         self.tls = true;
         Ok(())
+    }
+}
+
+impl Connection<'_> {
+    /// The channel-binding data of this connection (RFC 5056), for SCRAM-SHA-*-PLUS: the
+    /// `tls-exporter` value on TLS 1.3 (RFC 9266) and the demo certificate's
+    /// `tls-server-end-point` hash (RFC 5929); empty in clear.
+    pub(crate) fn channel_bindings(&self) -> Vec<ChannelBinding> {
+        let Stream::Tls(s) = &self.stream else {
+            return Vec::new();
+        };
+        let exporter = (s.conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3))
+            .then(|| {
+                s.conn
+                    .export_keying_material(vec![0u8; 32], b"EXPORTER-Channel-Binding", Some(&[]))
+                    .ok()
+            })
+            .flatten()
+            .map(ChannelBinding::tls_exporter);
+        let end_point = tls_server_end_point(crate::cert::demo_cert().cert_der.as_ref()).ok();
+        exporter.into_iter().chain(end_point).collect()
     }
 }

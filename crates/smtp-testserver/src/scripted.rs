@@ -207,6 +207,10 @@ pub struct Record {
     pub messages: Vec<Vec<u8>>,
     /// `Ok` when every step ran as scripted; otherwise which step failed and why.
     pub result: Result<(), String>,
+    /// After a TLS 1.3 handshake: the server's `tls-exporter` channel-binding data
+    /// (RFC 9266: label `EXPORTER-Channel-Binding`, empty context, 32 bytes), for checking
+    /// the client's.
+    pub tls_exporter: Option<Vec<u8>>,
 }
 
 impl Record {
@@ -235,6 +239,7 @@ impl Default for Record {
             tls_text: Vec::new(),
             messages: Vec::new(),
             result: Ok(()),
+            tls_exporter: None,
         }
     }
 }
@@ -552,6 +557,11 @@ impl Runner {
             let _ = tcp.set_read_timeout(Some(deadline - now));
             conn.complete_io(&mut tcp)
                 .map_err(|e| format!("TLS handshake: {e}"))?;
+        }
+        if conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3) {
+            self.record.tls_exporter = conn
+                .export_keying_material(vec![0u8; 32], b"EXPORTER-Channel-Binding", Some(&[]))
+                .ok();
         }
         self.conn = Conn::Tls(Box::new(StreamOwned::new(conn, tcp)));
         Ok(())
