@@ -12,7 +12,7 @@ use smtp_client::{ClientConfig, Envelope, Error, MessageState, SmtpClient};
 use crate::auth::{authenticate, ServerName};
 use crate::cli::{Body, Load, Plan};
 use crate::exit::{Failure, Kind};
-use crate::message::test_message;
+use crate::message::{id_domain, test_message};
 use crate::send::default_port;
 
 /// Sends `load.count` messages per `plan`; prints the figures unless `--quiet`.
@@ -100,12 +100,7 @@ fn messages(plan: &mut Plan, count: u64) -> Result<Vec<(Envelope, Vec<u8>)>, Fai
         Body::File(file, _) => Some(read_all(file)?),
         Body::Stdin => Some(read_all(&mut std::io::stdin().lock())?),
     };
-    let id_domain = plan
-        .helo
-        .as_ref()
-        .filter(|d| !d.is_address_literal())
-        .map_or("smtp-send.invalid", |d| d.as_str())
-        .to_owned();
+    let id_domain = id_domain(plan);
     let subject = match &plan.body {
         Body::Generated { subject } => subject.clone(),
         _ => String::new(),

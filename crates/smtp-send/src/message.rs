@@ -5,6 +5,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use smtp_proto::{ForwardPath, ReversePath};
 
+/// The domain of generated Message-IDs: the EHLO name when it is a name, else a reserved
+/// one (RFC 2606).
+pub fn id_domain(plan: &crate::cli::Plan) -> String {
+    plan.helo
+        .as_ref()
+        .filter(|d| !d.is_address_literal())
+        .map_or("smtp-send.invalid", |d| d.as_str())
+        .to_owned()
+}
+
 /// The message sent when no `--data` is given.
 pub fn test_message(
     from: &ReversePath,

@@ -8,7 +8,7 @@ use smtp_client::{ClientConfig, Delivery, Envelope, SmtpClient, Timeouts, TlsCon
 use crate::auth::{authenticate, ServerName};
 use crate::cli::{Body, Plan, TlsArg};
 use crate::exit::{Failure, Kind};
-use crate::message::test_message;
+use crate::message::{id_domain, test_message};
 
 /// Where the server's certificate chain is trusted from.
 pub enum Trust {
@@ -109,12 +109,7 @@ pub fn send(plan: &mut Plan, config: ClientConfig) -> Result<Sent, Failure> {
     // one: the body is read again, which a file or a generated message allows.
     let delivery = match body {
         Body::Generated { subject } => {
-            let id_domain = plan
-                .helo
-                .as_ref()
-                .filter(|d| !d.is_address_literal())
-                .map_or("smtp-send.invalid", |d| d.as_str())
-                .to_owned();
+            let id_domain = id_domain(plan);
             let message = test_message(
                 &plan.from,
                 &plan.to,

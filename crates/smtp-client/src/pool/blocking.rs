@@ -5,7 +5,7 @@ use std::io::{Cursor, Read};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use super::{Book, Lease, PoolConfig, PoolStats};
+use super::{Book, Checkout, Lease, PoolConfig, PoolStats};
 use crate::accounting::{shared, BatchSummary, MessageResult, MessageState};
 use crate::blocking::SmtpClient;
 use crate::config::ClientConfig;
@@ -44,15 +44,8 @@ pub struct Pool {
 struct Inner {
     config: PoolConfig,
     connector: Connector,
-    state: Mutex<State>,
+    book: Mutex<Book<SmtpClient>>,
     freed: Condvar,
-}
-
-struct State {
-    book: Book<SmtpClient>,
-    /// Connections lent out or being opened.
-    busy: usize,
-    closed: bool,
 }
 
 impl std::fmt::Debug for Pool {
@@ -76,16 +69,11 @@ impl Pool {
         config: PoolConfig,
         connector: impl Fn(&ClientConfig) -> Result<SmtpClient, Error> + Send + Sync + 'static,
     ) -> Pool {
-        let book = Book::new(config.idle_timeout, config.max_messages_per_connection);
         Pool {
             inner: Arc::new(Inner {
+                book: Mutex::new(Book::new(&config)),
                 config,
                 connector: Arc::new(connector),
-                state: Mutex::new(State {
-                    book,
-                    busy: 0,
-                    closed: false,
-                }),
                 freed: Condvar::new(),
             }),
         }
@@ -93,7 +81,7 @@ impl Pool {
 
     /// What the pool did so far.
     pub fn stats(&self) -> PoolStats {
-        self.inner.lock().book.stats()
+        self.inner.lock().stats()
     }
 
     /// Sends one message over a pooled connection.
@@ -135,11 +123,7 @@ impl Pool {
     /// Closes every idle connection with QUIT and refuses further use; connections still
     /// lent out are closed when they come back.
     pub fn shutdown(&self) {
-        let idle = {
-            let mut state = self.inner.lock();
-            state.closed = true;
-            state.book.drain()
-        };
+        let idle = self.inner.lock().close();
         self.inner.freed.notify_all();
         for client in idle {
             quit(client, "shutdown");
@@ -153,8 +137,8 @@ fn quit(mut client: SmtpClient, why: &str) {
 }
 
 impl Inner {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Book<SmtpClient>> {
+        self.book.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A connection: an idle one, or a new one while fewer than the maximum are open,
@@ -162,28 +146,27 @@ impl Inner {
     fn checkout(&self) -> Result<Lease<SmtpClient>, Error> {
         let started = Instant::now();
         let deadline = started + self.config.checkout_timeout;
-        let mut state = self.lock();
+        let mut book = self.lock();
         loop {
-            if state.closed {
-                return Err(Misuse::PoolClosed.into());
-            }
-            let (lease, stale) = state.book.take(Instant::now());
+            let (next, stale) = book.checkout(Instant::now());
             if !stale.is_empty() {
-                drop(state);
+                drop(book);
                 for client in stale {
                     quit(client, "idle too long");
                 }
-                state = self.lock();
+                book = self.lock();
             }
-            if let Some(lease) = lease {
-                state.busy += 1;
-                tracing::debug!(target: "smtp_client::pool", event = "reused", peer = %lease.client.peer_addr());
-                return Ok(lease);
-            }
-            if state.busy < self.config.max_connections {
-                state.busy += 1;
-                drop(state);
-                return self.open();
+            match next {
+                Checkout::Closed => return Err(Misuse::PoolClosed.into()),
+                Checkout::Reuse(lease) => {
+                    tracing::debug!(target: "smtp_client::pool", event = "reused", peer = %lease.client.peer_addr());
+                    return Ok(lease);
+                }
+                Checkout::Open => {
+                    drop(book);
+                    return self.open();
+                }
+                Checkout::Wait => {}
             }
             let now = Instant::now();
             if now >= deadline {
@@ -191,10 +174,10 @@ impl Inner {
                     waited: now - started,
                 });
             }
-            state = self
+            book = self
                 .freed
-                .wait_timeout(state, deadline - now)
-                .map(|(s, _)| s)
+                .wait_timeout(book, deadline - now)
+                .map(|(b, _)| b)
                 .unwrap_or_else(|p| p.into_inner().0);
         }
     }
@@ -203,11 +186,11 @@ impl Inner {
         match (self.connector)(&self.config.client) {
             Ok(client) => {
                 tracing::debug!(target: "smtp_client::pool", event = "opened", peer = %client.peer_addr());
-                self.lock().book.opened();
+                self.lock().opened();
                 Ok(Lease { client, sent: 0 })
             }
             Err(err) => {
-                self.lock().busy -= 1;
+                self.lock().open_failed();
                 self.freed.notify_one();
                 Err(err)
             }
@@ -217,19 +200,12 @@ impl Inner {
     /// A lent connection comes back: kept, retired when used up or the pool is closed,
     /// dropped when it failed.
     fn checkin(&self, lease: Lease<SmtpClient>) {
-        let usable = !lease.client.session().is_broken() && !lease.client.session().is_closed();
-        let mut state = self.lock();
-        state.busy -= 1;
-        let retire = if !usable {
-            state.book.dropped();
+        let session = lease.client.session();
+        let usable = !session.is_broken() && !session.is_closed();
+        if !usable {
             tracing::debug!(target: "smtp_client::pool", event = "dropped", peer = %lease.client.peer_addr());
-            None
-        } else if state.closed {
-            Some(lease.client)
-        } else {
-            state.book.give_back(lease, Instant::now())
-        };
-        drop(state);
+        }
+        let retire = self.lock().check_in(lease, usable, Instant::now());
         self.freed.notify_one();
         if let Some(client) = retire {
             quit(client, "used up");
@@ -246,7 +222,7 @@ impl Inner {
                     continue;
                 }
             };
-            let budget = self.lock().book.budget(lease.sent);
+            let budget = self.lock().budget(lease.sent);
             let mut given = Vec::new();
             let messages = std::iter::from_fn(|| {
                 if given.len() >= budget {

@@ -17,27 +17,88 @@ struct Idle<C> {
     sent: usize,
 }
 
-/// The idle connections and the counts.
+/// What a caller asking for a connection does next.
+pub(crate) enum Checkout<C> {
+    /// The pool was shut down.
+    Closed,
+    /// Use this idle connection.
+    Reuse(Lease<C>),
+    /// Open a new one (a slot is taken for it: [`Book::opened`] or [`Book::open_failed`]).
+    Open,
+    /// Every slot is taken: wait for one to come back.
+    Wait,
+}
+
+/// The idle connections, the slots taken, and the counts.
 pub(crate) struct Book<C> {
     idle: Vec<Idle<C>>,
     stats: PoolStats,
     idle_timeout: Duration,
     max_messages: usize,
+    max_connections: usize,
+    /// Connections lent out or being opened.
+    busy: usize,
+    closed: bool,
 }
 
 impl<C> Book<C> {
-    pub(crate) fn new(idle_timeout: Duration, max_messages: usize) -> Book<C> {
+    pub(crate) fn new(config: &super::PoolConfig) -> Book<C> {
         Book {
             idle: Vec::new(),
             stats: PoolStats::default(),
-            idle_timeout,
-            max_messages,
+            idle_timeout: config.idle_timeout,
+            max_messages: config.max_messages_per_connection,
+            max_connections: config.max_connections,
+            busy: 0,
+            closed: false,
         }
+    }
+
+    /// What a caller asking for a connection does next, and the idle connections that
+    /// idled too long (to be closed by the caller).
+    pub(crate) fn checkout(&mut self, now: Instant) -> (Checkout<C>, Vec<C>) {
+        if self.closed {
+            return (Checkout::Closed, Vec::new());
+        }
+        let (lease, stale) = self.take(now);
+        let next = match lease {
+            Some(lease) => Checkout::Reuse(lease),
+            None if self.busy < self.max_connections => Checkout::Open,
+            None => return (Checkout::Wait, stale),
+        };
+        self.busy += 1;
+        (next, stale)
+    }
+
+    /// Opening a connection failed: its slot is free again.
+    pub(crate) fn open_failed(&mut self) {
+        self.busy -= 1;
+    }
+
+    /// A lent connection comes back: kept, or returned to be closed with QUIT (used up, or
+    /// the pool shut down); one that failed (`usable` false) is dropped.
+    pub(crate) fn check_in(&mut self, lease: Lease<C>, usable: bool, now: Instant) -> Option<C> {
+        self.busy -= 1;
+        if !usable {
+            self.stats.dropped += 1;
+            return None;
+        }
+        if self.closed {
+            self.stats.retired += 1;
+            return Some(lease.client);
+        }
+        self.give_back(lease, now)
+    }
+
+    /// Shuts the pool: every idle connection, to be closed with QUIT.
+    pub(crate) fn close(&mut self) -> Vec<C> {
+        self.closed = true;
+        self.drain()
     }
 
     /// The most recently used idle connection that is young enough, and the ones that
     /// idled too long (to be closed by the caller).
-    pub(crate) fn take(&mut self, now: Instant) -> (Option<Lease<C>>, Vec<C>) {
+    fn take(&mut self, now: Instant) -> (Option<Lease<C>>, Vec<C>) {
         let timeout = self.idle_timeout;
         let (fresh, stale): (Vec<_>, Vec<_>) = self
             .idle
@@ -63,7 +124,7 @@ impl<C> Book<C> {
 
     /// A lent connection comes back having carried `sent` messages in all. Returns it when
     /// it is used up (to be closed with QUIT by the caller).
-    pub(crate) fn give_back(&mut self, lease: Lease<C>, now: Instant) -> Option<C> {
+    fn give_back(&mut self, lease: Lease<C>, now: Instant) -> Option<C> {
         if lease.sent >= self.max_messages {
             self.stats.retired += 1;
             return Some(lease.client);
@@ -77,13 +138,7 @@ impl<C> Book<C> {
         None
     }
 
-    /// A lent connection failed and is dropped.
-    pub(crate) fn dropped(&mut self) {
-        self.stats.dropped += 1;
-    }
-
-    /// Every idle connection, for shutdown.
-    pub(crate) fn drain(&mut self) -> Vec<C> {
+    fn drain(&mut self) -> Vec<C> {
         self.stats.retired += self.idle.len();
         self.stats.idle = 0;
         self.idle.drain(..).map(|i| i.client).collect()
@@ -106,7 +161,9 @@ mod tests {
     #[test]
     fn idle_connections_are_reused_until_used_up_or_too_old() {
         let t0 = Instant::now();
-        let mut book: Book<&str> = Book::new(Duration::from_secs(30), 3);
+        let config = super::super::PoolConfig::new(crate::ClientConfig::new("mx.example.test"))
+            .max_messages_per_connection(3);
+        let mut book: Book<&str> = Book::new(&config);
         book.opened();
         let lease = Lease {
             client: "a",

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use crate::config::ClientConfig;
 
-pub(crate) use book::{Book, Lease};
+pub(crate) use book::{Book, Checkout, Lease};
 
 /// How a pool behaves.
 #[derive(Debug, Clone)]

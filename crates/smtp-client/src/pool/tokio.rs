@@ -9,7 +9,7 @@ use ::tokio::io::AsyncRead;
 use ::tokio::sync::Notify;
 
 use super::blocking::Work;
-use super::{Book, Lease, PoolConfig, PoolStats};
+use super::{Book, Checkout, Lease, PoolConfig, PoolStats};
 use crate::accounting::{BatchSummary, MessageResult};
 use crate::config::ClientConfig;
 use crate::envelope::{Envelope, SendReport};
@@ -45,14 +45,8 @@ pub struct Pool {
 struct Inner {
     config: PoolConfig,
     connector: Connector,
-    state: Mutex<State>,
+    book: Mutex<Book<AsyncSmtpClient>>,
     freed: Notify,
-}
-
-struct State {
-    book: Book<AsyncSmtpClient>,
-    busy: usize,
-    closed: bool,
 }
 
 impl std::fmt::Debug for Pool {
@@ -75,16 +69,11 @@ impl Pool {
         config: PoolConfig,
         connector: impl Fn(ClientConfig) -> Connecting + Send + Sync + 'static,
     ) -> Pool {
-        let book = Book::new(config.idle_timeout, config.max_messages_per_connection);
         Pool {
             inner: Arc::new(Inner {
+                book: Mutex::new(Book::new(&config)),
                 config,
                 connector: Arc::new(connector),
-                state: Mutex::new(State {
-                    book,
-                    busy: 0,
-                    closed: false,
-                }),
                 freed: Notify::new(),
             }),
         }
@@ -92,7 +81,7 @@ impl Pool {
 
     /// What the pool did so far.
     pub fn stats(&self) -> PoolStats {
-        self.inner.lock().book.stats()
+        self.inner.lock().stats()
     }
 
     /// Sends one message over a pooled connection.
@@ -132,11 +121,7 @@ impl Pool {
 
     /// Closes every idle connection with QUIT and refuses further use.
     pub async fn shutdown(&self) {
-        let idle = {
-            let mut state = self.inner.lock();
-            state.closed = true;
-            state.book.drain()
-        };
+        let idle = self.inner.lock().close();
         self.inner.freed.notify_waiters();
         for client in idle {
             quit(client, "shutdown").await;
@@ -150,8 +135,8 @@ async fn quit(mut client: AsyncSmtpClient, why: &str) {
 }
 
 impl Inner {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Book<AsyncSmtpClient>> {
+        self.book.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     async fn checkout(&self) -> Result<Lease<AsyncSmtpClient>, Error> {
@@ -159,30 +144,23 @@ impl Inner {
         let deadline = started + self.config.checkout_timeout;
         loop {
             let freed = self.freed.notified();
-            let (lease, stale, open) = {
-                let mut state = self.lock();
-                if state.closed {
-                    return Err(Misuse::PoolClosed.into());
-                }
-                let (lease, stale) = state.book.take(Instant::now());
-                let open = lease.is_none() && state.busy < self.config.max_connections;
-                if lease.is_some() || open {
-                    state.busy += 1;
-                }
-                (lease, stale, open)
-            };
+            let (next, stale) = self.lock().checkout(Instant::now());
             for client in stale {
                 quit(client, "idle too long").await;
             }
-            if let Some(lease) = lease {
-                tracing::debug!(target: "smtp_client::pool", event = "reused", peer = %lease.client.peer_addr());
-                return Ok(lease);
+            match next {
+                Checkout::Closed => return Err(Misuse::PoolClosed.into()),
+                Checkout::Reuse(lease) => {
+                    tracing::debug!(target: "smtp_client::pool", event = "reused", peer = %lease.client.peer_addr());
+                    return Ok(lease);
+                }
+                Checkout::Open => return self.open().await,
+                Checkout::Wait => {}
             }
-            if open {
-                return self.open().await;
-            }
-            let wait = ::tokio::time::timeout_at(deadline.into(), freed).await;
-            if wait.is_err() {
+            if ::tokio::time::timeout_at(deadline.into(), freed)
+                .await
+                .is_err()
+            {
                 return Err(Error::PoolTimeout {
                     waited: started.elapsed(),
                 });
@@ -194,11 +172,11 @@ impl Inner {
         match (self.connector)(self.config.client.clone()).await {
             Ok(client) => {
                 tracing::debug!(target: "smtp_client::pool", event = "opened", peer = %client.peer_addr());
-                self.lock().book.opened();
+                self.lock().opened();
                 Ok(Lease { client, sent: 0 })
             }
             Err(err) => {
-                self.lock().busy -= 1;
+                self.lock().open_failed();
                 self.freed.notify_one();
                 Err(err)
             }
@@ -208,19 +186,10 @@ impl Inner {
     async fn checkin(&self, lease: Lease<AsyncSmtpClient>) {
         let session = lease.client.session();
         let usable = !session.is_broken() && !session.is_closed() && !lease.client.is_poisoned();
-        let retire = {
-            let mut state = self.lock();
-            state.busy -= 1;
-            if !usable {
-                state.book.dropped();
-                tracing::debug!(target: "smtp_client::pool", event = "dropped", peer = %lease.client.peer_addr());
-                None
-            } else if state.closed {
-                Some(lease.client)
-            } else {
-                state.book.give_back(lease, Instant::now())
-            }
-        };
+        if !usable {
+            tracing::debug!(target: "smtp_client::pool", event = "dropped", peer = %lease.client.peer_addr());
+        }
+        let retire = self.lock().check_in(lease, usable, Instant::now());
         self.freed.notify_one();
         if let Some(client) = retire {
             quit(client, "used up").await;
@@ -236,7 +205,7 @@ impl Inner {
                     continue;
                 }
             };
-            let budget = self.lock().book.budget(lease.sent);
+            let budget = self.lock().budget(lease.sent);
             let mut given = Vec::new();
             let messages = std::iter::from_fn(|| {
                 if given.len() >= budget {

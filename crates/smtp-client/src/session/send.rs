@@ -19,7 +19,7 @@ use super::phase::Phase;
 use super::prepare::{declare_body, has_8bit, Prepared};
 use super::rcpt::RcptBatch;
 use super::Outcome;
-use crate::envelope::{Prdr, SendReport};
+use crate::envelope::{Prdr, RecipientReply, SendReport};
 use crate::error::{Error, Misuse, ProtocolError};
 
 /// At most this many BDAT chunks await their reply at once.
@@ -576,7 +576,25 @@ impl Transaction {
             (true, None) => (Vec::new(), Some(Prdr::Skipped)),
             (true, Some(replies)) => (replies.into_replies(), Some(Prdr::Answered)),
         };
-        let report = self.rcpts.into_report();
+        self.rcpts.sent(reply, per_recipient, prdr)
+    }
+
+    /// LMTP: every accepted recipient has its reply after the data.
+    fn sent_per_recipient(mut self) -> TxNext {
+        let Some(per_recipient) = self.per_recipient.take() else {
+            return TxNext::failed(Error::Internal("LMTP replies without an end of data"));
+        };
+        match per_recipient.finish() {
+            Ok((reply, per_recipient)) => self.rcpts.sent(reply, per_recipient, None),
+            Err(err) => TxNext::failed(err),
+        }
+    }
+}
+
+impl RcptBatch {
+    /// The transaction ended with the message accepted: the report of who got it.
+    fn sent(self, reply: Reply, per_recipient: Vec<RecipientReply>, prdr: Option<Prdr>) -> TxNext {
+        let report = self.into_report();
         TxNext::Done {
             result: Ok(SendReport {
                 accepted: report.accepted,
@@ -587,30 +605,6 @@ impl Transaction {
                 prdr,
             }),
             broken: false,
-        }
-    }
-
-    /// LMTP: every accepted recipient has its reply after the data.
-    fn sent_per_recipient(mut self) -> TxNext {
-        let Some(per_recipient) = self.per_recipient.take() else {
-            return TxNext::failed(Error::Internal("LMTP replies without an end of data"));
-        };
-        match per_recipient.finish() {
-            Ok((reply, per_recipient)) => {
-                let report = self.rcpts.into_report();
-                TxNext::Done {
-                    result: Ok(SendReport {
-                        accepted: report.accepted,
-                        refused: report.refused,
-                        deferred: report.deferred,
-                        reply,
-                        per_recipient,
-                        prdr: None,
-                    }),
-                    broken: false,
-                }
-            }
-            Err(err) => TxNext::failed(err),
         }
     }
 }
