@@ -34,6 +34,8 @@
 #[cfg(feature = "auth")]
 pub mod auth;
 pub mod client;
+#[doc(hidden)]
+pub mod session_model;
 
 /// Makes a `#[test]` of each generic test function for each driver: `blocking::name` and
 /// (with the calling crate's feature `tokio`) `tokio::name`.
