@@ -342,6 +342,11 @@ pub enum TlsError {
     /// The handshake failed on an I/O error.
     #[error("handshake I/O: {0}")]
     HandshakeIo(#[source] std::io::Error),
+    /// TLS failed after the handshake: the server sent something TLS forbids there (a
+    /// fatal alert, a record that does not decrypt, renegotiation asked again after the
+    /// client declined it). The connection is unusable.
+    #[error("TLS session failed: {0}")]
+    Session(#[source] rustls::Error),
 }
 
 /// How the server broke the protocol.
