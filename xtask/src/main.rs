@@ -20,6 +20,8 @@ commands:
   ci                       everything .ci/run checks: fmt, clippy, tests, docs, real servers, fuzz smoke
   servers up|down|status   real Postfix + Dovecot + Cyrus SASL on loopback (installs them as root)
   fuzz [TARGET] [SECONDS]  run one fuzz target, or every target, for SECONDS each
+  fuzz --long [SECONDS]    the campaign: every target for 10M runs or SECONDS (60), corpus
+                           kept minimised in fuzz/corpus/, figures into docs/security.md
   bench                    benchmarks beside their references; writes docs/performance.md
   demo                     start the embedded demo server and send through each mechanism
 ";
