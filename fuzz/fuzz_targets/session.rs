@@ -10,6 +10,6 @@ use test_support::session_model;
 
 fuzz_target!(|data: &[u8]| {
     if let Some(case) = session_model::decode(data) {
-        session_model::run(case);
+        let _ = session_model::run(case);
     }
 });

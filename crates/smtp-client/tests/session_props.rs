@@ -52,7 +52,7 @@ proptest! {
         calls in proptest::collection::vec(call(), 1..12),
         script in proptest::collection::vec(server(), 0..120),
     ) {
-        session_model::run(Case {
+        let _ = session_model::run(Case {
             tls: TLS_MODES[tls],
             pipelining,
             small_limits,
@@ -72,7 +72,7 @@ mod fuzz_findings {
             .step_by(2)
             .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
             .collect();
-        run(decode(&bytes).expect("the input decodes to a case"));
+        let _ = run(decode(&bytes).expect("the input decodes to a case"));
     }
 
     /// With the checks for a reply that comes with the 354 removed (`start_body` in

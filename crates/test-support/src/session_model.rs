@@ -187,9 +187,18 @@ fn case(u: &mut Unstructured<'_>) -> arbitrary::Result<Case> {
 /// Largest body chunk pushed at once.
 const BODY_CHUNK: usize = 70_000;
 
+/// What a run reached, so that tests can tell the harness exercised what they meant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Messages reported sent.
+    pub sent: usize,
+    /// AUTH exchanges that succeeded and were confirmed.
+    pub authenticated: usize,
+}
+
 /// Runs `case` and checks the invariants (see the module documentation); panics on a
 /// violation.
-pub fn run(case: Case) {
+pub fn run(case: Case) -> Summary {
     let mut config = SessionConfig::new(Domain::new("client.test").expect("valid domain"));
     config.tls = case.tls;
     config.pipelining = case.pipelining;
@@ -214,6 +223,7 @@ pub fn run(case: Case) {
         send: None,
         end_of_data_fed: None,
         body_left: 0,
+        summary: Summary::default(),
     };
     // Most sessions begin with the greeting; the calls after it are random.
     if case.open_first {
@@ -222,6 +232,7 @@ pub fn run(case: Case) {
     for c in case.calls {
         h.call(c);
     }
+    h.summary
 }
 
 fn rcpt(i: usize) -> (ForwardPath, RcptParams) {
@@ -334,6 +345,7 @@ struct Harness {
     /// `fed` when the send's end of data (or BDAT LAST) was written.
     end_of_data_fed: Option<usize>,
     body_left: usize,
+    summary: Summary,
 }
 
 impl Harness {
@@ -467,9 +479,10 @@ impl Harness {
     }
 
     /// The delivery invariant, and its general form for any other reply.
-    fn check_done(&self, outcome: &Outcome) {
+    fn check_done(&mut self, outcome: &Outcome) {
         match outcome {
             Outcome::Sent(report) => {
+                self.summary.sent += 1;
                 let end = self
                     .end_of_data_fed
                     .expect("a message reported sent before its end of data was written");
@@ -618,6 +631,7 @@ impl Harness {
             // The exchange's last reply was a 235: the session must take the confirmation.
             let r = self.session.confirm_authenticated();
             assert!(r.is_ok(), "a successful AUTH exchange not confirmed: {r:?}");
+            self.summary.authenticated += 1;
         }
     }
 
