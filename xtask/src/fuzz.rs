@@ -273,7 +273,7 @@ fn write_section(rows: &[Row], seconds: u64, total: u64) -> Result<(), String> {
         (Some(a), Some(b)) if a < b => {
             format!("{}{section}{}", &doc[..a], &doc[b + SECTION_END.len()..])
         }
-        _ => format!("{}\n### Fuzz campaign\n\n{section}\n", doc.trim_end()),
+        _ => format!("{}\n\n## Fuzz campaign\n\n{section}\n", doc.trim_end()),
     };
     std::fs::write(&path, updated).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
