@@ -7,7 +7,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use interop_tests::{as_delivered, ca_pem_path, maildir_new};
+use interop_tests::{as_delivered, ca_pem_path, delivered_to, maildir_new};
 use smtp_client::{ClientConfig, Envelope, Timeouts, TlsConfig, TlsMode};
 use smtp_proto::{Domain, ForwardPath, Mailbox, ReversePath};
 
@@ -25,6 +25,10 @@ for_both_drivers!(
     twenty_mib_message_over_starttls,
     smtputf8_addresses,
     several_recipients_one_refused,
+    recipients_past_a_limit_of_ten_each_get_one_copy,
+    recipients_past_the_default_limit_each_get_one_copy,
+    a_batch_of_messages_each_delivered_once,
+    a_batch_sends_recipients_past_the_limit_again,
 );
 
 fn token(name: &str) -> String {
@@ -271,5 +275,126 @@ fn several_recipients_one_refused<C: Driver>() {
     let got = delivered(&token, 2);
     for m in &got {
         assert!(m.ends_with(&as_delivered(&msg)));
+    }
+}
+
+/// Sends one message to `count` recipients through `send_to_all` and checks that each got
+/// exactly one copy, byte for byte, in transactions of at most `limit` recipients.
+fn send_to_many<C: Driver>(port: u16, count: usize, limit: usize) {
+    let token = token(&format!("limit{limit}"));
+    let msg = message(&token, "");
+    let names: Vec<String> = (0..count)
+        .map(|i| format!("r{i:04}@example.test"))
+        .collect();
+    let env = Envelope::new(from("alice@example.test"), names.iter().map(|n| to(n)));
+    let mut client = C::connect(config("127.0.0.1", port, TlsMode::None)).unwrap();
+    let delivery = client.send_to_all(&env, &msg).unwrap();
+    client.quit().unwrap();
+    let sizes: Vec<usize> = delivery
+        .transactions
+        .iter()
+        .map(|t| t.accepted.len())
+        .collect();
+    let expected: Vec<usize> = (0..count.div_ceil(limit))
+        .map(|i| limit.min(count - i * limit))
+        .collect();
+    assert_eq!(sizes, expected);
+    assert!(delivery.all_accepted(), "{delivery:?}");
+    assert_eq!(delivery.accepted().count(), count);
+    // Every transaction but the last was told "too many recipients" for the rest.
+    for t in &delivery.transactions[..delivery.transactions.len() - 1] {
+        assert!(t.deferred.iter().all(|d| d.is_too_many_recipients()));
+        assert_eq!(t.deferred[0].reply.code().get(), 452);
+    }
+    let got = delivered(&token, count);
+    assert_eq!(got.len(), count, "one copy per recipient, no more");
+    let mut seen: Vec<String> = got
+        .iter()
+        .map(|m| delivered_to(m).unwrap_or_default().to_owned())
+        .collect();
+    seen.sort();
+    assert_eq!(seen, names);
+    for m in &got {
+        assert!(m.ends_with(&as_delivered(&msg)));
+    }
+}
+
+fn recipients_past_a_limit_of_ten_each_get_one_copy<C: Driver>() {
+    // 127.0.0.1:12527 has smtpd_recipient_limit = 10.
+    send_to_many::<C>(12527, 35, 10);
+}
+
+fn recipients_past_the_default_limit_each_get_one_copy<C: Driver>() {
+    // Postfix's default smtpd_recipient_limit is 1000.
+    send_to_many::<C>(12525, 1100, 1000);
+}
+
+fn a_batch_of_messages_each_delivered_once<C: Driver>() {
+    let token = token("batch");
+    let messages: Vec<_> = (0..200)
+        .map(|i| {
+            let env = Envelope::new(
+                from("alice@example.test"),
+                [to(&format!("b{i:03}@example.test"))],
+            );
+            (env, message(&format!("{token}-{i:03}-"), ""))
+        })
+        .collect();
+    let mut client = C::connect(config("127.0.0.1", 12525, TlsMode::None)).unwrap();
+    let (summary, results) = client.send_batch(messages.clone()).unwrap();
+    client.quit().unwrap();
+    assert_eq!(
+        (summary.accepted, summary.total()),
+        (200, 200),
+        "{summary:?}"
+    );
+    assert!(results
+        .iter()
+        .enumerate()
+        .all(|(i, r)| r.index == i && r.state.is_accepted()));
+    let got = delivered(&token, 200);
+    assert_eq!(got.len(), 200, "each message once");
+    for (i, (_, msg)) in messages.iter().enumerate() {
+        let marker = format!("{token}-{i:03}-");
+        let copies: Vec<_> = got
+            .iter()
+            .filter(|m| m.windows(marker.len()).any(|w| w == marker.as_bytes()))
+            .collect();
+        assert_eq!(copies.len(), 1, "{marker}");
+        assert!(copies[0].ends_with(&as_delivered(msg)));
+    }
+}
+
+fn a_batch_sends_recipients_past_the_limit_again<C: Driver>() {
+    // 127.0.0.1:12527 takes ten recipients per transaction: three messages to 25 each go
+    // out as nine transactions, and every recipient gets exactly one copy of its message.
+    let token = token("batchlimit");
+    let messages: Vec<_> = (0..3)
+        .map(|m| {
+            let rcpts = (0..25).map(|r| to(&format!("m{m}r{r:02}@example.test")));
+            let env = Envelope::new(from("alice@example.test"), rcpts);
+            (env, message(&format!("{token}-m{m}-"), ""))
+        })
+        .collect();
+    let mut client = C::connect(config("127.0.0.1", 12527, TlsMode::None)).unwrap();
+    let (summary, results) = client.send_batch_resending(messages.clone()).unwrap();
+    client.quit().unwrap();
+    assert_eq!((summary.accepted, summary.total()), (9, 9), "{summary:?}");
+    assert_eq!(results.len(), 9);
+    let got = delivered(&token, 75);
+    assert_eq!(got.len(), 75, "one copy per recipient");
+    for (m, (_, msg)) in messages.iter().enumerate() {
+        let marker = format!("{token}-m{m}-");
+        let mut rcpts: Vec<String> = got
+            .iter()
+            .filter(|d| d.windows(marker.len()).any(|w| w == marker.as_bytes()))
+            .inspect(|d| assert!(d.ends_with(&as_delivered(msg))))
+            .map(|d| delivered_to(d).unwrap_or_default().to_owned())
+            .collect();
+        rcpts.sort();
+        let expected: Vec<String> = (0..25)
+            .map(|r| format!("m{m}r{r:02}@example.test"))
+            .collect();
+        assert_eq!(rcpts, expected);
     }
 }

@@ -22,7 +22,13 @@ const DRIVERS: &[(&str, &str)] = &[
     ("async", "async, multi-thread runtime (one worker per core)"),
     ("async-1", "async, current-thread runtime"),
     ("blocking", "blocking, one thread per connection"),
+    (
+        "pool-1",
+        "async pool, current-thread runtime (send_all: one batch per connection)",
+    ),
 ];
+
+const SOURCE: &str = "/usr/sbin/smtp-source";
 
 /// `smtp-sink`, stopped (by pid) when dropped.
 struct Sink(Child);
@@ -156,6 +162,54 @@ pub fn concurrency() -> Result<String, String> {
             field(line, "threads"),
         ));
     }
+    // The reference: Postfix's smtp-source, the same load, 50 sessions each keeping its
+    // connection (-d), timed as a process.
+    let mut source = Command::new(SOURCE);
+    source.args([
+        "-s",
+        &CONNECTIONS.to_string(),
+        "-d",
+        "-m",
+        &(CONNECTIONS * MESSAGES).to_string(),
+        "-l",
+        &SIZE.to_string(),
+        "-f",
+        "bench@example.test",
+        "-t",
+        "sink@example.test",
+        "-M",
+        "localhost",
+        &format!("127.0.0.1:{PORT}"),
+    ]);
+    source.stdout(Stdio::null()).stderr(Stdio::inherit());
+    eprintln!("+ {}", describe(&source));
+    let started = Instant::now();
+    let status = source
+        .status()
+        .map_err(|e| format!("cannot start {}: {e}", describe(&source)))?;
+    let wall = started.elapsed().as_secs_f64();
+    if !status.success() {
+        return Err(format!("{} failed: {status}", describe(&source)));
+    }
+    let source_rate = (CONNECTIONS * MESSAGES) as f64 / wall;
+    rows.push_str(&format!(
+        "| smtp-source -s {CONNECTIONS} -d (Postfix, the reference) | {source_rate:.0} | {:.1} | - | - |\n",
+        wall * 1e3
+    ));
+    let ratio_of = |name: &str| {
+        rows.lines()
+            .find(|l| l.starts_with(&format!("| {name}")))
+            .and_then(|l| l.split('|').nth(2))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map_or_else(|| "?".to_owned(), |r| format!("{:.2}", r / source_rate))
+    };
+    let ratios = format!(
+        "Ratios to smtp-source -s {CONNECTIONS} -d (higher is better; aim for the pool 2.5x): \
+async pool {}, async current-thread {}, blocking {}.\n",
+        ratio_of("async pool"),
+        ratio_of("async, current-thread"),
+        ratio_of("blocking")
+    );
     drop(sink);
     Ok(format!(
         "Command: `cargo xtask bench concurrency`. {CONNECTIONS} connections × {MESSAGES} \
@@ -166,7 +220,7 @@ one QUIT per connection). Each driver runs in its own process \
 thread count (sampled every 5 ms, sampler excluded) are its own. One run; `smtp-sink` \
 shares the machine's cores with the client.\n\n\
 | driver | msgs/s | wall ms | peak RSS MiB | threads |\n|---|---:|---:|---:|---:|\n{rows}\n\
-{NOTES}"
+{ratios}\n{NOTES}"
     ))
 }
 

@@ -110,6 +110,13 @@ const LISTENERS: &[Listener] = &[
         backend: "Dovecot SASL",
     },
     Listener {
+        name: "recipient-limit",
+        addr: "127.0.0.1:12527",
+        proto: Proto::Smtp,
+        tls: TlsMode::StartTlsOffered,
+        backend: "10 recipients per transaction",
+    },
+    Listener {
         name: "dovecot-plain-v6",
         addr: "[::1]:12525",
         proto: Proto::Smtp,

@@ -69,6 +69,7 @@ mod blocking;
 mod error;
 mod exchange;
 mod options;
+pub mod pool;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 

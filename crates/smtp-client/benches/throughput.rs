@@ -5,7 +5,8 @@
 //! Commands (the first argument; `--bench`, added by `cargo bench`, is ignored):
 //!
 //! ```text
-//! throughput many ADDR COUNT [--no-pipelining]   COUNT one-KiB messages over one connection
+//! throughput many ADDR COUNT [--no-pipelining] [--batch]   COUNT one-KiB messages over one
+//!                                                  connection (--batch: one send_batch)
 //! throughput big ADDR BYTES [--no-pipelining]    one dot-heavy message of BYTES octets
 //! throughput write small|BYTES PATH              the same message, LF line ends, to a file
 //! ```
@@ -187,6 +188,33 @@ hwm_start_kib={hwm_start} hwm_end_kib={hwm_end}",
     Ok(())
 }
 
+/// Sends `count` one-KiB messages over one connection with one `send_batch`.
+fn batch_session(
+    addr: &str,
+    pipelining: bool,
+    count: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let envelope = envelope()?;
+    let bytes = Generated::small(true).wire_len() * count;
+    let hwm_start = vm_hwm_kib();
+    let start = Instant::now();
+    let mut client = connect(addr, pipelining)?;
+    let messages = (0..count).map(|_| (envelope.clone(), Generated::small(true)));
+    let summary = client.send_batch(messages, |_| {})?;
+    if summary.accepted as u64 != count {
+        return Err(format!("{} of {count} accepted: {summary:?}", summary.accepted).into());
+    }
+    client.quit()?;
+    let secs = start.elapsed().as_secs_f64();
+    let hwm_end = vm_hwm_kib();
+    println!(
+        "result mode=batch pipelining={} msgs={count} bytes={bytes} secs={secs:.6} \
+hwm_start_kib={hwm_start} hwm_end_kib={hwm_end}",
+        if pipelining { "yes" } else { "no" }
+    );
+    Ok(())
+}
+
 /// Writes the message to `path` with LF line ends, for `smtp-source -F`.
 fn write_file(what: &str, path: &str) -> Result<(), Box<dyn std::error::Error>> {
     let mut message = if what == "small" {
@@ -201,19 +229,21 @@ fn write_file(what: &str, path: &str) -> Result<(), Box<dyn std::error::Error>> 
 }
 
 const USAGE: &str = "\
-usage: throughput many ADDR COUNT [--no-pipelining]
+usage: throughput many ADDR COUNT [--no-pipelining] [--batch]
        throughput big ADDR BYTES [--no-pipelining]
        throughput write small|BYTES PATH
 Run by `cargo xtask bench smtp`, which starts smtp-sink and runs the other clients.";
 
 fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let pipelining = !args.iter().any(|a| a == "--no-pipelining");
+    let batch = args.iter().any(|a| a == "--batch");
     let args: Vec<&str> = args
         .iter()
         .map(String::as_str)
         .filter(|a| !a.starts_with("--"))
         .collect();
     match args.as_slice() {
+        ["many", addr, count] if batch => batch_session(addr, pipelining, count.parse()?),
         ["many", addr, count] => session("many", addr, pipelining, count.parse()?, || {
             Generated::small(true)
         }),

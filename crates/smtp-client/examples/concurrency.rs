@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Drivers: `blocking` (one thread per connection), `async` (multi-thread runtime, one
-//! worker per core), `async-1` (current-thread runtime: every connection on one thread).
+//! worker per core), `async-1` (current-thread runtime: every connection on one thread),
+//! `pool-1` (the async pool on a current-thread runtime: `send_all` of every message over
+//! `--connections` connections of `--messages` messages each, one batch per connection).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -155,6 +157,38 @@ fn run_async(args: &Args, body: Arc<Vec<u8>>, one_thread: bool) -> Result<usize,
     })
 }
 
+#[cfg(feature = "tokio")]
+fn run_pool(args: &Args, body: Arc<Vec<u8>>) -> Result<usize, Error> {
+    use smtp_client::pool::{tokio::Pool, PoolConfig};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            op: "starting the runtime".to_owned(),
+            source,
+        })?;
+    rt.block_on(async {
+        let pool = Pool::new(
+            PoolConfig::new(config(args.port))
+                .max_connections(args.connections)
+                .max_messages_per_connection(args.messages),
+        );
+        let messages = (0..args.connections * args.messages)
+            .map(|_| (envelope(), body.to_vec()))
+            .collect();
+        let (summary, _) = pool.send_all(messages).await;
+        pool.shutdown().await;
+        Ok(summary.accepted)
+    })
+}
+
+#[cfg(not(feature = "tokio"))]
+fn run_pool(_: &Args, _: Arc<Vec<u8>>) -> Result<usize, Error> {
+    Err(Error::Unsupported(
+        "the pool driver without --features tokio",
+    ))
+}
+
 #[cfg(not(feature = "tokio"))]
 fn run_async(_: &Args, _: Arc<Vec<u8>>, _: bool) -> Result<usize, Error> {
     Err(Error::Unsupported(
@@ -182,6 +216,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "blocking" => blocking(&args, body)?,
         "async" => run_async(&args, body, false)?,
         "async-1" => run_async(&args, body, true)?,
+        "pool-1" => run_pool(&args, body)?,
         other => return Err(format!("unknown driver {other}").into()),
     };
     let wall = start.elapsed();

@@ -1,16 +1,20 @@
 //! The blocking driver: runs [`DriverCore`]'s steps over a `TcpStream` (plain or rustls).
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use rustls::{ClientConnection, StreamOwned};
 use smtp_proto::{Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text};
 
+use crate::accounting::{BatchSummary, MessageResult};
 use crate::config::ClientConfig;
+use crate::delivery::{Delivery, Resend};
+use crate::driver::BATCH_WINDOW;
 use crate::driver::{io_err, is_timeout, tcp_socket, DialStep, Dialer, DriverCore, Step, TlsStart};
 use crate::envelope::{Envelope, RecipientsReport, SendReport};
 use crate::error::{Error, TlsError};
+use crate::feed::{Feed, Messages, OneBody};
 use crate::methods::{self, Client, Op};
 use crate::timeouts::deadline_after;
 use crate::tls::{handshake_failed, handshake_timed_out};
@@ -173,7 +177,7 @@ impl SmtpClient {
     // ----- The driver loop: the only place bytes move ---------------------------------
 
     /// Runs `op` to its end, reading the body (of `send`) from `body`.
-    fn run<T>(&mut self, op: Op<'_, T>, body: &mut dyn Read) -> Result<T, Error> {
+    fn run<T>(&mut self, op: Op<'_, T>, body: &mut dyn Source) -> Result<T, Error> {
         self.core.begin(op.start);
         loop {
             match self.core.next_step() {
@@ -194,6 +198,11 @@ impl SmtpClient {
                     self.core.handshaken(result);
                 }
                 Step::Close => self.io.close(),
+                Step::NextMessage => {
+                    let next = body.next_message();
+                    self.core.message(next);
+                }
+                Step::MessageDone(result) => body.message_done(result),
                 Step::Done(outcome) => return (op.finish)(outcome?),
             }
         }
@@ -201,7 +210,7 @@ impl SmtpClient {
 
     /// Runs `op`, which has no body.
     fn op<T>(&mut self, op: Op<'_, T>) -> Result<T, Error> {
-        self.run(op, &mut io::empty())
+        self.run(op, &mut OneBody(io::empty()))
     }
 
     // ----- Net::SMTP's methods that talk to the server (see `methods`) ----------------
@@ -352,9 +361,82 @@ impl SmtpClient {
         envelope: &Envelope,
         mut message: impl Read,
     ) -> Result<SendReport, Error> {
-        self.run(methods::send(envelope), &mut message)
+        self.run(methods::send(envelope), &mut OneBody(&mut message))
+    }
+
+    /// Sends many messages over this connection, each handed to `on_done` as it ends, in
+    /// order, with exactly one [`MessageState`](crate::MessageState): accepted, refused,
+    /// not sent (safe to send again) or unknown (the end of data went out and no reply
+    /// came). Bodies are streamed from each reader, with constant memory whatever the
+    /// number of messages.
+    ///
+    /// With PIPELINING, each message's MAIL, RCPT and DATA go out in the same write as the
+    /// previous one's end of data: one round trip per message. A refusal ends that message
+    /// only (after RSET where RFC 5321 needs it). When the connection fails, the messages
+    /// still given are each reported not sent, and the summary carries the error.
+    ///
+    /// ```no_run
+    /// use smtp_client::{ClientConfig, Envelope, MessageState, SmtpClient, TlsMode};
+    /// use smtp_proto::{ForwardPath, Mailbox, ReversePath};
+    ///
+    /// let mut client = SmtpClient::connect(ClientConfig::new("mx.example.test").tls_mode(TlsMode::None))?;
+    /// let from = ReversePath::Mailbox(Mailbox::new("news@example.test")?);
+    /// let messages = (0..1000).map(|i| {
+    ///     let to = ForwardPath::new(&format!("reader{i}@example.test")).unwrap();
+    ///     let body = format!("Subject: issue {i}\r\n\r\nHello\r\n").into_bytes();
+    ///     (Envelope::new(from.clone(), [to]), std::io::Cursor::new(body))
+    /// });
+    /// let summary = client.send_batch(messages, |done| {
+    ///     if !done.state.is_accepted() {
+    ///         eprintln!("message {}: {:?}", done.index, done.state);
+    ///     }
+    /// })?;
+    /// println!("{} accepted, {} to send again", summary.accepted, summary.not_sent);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_batch<R: Read>(
+        &mut self,
+        messages: impl IntoIterator<Item = (Envelope, R)>,
+        on_done: impl FnMut(MessageResult),
+    ) -> Result<BatchSummary, Error> {
+        let mut feed = Messages::new(messages.into_iter(), on_done);
+        self.run(methods::batch(BATCH_WINDOW), &mut feed)
+    }
+
+    /// Sends one message to every recipient, in as many transactions as the server needs:
+    /// recipients past its limit for one transaction (`452 4.5.3`, RFC 5321 4.5.3.1.10) are
+    /// sent the message again in a new transaction on this connection, the body read again
+    /// from where it started (hence `Seek`). Each recipient ends accepted, refused (with
+    /// its reply; temporary or not) or, when a later transaction fails, unsent.
+    ///
+    /// An error in the first transaction is returned as it is ([`send`](Self::send)'s).
+    pub fn send_to_all(
+        &mut self,
+        envelope: &Envelope,
+        mut message: impl Read + Seek,
+    ) -> Result<Delivery, Error> {
+        let start = message.stream_position().map_err(Error::Body)?;
+        let mut plan = Resend::new(envelope);
+        while let Some((envelope, again)) = plan.next() {
+            let rewound = match again {
+                true => message.seek(SeekFrom::Start(start)).map(drop),
+                false => Ok(()),
+            };
+            let result = match rewound {
+                Ok(()) => self.send(envelope, &mut message),
+                Err(e) => Err(Error::Body(e)),
+            };
+            plan.record(result)?;
+        }
+        Ok(plan.finish())
     }
 }
+
+/// What a blocking operation reads its body from and, for a batch, takes its messages
+/// from.
+trait Source: Read + Feed {}
+
+impl<T: Read + Feed> Source for T {}
 
 // ----- Moving bytes ------------------------------------------------------------------------
 

@@ -44,6 +44,12 @@ impl BodyChunks {
         matches!(self.state, ChunkState::Filling | ChunkState::Peeking)
     }
 
+    /// Starts over for the next message's body, keeping the buffer.
+    pub(crate) fn reset(&mut self) {
+        self.len = 0;
+        self.state = ChunkState::Filling;
+    }
+
     /// Where the next read goes (empty when a chunk is ready).
     pub(crate) fn spare(&mut self) -> &mut [u8] {
         match self.state {

@@ -31,7 +31,9 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::ServerName;
 use smtp_proto::Domain;
 
+use crate::accounting::MessageResult;
 use crate::config::ClientConfig;
+use crate::envelope::Envelope;
 use crate::error::{Error, Misuse, TlsError};
 use crate::methods::Start;
 use crate::session::{Event, Outcome, Session, SessionConfig};
@@ -41,6 +43,10 @@ use crate::tls::{session_failure, TlsConfig, TlsMode};
 pub(crate) use crate::body::BodyChunks;
 pub use crate::body::BODY_CHUNK;
 pub(crate) use crate::dial::{tcp_socket, DialStep, Dialer};
+
+/// At most this many messages of a batch are under way at once (with DATA the protocol
+/// allows two: one awaiting its final reply, the next awaiting its 354; BDAT allows more).
+pub(crate) const BATCH_WINDOW: usize = 32;
 
 /// Above this many buffered bytes, `datasend` writes them out.
 const DATASEND_FLUSH: usize = 64 * 1024;
@@ -190,6 +196,11 @@ pub(crate) enum Step<'a> {
     Handshake(TlsStart),
     /// Drop the connection (shut the socket down); then ask for the next step.
     Close,
+    /// A batch wants its next message: take it from the caller (its body is read with
+    /// [`Step::ReadBody`] from now on), then [`DriverCore::message`].
+    NextMessage,
+    /// A message of a batch ended: hand it to the caller; then ask for the next step.
+    MessageDone(MessageResult),
     /// The operation is over: return this (`None` when it awaited no reply: `open`,
     /// `datasend`).
     Done(Result<Option<Outcome>, Error>),
@@ -219,6 +230,8 @@ enum Phase {
     Flush,
     /// Close the connection, then end with this result.
     Close(Result<Option<Outcome>, Error>),
+    /// Close the connection, then poll the session: a batch still hands out its messages.
+    CloseAndDrain,
     /// End the operation with this result.
     End(Result<Option<Outcome>, Error>),
 }
@@ -240,8 +253,10 @@ pub(crate) struct DriverCore {
     timeouts: Timeouts,
     read_buf: Box<[u8]>,
     phase: Phase,
-    /// The body of the `send` under way; `None` for every other operation.
+    /// The body of the `send` or batch message under way; `None` for every other operation.
     body: Option<BodyChunks>,
+    /// The operation under way is a batch: a failure leaves its messages to hand out.
+    batch: bool,
     /// The operation under way is QUIT: the connection closes when it ends.
     quitting: bool,
     /// False once the driver was told to close the connection.
@@ -267,6 +282,7 @@ impl DriverCore {
             read_buf: vec![0; READ_BUF].into_boxed_slice(),
             phase: Phase::Idle,
             body: None,
+            batch: false,
             quitting: false,
             connected: true,
             poisoned: false,
@@ -290,7 +306,8 @@ impl DriverCore {
             return;
         }
         self.quitting = matches!(start, Start::Quit);
-        self.body = matches!(start, Start::Send(_)).then(BodyChunks::new);
+        self.batch = matches!(start, Start::Batch(_));
+        self.body = matches!(start, Start::Send(_) | Start::Batch(_)).then(BodyChunks::new);
         if matches!(start, Start::Open) && self.session.config().tls == TlsMode::Implicit {
             // RFC 8314: TLS from the first byte, the session starts once it is up.
             self.phase = Phase::Handshake(Handshake::Implicit);
@@ -315,6 +332,11 @@ impl DriverCore {
                 Phase::Close(result) => {
                     self.connected = false;
                     self.phase = Phase::End(result);
+                    return Step::Close;
+                }
+                Phase::CloseAndDrain => {
+                    self.connected = false;
+                    self.phase = Phase::Poll;
                     return Step::Close;
                 }
                 Phase::Handshake(kind) => match self.tls_start(kind) {
@@ -363,8 +385,16 @@ impl DriverCore {
                     return Step::Write(self.session.output());
                 }
                 Phase::Act(Event::Done(outcome)) => {
-                    let closed = self.session.is_closed();
-                    self.phase = self.end(Ok(Some(outcome)), closed);
+                    let close = self.session.is_closed() || self.session.is_broken();
+                    self.phase = self.end(Ok(Some(outcome)), close && self.connected);
+                }
+                Phase::Act(Event::NeedMessage) => {
+                    self.phase = Phase::Poll;
+                    return Step::NextMessage;
+                }
+                Phase::Act(Event::MessageDone(result)) => {
+                    self.phase = Phase::Poll;
+                    return Step::MessageDone(result);
                 }
                 Phase::Act(Event::NeedInput) => {
                     self.phase = Phase::Poll;
@@ -429,6 +459,17 @@ impl DriverCore {
         }
     }
 
+    /// The caller's next message after [`Step::NextMessage`], or `None` when there are no
+    /// more; its body is read from the start.
+    pub(crate) fn message(&mut self, envelope: Option<Envelope>) {
+        if let Some(chunks) = &mut self.body {
+            chunks.reset();
+        }
+        if let Err(err) = self.session.push_message(envelope) {
+            self.phase = self.fail(err);
+        }
+    }
+
     /// The result of a [`Step::Handshake`].
     pub(crate) fn handshaken(&mut self, result: Result<(), Error>) {
         if let Err(err) = result {
@@ -464,7 +505,11 @@ impl DriverCore {
 
     /// A failure to move bytes: the session refuses more work and the connection is closed.
     fn fail(&mut self, err: Error) -> Phase {
-        self.session.abort();
+        self.session.abort_with(&err);
+        if self.batch && self.session.in_batch() {
+            // The batch's messages are still to be handed out, each not sent or unknown.
+            return Phase::CloseAndDrain;
+        }
         Phase::Close(Err(err))
     }
 
@@ -539,7 +584,10 @@ mod tests {
                     buf[..reply.len()].copy_from_slice(reply);
                     core.read(Ok(reply.len()));
                 }
-                Step::ReadBody(_) | Step::Handshake(_) => panic!("not in this script"),
+                Step::ReadBody(_)
+                | Step::Handshake(_)
+                | Step::NextMessage
+                | Step::MessageDone(_) => panic!("not in this script"),
                 Step::Close => closed = true,
                 Step::Done(result) => return (result, written, closed),
             }

@@ -92,8 +92,13 @@ impl Envelope {
 pub struct SendReport {
     /// Recipients the server accepted (in the order given).
     pub accepted: Vec<ForwardPath>,
-    /// Recipients the server refused, each with its reply (Net::SMTP's SkipBad).
+    /// Recipients the server refused, each with its reply (Net::SMTP's SkipBad); a 4xx
+    /// refusal is temporary ([`RefusedRecipient::is_temporary`]).
     pub refused: Vec<RefusedRecipient>,
+    /// Recipients past the server's limit for one transaction (RFC 5321 4.5.3.1.10:
+    /// `452 4.5.3` too many recipients): not refused, but to be sent the message again in a
+    /// new transaction, which [`send_to_all`](crate::SmtpClient::send_to_all) does.
+    pub deferred: Vec<RefusedRecipient>,
     /// The reply to the end of data (or BDAT LAST): usually holds the queue id.
     pub reply: smtp_proto::Reply,
 }
@@ -105,4 +110,7 @@ pub struct RecipientsReport {
     pub accepted: Vec<ForwardPath>,
     /// Recipients the server refused, each with its reply.
     pub refused: Vec<RefusedRecipient>,
+    /// Recipients past the server's limit for one transaction (`452 4.5.3`): to be given
+    /// in a new transaction.
+    pub deferred: Vec<RefusedRecipient>,
 }

@@ -112,6 +112,15 @@ pub enum Error {
     /// What was asked for is not supported by this client or this build.
     #[error("{0} is not supported")]
     Unsupported(&'static str),
+    /// A pool's set-up of a new connection (AUTH, or whatever its connector does) failed.
+    #[error("setting up the connection failed: {0}")]
+    Setup(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// No pooled connection came free within the pool's checkout timeout.
+    #[error("no pooled connection came free within {waited:?}")]
+    PoolTimeout {
+        /// How long the caller waited.
+        waited: Duration,
+    },
     /// Reading the message body from the caller's reader failed.
     #[error("reading the message body failed: {0}")]
     Body(#[source] std::io::Error),
@@ -147,6 +156,8 @@ impl Error {
             Error::Io { .. }
             | Error::Connect { .. }
             | Error::Timeout { .. }
+            | Error::PoolTimeout { .. }
+            | Error::Setup(_)
             | Error::ConnectionClosed { .. } => ErrorKind::Connection,
             Error::Tls(_) | Error::TlsRequired(_) => ErrorKind::Tls,
             Error::Protocol(_) => ErrorKind::Protocol,
@@ -249,6 +260,9 @@ pub enum Misuse {
     /// The outcome of an AUTH exchange asked for before its last reply.
     #[error("the AUTH exchange is not finished")]
     AuthUnfinished,
+    /// The pool was shut down.
+    #[error("the pool was shut down")]
+    PoolClosed,
     /// A previous call of the async client was cancelled mid-command.
     #[error("a previous operation was cancelled mid-command; the connection must be closed")]
     Cancelled,
@@ -286,6 +300,24 @@ pub struct RefusedRecipient {
     pub recipient: ForwardPath,
     /// The server's reply to its RCPT TO.
     pub reply: Reply,
+}
+
+impl RefusedRecipient {
+    /// True for a temporary refusal (4xx): the same recipient may be tried again later.
+    pub fn is_temporary(&self) -> bool {
+        self.reply.is_transient_negative()
+    }
+
+    /// True when the server refused the recipient only because the transaction already
+    /// has as many recipients as it takes (RFC 5321 4.5.3.1.10): `452` with the enhanced
+    /// code `4.5.3`, or `452` with none (the code RFC 5321 names for it).
+    pub fn is_too_many_recipients(&self) -> bool {
+        self.reply.code() == smtp_proto::ReplyCode::TOO_MANY_RECIPIENTS
+            && self
+                .reply
+                .enhanced()
+                .is_none_or(|e| (e.class, e.subject, e.detail) == (4, 5, 3))
+    }
 }
 
 impl fmt::Display for RefusedRecipient {

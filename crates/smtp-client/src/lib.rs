@@ -32,14 +32,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod accounting;
 mod blocking;
 mod body;
 mod config;
+mod delivery;
 mod dial;
 mod driver;
 mod envelope;
 mod error;
+mod feed;
 mod methods;
+pub mod pool;
 mod session;
 mod timeouts;
 mod tls;
@@ -47,8 +51,10 @@ mod tls;
 pub mod tokio;
 mod transcript;
 
+pub use accounting::{BatchSummary, MessageResult, MessageState};
 pub use blocking::SmtpClient;
 pub use config::ClientConfig;
+pub use delivery::Delivery;
 pub use driver::BODY_CHUNK;
 pub use envelope::{Envelope, RecipientsReport, SendReport};
 pub use error::{

@@ -23,6 +23,7 @@ use smtp_proto::{
     Capabilities, Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text,
 };
 
+use crate::accounting::BatchSummary;
 use crate::driver::DriverCore;
 use crate::envelope::{Envelope, RecipientsReport, SendReport};
 use crate::error::Error;
@@ -119,6 +120,9 @@ pub(crate) enum Start<'a> {
     Quit,
     /// A whole message: the driver reads the body the core asks for.
     Send(&'a Envelope),
+    /// Many messages, at most this many under way at once: the driver gives each message
+    /// and its body as the core asks, and hands back each message's end.
+    Batch(usize),
 }
 
 impl Start<'_> {
@@ -136,6 +140,7 @@ impl Start<'_> {
             Start::Bdat(chunk, last) => session.start_bdat(chunk, last, now),
             Start::Quit => session.start_quit(now),
             Start::Send(envelope) => session.start_send(envelope.clone(), now),
+            Start::Batch(window) => session.start_batch(window, now),
         }
     }
 }
@@ -281,6 +286,17 @@ pub(crate) fn send(envelope: &Envelope) -> Op<'_, SendReport> {
         start: Start::Send(envelope),
         finish: |outcome| match outcome {
             Some(Outcome::Sent(r)) => Ok(r),
+            _ => Err(unexpected()),
+        },
+    }
+}
+
+/// `send_batch`: many messages, each handed back as it ends.
+pub(crate) fn batch(window: usize) -> Op<'static, BatchSummary> {
+    Op {
+        start: Start::Batch(window),
+        finish: |outcome| match outcome {
+            Some(Outcome::Batch(summary)) => Ok(summary),
             _ => Err(unexpected()),
         },
     }

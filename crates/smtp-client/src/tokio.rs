@@ -4,21 +4,25 @@
 //! [`AsyncSmtpClient`] has the blocking [`SmtpClient`](crate::SmtpClient)'s methods, each an
 //! `async fn` with the same arguments, errors, limits and timeouts (tokio's clock).
 
-use std::io;
+use std::io::{self, SeekFrom};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncSeek, AsyncSeekExt, AsyncWriteExt};
 use ::tokio::net::{TcpSocket, TcpStream};
 use ::tokio::time::{timeout, timeout_at};
 use smtp_proto::{Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
+use crate::accounting::{BatchSummary, MessageResult};
 use crate::config::ClientConfig;
+use crate::delivery::{Delivery, Resend};
+use crate::driver::BATCH_WINDOW;
 use crate::driver::{io_err, tcp_socket, DialStep, Dialer, DriverCore, Step, TlsStart};
 use crate::envelope::{Envelope, RecipientsReport, SendReport};
 use crate::error::Error;
+use crate::feed::{Feed, Messages, OneBody};
 use crate::methods::{self, Client, Op};
 use crate::tls::{handshake_failed, handshake_timed_out};
 
@@ -170,11 +174,7 @@ impl AsyncSmtpClient {
     /// Runs `op` to its end, reading the body (of `send`) from `body`. A future dropped
     /// before the end leaves the operation unfinished in the core, which then refuses every
     /// later one (see [Cancellation](Self#cancellation)).
-    async fn run<T>(
-        &mut self,
-        op: Op<'_, T>,
-        body: &mut (dyn AsyncRead + Unpin + Send),
-    ) -> Result<T, Error> {
+    async fn run<T>(&mut self, op: Op<'_, T>, body: &mut dyn Source) -> Result<T, Error> {
         self.core.begin(op.start);
         loop {
             match self.core.next_step() {
@@ -195,6 +195,11 @@ impl AsyncSmtpClient {
                     self.core.handshaken(result);
                 }
                 Step::Close => self.io.close(),
+                Step::NextMessage => {
+                    let next = body.next_message();
+                    self.core.message(next);
+                }
+                Step::MessageDone(result) => body.message_done(result),
                 Step::Done(outcome) => return (op.finish)(outcome?),
             }
         }
@@ -202,7 +207,7 @@ impl AsyncSmtpClient {
 
     /// Runs `op`, which has no body.
     async fn op<T>(&mut self, op: Op<'_, T>) -> Result<T, Error> {
-        self.run(op, &mut ::tokio::io::empty()).await
+        self.run(op, &mut OneBody(::tokio::io::empty())).await
     }
 
     // ----- Net::SMTP's methods that talk to the server (see `methods`) ----------------
@@ -340,9 +345,59 @@ impl AsyncSmtpClient {
         envelope: &Envelope,
         mut message: impl AsyncRead + Unpin + Send,
     ) -> Result<SendReport, Error> {
-        self.run(methods::send(envelope), &mut message).await
+        self.run(methods::send(envelope), &mut OneBody(&mut message))
+            .await
+    }
+
+    /// Sends many messages over this connection, each handed to `on_done` as it ends: the
+    /// blocking client's [`send_batch`](crate::SmtpClient::send_batch), one round trip per
+    /// message with PIPELINING, each message ending in exactly one
+    /// [`MessageState`](crate::MessageState).
+    pub async fn send_batch<I, R, F>(
+        &mut self,
+        messages: I,
+        on_done: F,
+    ) -> Result<BatchSummary, Error>
+    where
+        I: IntoIterator<Item = (Envelope, R)>,
+        I::IntoIter: Unpin + Send,
+        R: AsyncRead + Unpin + Send,
+        F: FnMut(MessageResult) + Unpin + Send,
+    {
+        let mut feed = Messages::new(messages.into_iter(), on_done);
+        self.run(methods::batch(BATCH_WINDOW), &mut feed).await
+    }
+
+    /// Sends one message to every recipient, in as many transactions as the server needs
+    /// (recipients past its limit, `452 4.5.3`, get the message in a new transaction): the
+    /// blocking client's [`send_to_all`](crate::SmtpClient::send_to_all), the body read
+    /// again from where it started for each transaction after the first.
+    pub async fn send_to_all(
+        &mut self,
+        envelope: &Envelope,
+        mut message: impl AsyncRead + AsyncSeek + Unpin + Send,
+    ) -> Result<Delivery, Error> {
+        let start = message.stream_position().await.map_err(Error::Body)?;
+        let mut plan = Resend::new(envelope);
+        while let Some((envelope, again)) = plan.next() {
+            let rewound = match again {
+                true => message.seek(SeekFrom::Start(start)).await.map(drop),
+                false => Ok(()),
+            };
+            let result = match rewound {
+                Ok(()) => self.send(envelope, &mut message).await,
+                Err(e) => Err(Error::Body(e)),
+            };
+            plan.record(result)?;
+        }
+        Ok(plan.finish())
     }
 }
+
+/// What an async operation reads its body from and, for a batch, takes its messages from.
+trait Source: AsyncRead + Unpin + Send + Feed {}
+
+impl<T: AsyncRead + Unpin + Send + Feed> Source for T {}
 
 // ----- Moving bytes ------------------------------------------------------------------------
 

@@ -49,6 +49,11 @@ for_both_drivers!(
     a_reply_that_comes_with_the_last_rcpt_reply_never_answers_bdat,
     a_reply_that_comes_with_a_bdat_chunk_reply_never_answers_the_next_chunk,
     a_reply_that_comes_with_the_354_to_data_stops_datasend,
+    recipients_past_the_limit_get_the_message_in_new_transactions,
+    a_later_transaction_that_fails_leaves_its_recipients_unsent,
+    a_batch_puts_each_mail_behind_the_previous_end_of_data,
+    a_batch_cut_off_reports_each_message_unknown_or_not_sent,
+    a_batch_meeting_421_reports_the_rest_not_sent,
 );
 
 fn config(server: &ScriptedServer, mode: TlsMode) -> ClientConfig {
@@ -955,4 +960,322 @@ fn a_reply_that_comes_with_the_354_to_data_stops_datasend<C: Driver>() {
         drop(client);
         finish_ok(server);
     }
+}
+
+/// The replies to a pipelined MAIL, RCPTs and DATA: `ok` recipients accepted, the rest of
+/// `rcpts` answered `rest`.
+fn envelope_replies(rcpts: usize, ok: usize, rest: &str) -> String {
+    let mut replies = vec!["250 2.1.0 ok".to_owned()];
+    for i in 0..rcpts {
+        replies.push(if i < ok {
+            "250 2.1.5 ok".to_owned()
+        } else {
+            rest.to_owned()
+        });
+    }
+    replies.push("354 go".to_owned());
+    replies.join("\n")
+}
+
+fn recipients_past_the_limit_get_the_message_in_new_transactions<C: Driver>() {
+    // A server that takes two recipients per transaction (RFC 5321 4.5.3.1.10), and
+    // refuses one recipient for good and another for now.
+    let too_many = "452 4.5.3 Error: too many recipients";
+    let names = ["a", "full", "b", "c", "gone", "d"];
+    let rcpt = |n: &str| format!("RCPT TO:<{n}@example.test>");
+    let mut script = Script::new().greet_ehlo(&["PIPELINING"]);
+    // Transaction 1: a accepted, full 452 4.2.2 (mailbox full: temporary, not deferred),
+    // b accepted, then the limit: c, gone, d deferred.
+    script = script.expect("MAIL FROM:<alice@example.test>");
+    for n in names {
+        script = script.expect(&rcpt(n));
+    }
+    let replies = [
+        "250 2.1.0 ok",
+        "250 ok",
+        "452 4.2.2 mailbox full",
+        "250 ok",
+        too_many,
+        too_many,
+        too_many,
+        "354 go",
+    ];
+    script = script
+        .expect("DATA")
+        .reply(&replies.join("\n"))
+        .read_data()
+        .reply("250 2.0.0 queued as ONE");
+    // Transaction 2: c accepted, gone refused for good, d past the limit again.
+    script = script.expect("MAIL FROM:<alice@example.test>");
+    for n in ["c", "gone", "d"] {
+        script = script.expect(&rcpt(n));
+    }
+    let replies = [
+        "250 ok",
+        "250 ok",
+        "550 5.1.1 no such user",
+        too_many,
+        "354 go",
+    ];
+    script = script
+        .expect("DATA")
+        .reply(&replies.join("\n"))
+        .read_data()
+        .reply("250 2.0.0 queued as TWO");
+    // Transaction 3: d.
+    script = script
+        .expect("MAIL FROM:<alice@example.test>")
+        .expect(&rcpt("d"))
+        .expect("DATA")
+        .reply(&envelope_replies(1, 1, ""))
+        .read_data()
+        .reply("250 2.0.0 queued as THREE")
+        .expect("QUIT")
+        .reply("221 bye");
+    let server = ScriptedServer::start(script).unwrap();
+    let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
+    let env = Envelope::new(
+        from("alice@example.test"),
+        names.map(|n| to(&format!("{n}@example.test"))),
+    );
+    let body = b"Subject: many\r\n\r\nonce each\r\n";
+    let delivery = client.send_to_all(&env, &body[..]).unwrap();
+    let queued: Vec<String> = delivery
+        .transactions
+        .iter()
+        .map(|t| t.reply.text())
+        .collect();
+    assert_eq!(queued.len(), 3, "{queued:?}");
+    assert!(queued[2].ends_with("THREE"));
+    let accepted: Vec<_> = delivery.accepted().cloned().collect();
+    assert_eq!(
+        accepted,
+        ["a", "b", "c", "d"].map(|n| to(&format!("{n}@example.test")))
+    );
+    let refused: Vec<(String, bool)> = delivery
+        .refused()
+        .map(|r| (r.recipient.to_string(), r.is_temporary()))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            ("<full@example.test>".to_owned(), true),
+            ("<gone@example.test>".to_owned(), false)
+        ]
+    );
+    assert!(delivery.unsent().is_empty());
+    assert!(!delivery.all_accepted());
+    // The first transaction's report says who was left for the next one.
+    let deferred: Vec<_> = delivery.transactions[0]
+        .deferred
+        .iter()
+        .map(|d| d.recipient.to_string())
+        .collect();
+    assert_eq!(
+        deferred,
+        [
+            "<c@example.test>",
+            "<gone@example.test>",
+            "<d@example.test>"
+        ]
+    );
+    client.quit().unwrap();
+    let record = finish_ok(server);
+    assert_eq!(record.messages.len(), 3);
+    for m in &record.messages {
+        assert_eq!(m, &b"Subject: many\r\n\r\nonce each\r\n.\r\n".to_vec());
+    }
+}
+
+fn a_later_transaction_that_fails_leaves_its_recipients_unsent<C: Driver>() {
+    let server = ScriptedServer::start(
+        Script::new()
+            .greet_ehlo(&["PIPELINING"])
+            .expect("MAIL FROM:<alice@example.test>")
+            .expect("RCPT TO:<a@example.test>")
+            .expect("RCPT TO:<b@example.test>")
+            .expect("DATA")
+            .reply(&envelope_replies(2, 1, "452 4.5.3 too many recipients"))
+            .read_data()
+            .reply("250 queued")
+            .expect("MAIL FROM:<alice@example.test>")
+            .expect("RCPT TO:<b@example.test>")
+            .expect("DATA")
+            .reply("421 4.3.2 shutting down")
+            .expect_eof(),
+    )
+    .unwrap();
+    let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
+    let env = Envelope::new(
+        from("alice@example.test"),
+        [to("a@example.test"), to("b@example.test")],
+    );
+    let delivery = client.send_to_all(&env, &b"x\r\n"[..]).unwrap();
+    assert_eq!(delivery.accepted().count(), 1);
+    assert_eq!(delivery.unsent(), [to("b@example.test")]);
+    let (_, err) = delivery.stopped.as_ref().unwrap();
+    assert_eq!(err.reply().map(|r| r.code().get()), Some(421), "{err:?}");
+    drop(client);
+    finish_ok(server);
+}
+
+fn batch_of(names: &[&str]) -> Vec<(Envelope, Vec<u8>)> {
+    names
+        .iter()
+        .map(|n| {
+            let env = Envelope::new(
+                from("alice@example.test"),
+                [to(&format!("{n}@example.test"))],
+            );
+            (env, format!("Subject: {n}\r\n\r\nfor {n}\r\n").into_bytes())
+        })
+        .collect()
+}
+
+fn states(results: &[smtp_client::MessageResult]) -> Vec<(usize, &'static str)> {
+    results
+        .iter()
+        .map(|r| {
+            let state = match &r.state {
+                smtp_client::MessageState::Accepted(_) => "accepted",
+                smtp_client::MessageState::Refused(_) => "refused",
+                smtp_client::MessageState::NotSent(_) => "not sent",
+                smtp_client::MessageState::Unknown(_) => "unknown",
+            };
+            (r.index, state)
+        })
+        .collect()
+}
+
+fn a_batch_puts_each_mail_behind_the_previous_end_of_data<C: Driver>() {
+    // The server answers a message's end of data only once it has read the next message's
+    // MAIL, RCPT and DATA: a client that waited for that reply first would stall here.
+    let server = ScriptedServer::start(
+        Script::new()
+            .greet_ehlo(&["PIPELINING"])
+            .expect("MAIL FROM:<alice@example.test>")
+            .expect("RCPT TO:<one@example.test>")
+            .expect("DATA")
+            .reply("250 ok\n250 ok\n354 go")
+            .read_data()
+            .expect("MAIL FROM:<alice@example.test>")
+            .expect("RCPT TO:<two@example.test>")
+            .expect("DATA")
+            .reply("250 queued 1\n250 ok\n250 ok\n354 go")
+            .read_data()
+            .expect("MAIL FROM:<alice@example.test>")
+            .expect("RCPT TO:<bad@example.test>")
+            .expect("DATA")
+            .reply("250 queued 2\n250 ok\n550 5.1.1 no such user\n554 5.5.1 no valid recipients")
+            // Message three failed: RSET before message four's MAIL.
+            .expect("RSET")
+            .reply("250 ok")
+            .expect("MAIL FROM:<alice@example.test>")
+            .expect("RCPT TO:<four@example.test>")
+            .expect("DATA")
+            .reply("250 ok\n250 ok\n354 go")
+            .read_data()
+            .reply("250 queued 4")
+            .expect("QUIT")
+            .reply("221 bye"),
+    )
+    .unwrap();
+    let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
+    let (summary, results) = client
+        .send_batch(batch_of(&["one", "two", "bad", "four"]))
+        .unwrap();
+    assert_eq!(
+        states(&results),
+        [
+            (0, "accepted"),
+            (1, "accepted"),
+            (2, "refused"),
+            (3, "accepted")
+        ]
+    );
+    let smtp_client::MessageState::Accepted(report) = &results[3].state else {
+        panic!("{:?}", results[3]);
+    };
+    assert_eq!(report.reply.text(), "queued 4");
+    let smtp_client::MessageState::Refused(err) = &results[2].state else {
+        panic!("{:?}", results[2]);
+    };
+    assert!(matches!(err, Error::RecipientsRefused { .. }), "{err:?}");
+    assert_eq!(
+        (summary.accepted, summary.refused, summary.total()),
+        (3, 1, 4)
+    );
+    assert!(summary.connection_error.is_none());
+    client.quit().unwrap();
+    let record = finish_ok(server);
+    assert_eq!(record.messages.len(), 3);
+    assert_eq!(
+        record.messages[1],
+        b"Subject: two\r\n\r\nfor two\r\n.\r\n".to_vec()
+    );
+}
+
+fn a_batch_cut_off_reports_each_message_unknown_or_not_sent<C: Driver>() {
+    // Message one's end of data went out and no reply came: unknown. Message two waited
+    // for its 354: not sent. Message three was never started: not sent.
+    let server = ScriptedServer::start(
+        Script::new()
+            .greet_ehlo(&["PIPELINING"])
+            .expect("MAIL FROM:<alice@example.test>")
+            .expect("RCPT TO:<one@example.test>")
+            .expect("DATA")
+            .reply("250 ok\n250 ok\n354 go")
+            .read_data()
+            .expect("MAIL FROM:<alice@example.test>")
+            .expect("RCPT TO:<two@example.test>")
+            .expect("DATA")
+            .close(),
+    )
+    .unwrap();
+    let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
+    let (summary, results) = client
+        .send_batch(batch_of(&["one", "two", "three"]))
+        .unwrap();
+    assert_eq!(
+        states(&results),
+        [(0, "unknown"), (1, "not sent"), (2, "not sent")]
+    );
+    assert_eq!((summary.unknown, summary.not_sent), (1, 2));
+    assert!(summary.connection_error.is_some());
+    // The connection is gone: nothing more is sent.
+    assert!(client.noop().is_err());
+    finish_ok(server);
+}
+
+fn a_batch_meeting_421_reports_the_rest_not_sent<C: Driver>() {
+    let server = ScriptedServer::start(
+        Script::new()
+            .greet_ehlo(&["PIPELINING"])
+            .expect("MAIL FROM:<alice@example.test>")
+            .expect("RCPT TO:<one@example.test>")
+            .expect("DATA")
+            .reply("250 ok\n250 ok\n354 go")
+            .read_data()
+            .expect("MAIL FROM:<alice@example.test>")
+            .expect("RCPT TO:<two@example.test>")
+            .expect("DATA")
+            .reply("250 queued 1\n421 4.3.2 shutting down")
+            .expect_eof(),
+    )
+    .unwrap();
+    let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
+    let (summary, results) = client
+        .send_batch(batch_of(&["one", "two", "three"]))
+        .unwrap();
+    assert_eq!(
+        states(&results),
+        [(0, "accepted"), (1, "not sent"), (2, "not sent")]
+    );
+    let smtp_client::MessageState::NotSent(err) = &results[1].state else {
+        panic!("{:?}", results[1]);
+    };
+    assert_eq!(err.reply().map(|r| r.code().get()), Some(421));
+    assert_eq!(summary.accepted, 1);
+    drop(client);
+    finish_ok(server);
 }

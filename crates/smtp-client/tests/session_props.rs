@@ -10,6 +10,8 @@ use test_support::session_model::{self, Call, Case, Server, REPLIES, TLS_MODES};
 fn call() -> impl Strategy<Value = Call> {
     prop_oneof![
         4 => (0usize..100_000, any::<bool>()).prop_map(|(body, chunking)| Call::Send { body, chunking }),
+        2 => (0usize..6, 0usize..100_000, any::<bool>())
+            .prop_map(|(count, body, chunking)| Call::Batch { count, body, chunking }),
         1 => Just(Call::Open),
         1 => Just(Call::Hello),
         1 => Just(Call::StartTls),
@@ -84,5 +86,39 @@ mod fuzz_findings {
     #[test]
     fn a_stray_250_with_the_354_is_never_the_message_s_reply() {
         replay("0100000000000002233202a0f9ececececececececececec21ecec");
+    }
+}
+
+/// The harness really delivers through each path it checks: `send` and a batch, with and
+/// without PIPELINING, with DATA and BDAT, against the well-behaved model.
+#[test]
+fn the_model_takes_each_message_of_a_send_and_a_batch() {
+    for pipelining in [false, true] {
+        for chunking in [false, true] {
+            let summary = session_model::run(Case {
+                tls: TLS_MODES[3],
+                pipelining,
+                small_limits: false,
+                open_first: true,
+                calls: vec![
+                    Call::Send {
+                        body: 100,
+                        chunking,
+                    },
+                    Call::Batch {
+                        count: 3,
+                        body: 100,
+                        chunking,
+                    },
+                ],
+                script: std::iter::repeat_n([Server::Answer, Server::Flush], 60)
+                    .flatten()
+                    .collect(),
+            });
+            assert_eq!(
+                summary.sent, 4,
+                "pipelining {pipelining}, chunking {chunking}"
+            );
+        }
     }
 }

@@ -142,6 +142,16 @@ pub struct Args {
     #[arg(long, short, conflicts_with = "transcript")]
     pub quiet: bool,
 
+    /// Load mode (as Postfix's smtp-source): send the message this many times, over
+    /// --concurrency pooled connections, and print messages per second and how many ended
+    /// accepted, refused, not sent and unknown.
+    #[arg(long, value_name = "N", conflicts_with_all = ["demo", "transcript"])]
+    pub count: Option<u64>,
+
+    /// Connections at once in load mode.
+    #[arg(long, value_name = "C", default_value_t = 1, requires = "count")]
+    pub concurrency: usize,
+
     /// Start the built-in demo server on 127.0.0.1 and send through it (through each of its
     /// mechanisms unless --auth is given), printing what it received.
     #[arg(long, conflicts_with_all = ["server", "tls", "ca_file", "submission"])]
@@ -227,6 +237,17 @@ pub struct Plan {
     pub transcript: bool,
     /// `--quiet`.
     pub quiet: bool,
+    /// Load mode: `--count` and `--concurrency`.
+    pub load: Option<Load>,
+}
+
+/// `--count N --concurrency C`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Load {
+    /// Messages in all.
+    pub count: u64,
+    /// Connections at once.
+    pub concurrency: usize,
 }
 
 fn usage(msg: impl Into<String>) -> Failure {
@@ -497,7 +518,32 @@ pub fn plan(args: &Args) -> Result<Plan, Failure> {
         pipelining: args.pipelining == PipeliningArg::Auto,
         transcript: args.transcript,
         quiet: args.quiet,
+        load: load(args)?,
     })
+}
+
+/// `--count` and `--concurrency`, checked.
+fn load(args: &Args) -> Result<Option<Load>, Failure> {
+    let Some(count) = args.count else {
+        return Ok(None);
+    };
+    if count == 0 {
+        return Err(usage("--count 0: nothing to send"));
+    }
+    if count > 1_000_000 {
+        // Every message is held in memory until the run ends.
+        return Err(usage(format!("--count {count}: at most 1000000")));
+    }
+    if !(1..=1000).contains(&args.concurrency) {
+        return Err(usage(format!(
+            "--concurrency {}: from 1 to 1000",
+            args.concurrency
+        )));
+    }
+    Ok(Some(Load {
+        count,
+        concurrency: args.concurrency,
+    }))
 }
 
 #[cfg(test)]

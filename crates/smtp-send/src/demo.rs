@@ -105,6 +105,7 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             pipelining: args.pipelining == cli::PipeliningArg::Auto,
             transcript: !args.quiet,
             quiet: args.quiet,
+            load: None,
         };
         let before = server.received().len();
         let config = client_config(&plan, Trust::Only(server.ca_der()))?;

@@ -53,6 +53,8 @@ impl fmt::Display for Failure {
     }
 }
 
+impl std::error::Error for Failure {}
+
 impl Failure {
     /// Usage or bad input.
     pub fn usage(msg: impl Into<String>) -> Failure {

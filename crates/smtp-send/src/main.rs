@@ -8,6 +8,7 @@ mod auth;
 mod cli;
 mod demo;
 mod exit;
+mod load;
 mod message;
 mod send;
 
@@ -37,6 +38,9 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<(), exit::Failure> {
     let mut plan = cli::plan(args)?;
     let config = client_config(&plan, Trust::Default)?;
+    if let Some(load) = plan.load {
+        return load::run(&mut plan, config, load);
+    }
     let sent = send(&mut plan, config)?;
     if !plan.quiet {
         let auth = match &sent.mechanism {

@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use rustls_pki_types::CertificateDer;
-use smtp_client::{ClientConfig, Envelope, SmtpClient, Timeouts, TlsConfig, TlsMode};
+use smtp_client::{ClientConfig, Delivery, Envelope, SmtpClient, Timeouts, TlsConfig, TlsMode};
 
 use crate::auth::{authenticate, ServerName};
 use crate::cli::{Body, Plan, TlsArg};
@@ -102,7 +102,9 @@ pub fn send(plan: &mut Plan, config: ClientConfig) -> Result<Sent, Failure> {
             subject: String::new(),
         },
     );
-    let report = match body {
+    // Recipients past the server's limit for one transaction get the message in a new
+    // one: the body is read again, which a file or a generated message allows.
+    let delivery = match body {
         Body::Generated { subject } => {
             let id_domain = plan
                 .helo
@@ -118,31 +120,56 @@ pub fn send(plan: &mut Plan, config: ClientConfig) -> Result<Sent, Failure> {
                 SystemTime::now(),
             );
             envelope = envelope.size(message.len() as u64);
-            client.send(&envelope, &message[..])
+            client.send_to_all(&envelope, std::io::Cursor::new(message))
         }
         Body::File(file, len) => {
             envelope = envelope.size(len);
-            client.send(&envelope, file)
+            client.send_to_all(&envelope, file)
         }
-        Body::Stdin => client.send(&envelope, std::io::stdin().lock()),
+        Body::Stdin => client
+            .send(&envelope, std::io::stdin().lock())
+            .map(|report| Delivery {
+                transactions: vec![report],
+                stopped: None,
+            }),
     }
     .map_err(|e| Failure::from_client("send", &e))?;
     // The message is in; a failed QUIT changes nothing for it.
     let _ = client.quit();
-    if !report.refused.is_empty() {
-        let each: Vec<String> = report.refused.iter().map(ToString::to_string).collect();
+    let left_over = delivery
+        .transactions
+        .last()
+        .into_iter()
+        .flat_map(|t| t.deferred.iter())
+        .map(|d| format!("{d} (past the server's recipient limit; stdin cannot be read again)"));
+    let unsent = delivery.stopped.iter().flat_map(|(left, err)| {
+        left.iter()
+            .map(move |r| format!("{r}: not sent, a later transaction failed: {err}"))
+    });
+    let failed: Vec<String> = delivery
+        .refused()
+        .map(ToString::to_string)
+        .chain(left_over)
+        .chain(unsent)
+        .collect();
+    let accepted = delivery.accepted().count();
+    if !failed.is_empty() {
         return Err(Failure::new(
             Kind::Refused,
             format!(
-                "rcpt failed: {} (the message went to the {} other recipient(s))",
-                each.join("; "),
-                report.accepted.len()
+                "rcpt failed: {} (the message went to the {accepted} other recipient(s))",
+                failed.join("; "),
             ),
         ));
     }
+    let reply = delivery
+        .transactions
+        .last()
+        .map(|t| t.reply.to_string())
+        .unwrap_or_default();
     Ok(Sent {
         mechanism,
-        reply: report.reply.to_string(),
-        accepted: report.accepted.len(),
+        reply,
+        accepted,
     })
 }

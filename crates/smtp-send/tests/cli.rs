@@ -570,3 +570,108 @@ fn demo_mode_xoauth2_and_oauthbearer_take_the_password_as_the_token() {
         assert!(err.contains("status"), "the error JSON: {err}");
     }
 }
+
+/// Against the project's real Postfix (`cargo xtask servers up`): 127.0.0.1:12527 takes at
+/// most ten recipients per transaction. One run of the tool to 35 recipients delivers one
+/// copy to each (the sink Maildir gets 35 files with the run's subject) and exits 0.
+#[test]
+#[ignore = "needs real servers: cargo xtask servers up"]
+fn recipients_past_the_servers_limit_each_get_one_copy() {
+    let subject = format!(
+        "limit-cli-{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+    );
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "--server",
+        "127.0.0.1:12527",
+        "--tls",
+        "none",
+        "--timeout",
+        "30",
+    ])
+    .args(["--from", "alice@example.test", "--subject", &subject]);
+    for i in 0..35 {
+        cmd.args(["--to", &format!("cli{i:02}@example.test")]);
+    }
+    let out = cmd.output().expect("run smtp-send");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = PathBuf::from("/var/tmp/smtp-auth-it/maildir/sink/new");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let count = loop {
+        let count = std::fs::read_dir(&dir)
+            .expect("sink Maildir")
+            .flatten()
+            .filter(|e| {
+                std::fs::read(e.path())
+                    .is_ok_and(|b| b.windows(subject.len()).any(|w| w == subject.as_bytes()))
+            })
+            .count();
+        if count >= 35 || std::time::Instant::now() > deadline {
+            break count;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(count, 35, "one copy per recipient");
+}
+
+#[test]
+fn load_mode_sends_count_messages_over_pooled_authenticated_connections() {
+    let (server, ca) = server();
+    let v = flags(&[
+        &["--auth", "PLAIN", "--count", "30", "--concurrency", "3"],
+        AUTH_FLAGS,
+        ENVELOPE,
+    ]);
+    let out = run(&server, &ca, DEMO_PASSWORD, &args_of(&v));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let line = stdout(&out);
+    assert!(line.starts_with("30 messages in "), "{line}");
+    assert!(
+        line.contains("msg/s): accepted 30, refused 0, not sent 0, unknown 0"),
+        "{line}"
+    );
+    // Piped: no progress bar on stderr.
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    let got = server.received();
+    assert_eq!(got.len(), 30);
+    let mut ids: Vec<String> = got
+        .iter()
+        .inspect(|m| assert_eq!(m.authenticated.as_deref(), Some(DEMO_USER)))
+        .map(|m| {
+            let text = String::from_utf8_lossy(&m.data);
+            let at = text.find("Message-ID: ").expect("a Message-ID");
+            text[at..].lines().next().unwrap_or_default().to_owned()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 30, "each message has its own Message-ID");
+}
+
+#[test]
+fn load_mode_flags_are_checked_before_connecting() {
+    let (server, ca) = server();
+    for bad in [
+        &["--count", "0"][..],
+        &["--count", "2000000"],
+        &["--count", "5", "--concurrency", "0"],
+        &["--concurrency", "4"],
+    ] {
+        let v = flags(&[bad, ENVELOPE]);
+        let out = run(&server, &ca, DEMO_PASSWORD, &args_of(&v));
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
+    }
+    assert!(server.received().is_empty());
+}
+
+#[test]
+fn load_mode_with_wrong_credentials_exits_3_with_nothing_sent() {
+    let (server, ca) = server();
+    let v = flags(&[&["--auth", "PLAIN", "--count", "5"], AUTH_FLAGS, ENVELOPE]);
+    let out = run(&server, &ca, "wrong password", &args_of(&v));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("5 not sent"), "{}", stderr(&out));
+    assert!(server.received().is_empty());
+}

@@ -6,7 +6,10 @@
 use std::io::Read;
 use std::net::SocketAddr;
 
-use smtp_client::{ClientConfig, Envelope, Error, RecipientsReport, SendReport, SmtpClient};
+use smtp_client::{
+    BatchSummary, ClientConfig, Delivery, Envelope, Error, MessageResult, RecipientsReport,
+    SendReport, SmtpClient,
+};
 use smtp_proto::{
     Capabilities, Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text,
 };
@@ -39,6 +42,20 @@ pub trait Driver: Sized + std::fmt::Debug {
     fn command(&mut self, command: &Command<'_>) -> Result<Reply, Error>;
     fn quit(&mut self) -> Result<Option<Reply>, Error>;
     fn send(&mut self, envelope: &Envelope, body: &[u8]) -> Result<SendReport, Error>;
+    /// `send_batch` over in-memory bodies: the summary and every message's result, in the
+    /// order they were handed out.
+    fn send_batch(
+        &mut self,
+        messages: Vec<(Envelope, Vec<u8>)>,
+    ) -> Result<(BatchSummary, Vec<MessageResult>), Error>;
+    /// `send_batch` that gives the recipients a message's transaction deferred (`452 4.5.3`)
+    /// the same message again, as a new message of the same batch.
+    fn send_batch_resending(
+        &mut self,
+        messages: Vec<(Envelope, Vec<u8>)>,
+    ) -> Result<(BatchSummary, Vec<MessageResult>), Error>;
+    /// `send_to_all`: as many transactions as the server's recipient limit needs.
+    fn send_to_all(&mut self, envelope: &Envelope, body: &[u8]) -> Result<Delivery, Error>;
     /// Sends a body read from `reader` as it goes (constant memory).
     fn send_stream(
         &mut self,
@@ -125,6 +142,28 @@ impl Driver for SmtpClient {
     }
     fn send(&mut self, envelope: &Envelope, body: &[u8]) -> Result<SendReport, Error> {
         self.send(envelope, body)
+    }
+    fn send_to_all(&mut self, envelope: &Envelope, body: &[u8]) -> Result<Delivery, Error> {
+        self.send_to_all(envelope, std::io::Cursor::new(body))
+    }
+    fn send_batch(
+        &mut self,
+        messages: Vec<(Envelope, Vec<u8>)>,
+    ) -> Result<(BatchSummary, Vec<MessageResult>), Error> {
+        let mut results = Vec::new();
+        let messages = messages
+            .into_iter()
+            .map(|(e, b)| (e, std::io::Cursor::new(b)));
+        let summary = self.send_batch(messages, |r| results.push(r))?;
+        Ok((summary, results))
+    }
+    fn send_batch_resending(
+        &mut self,
+        messages: Vec<(Envelope, Vec<u8>)>,
+    ) -> Result<(BatchSummary, Vec<MessageResult>), Error> {
+        let feed = Resending::new(messages);
+        let summary = self.send_batch(feed.messages(), feed.on_done())?;
+        Ok((summary, feed.results()))
     }
     fn send_stream(
         &mut self,
@@ -259,6 +298,33 @@ mod tokio_driver {
         fn send(&mut self, envelope: &Envelope, body: &[u8]) -> Result<SendReport, Error> {
             self.rt.block_on(self.client.send(envelope, body))
         }
+        fn send_batch(
+            &mut self,
+            messages: Vec<(Envelope, Vec<u8>)>,
+        ) -> Result<(BatchSummary, Vec<MessageResult>), Error> {
+            let mut results = Vec::new();
+            let messages = messages
+                .into_iter()
+                .map(|(e, b)| (e, std::io::Cursor::new(b)));
+            let summary = self
+                .rt
+                .block_on(self.client.send_batch(messages, |r| results.push(r)))?;
+            Ok((summary, results))
+        }
+        fn send_batch_resending(
+            &mut self,
+            messages: Vec<(Envelope, Vec<u8>)>,
+        ) -> Result<(BatchSummary, Vec<MessageResult>), Error> {
+            let feed = Resending::new(messages);
+            let summary = self
+                .rt
+                .block_on(self.client.send_batch(feed.messages(), feed.on_done()))?;
+            Ok((summary, feed.results()))
+        }
+        fn send_to_all(&mut self, envelope: &Envelope, body: &[u8]) -> Result<Delivery, Error> {
+            let body = std::io::Cursor::new(body);
+            self.rt.block_on(self.client.send_to_all(envelope, body))
+        }
         fn send_stream(
             &mut self,
             envelope: &Envelope,
@@ -267,5 +333,67 @@ mod tokio_driver {
             self.rt
                 .block_on(self.client.send(envelope, FromRead(reader)))
         }
+    }
+}
+
+/// The messages of a batch that grows: a message accepted for only some recipients because
+/// the rest were past the server's limit (`452 4.5.3`) is queued again for those.
+#[derive(Clone)]
+pub struct Resending {
+    state: std::sync::Arc<std::sync::Mutex<ResendState>>,
+}
+
+#[derive(Default)]
+struct ResendState {
+    queue: std::collections::VecDeque<(Envelope, Vec<u8>)>,
+    /// The sender and body of each message given so far, by batch index.
+    given: Vec<(smtp_proto::ReversePath, Vec<u8>)>,
+    results: Vec<MessageResult>,
+}
+
+impl Resending {
+    /// A batch of `messages` to start with.
+    pub fn new(messages: Vec<(Envelope, Vec<u8>)>) -> Resending {
+        let state = ResendState {
+            queue: messages.into(),
+            ..ResendState::default()
+        };
+        Resending {
+            state: std::sync::Arc::new(std::sync::Mutex::new(state)),
+        }
+    }
+
+    /// The batch's messages, the queued-again ones included.
+    pub fn messages(
+        &self,
+    ) -> impl Iterator<Item = (Envelope, std::io::Cursor<Vec<u8>>)> + Unpin + Send {
+        let state = self.state.clone();
+        std::iter::from_fn(move || {
+            let mut s = state.lock().unwrap();
+            let (envelope, body) = s.queue.pop_front()?;
+            s.given.push((envelope.from().clone(), body.clone()));
+            Some((envelope, std::io::Cursor::new(body)))
+        })
+    }
+
+    /// The callback: keeps each result, queues deferred recipients again.
+    pub fn on_done(&self) -> impl FnMut(MessageResult) + Unpin + Send {
+        let state = self.state.clone();
+        move |result| {
+            let mut s = state.lock().unwrap();
+            if let smtp_client::MessageState::Accepted(report) = &result.state {
+                if !report.deferred.is_empty() {
+                    let (from, body) = s.given[result.index].clone();
+                    let to = report.deferred.iter().map(|d| d.recipient.clone());
+                    s.queue.push_back((Envelope::new(from, to), body));
+                }
+            }
+            s.results.push(result);
+        }
+    }
+
+    /// Every result, in the order they were handed out.
+    pub fn results(&self) -> Vec<MessageResult> {
+        std::mem::take(&mut self.state.lock().unwrap().results)
     }
 }

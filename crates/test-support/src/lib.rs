@@ -34,6 +34,7 @@
 #[cfg(feature = "auth")]
 pub mod auth;
 pub mod client;
+pub mod fault_proxy;
 #[doc(hidden)]
 pub mod session_model;
 

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use arbitrary::Unstructured;
 
-use smtp_client::{Envelope, Error, Event, Expect, Outcome, Session, SessionConfig, TlsMode};
+use smtp_client::{
+    Envelope, Error, Event, Expect, MessageState, Outcome, Session, SessionConfig, TlsMode,
+};
 use smtp_proto::{
     Command, Domain, ForwardPath, MailParams, Mailbox, RcptParams, ReplyLimits, ReversePath,
 };
@@ -72,6 +74,12 @@ pub enum Call {
     Recipients(usize),
     /// `send` of a body of `body` bytes, with BDAT preferred or not.
     Send {
+        body: usize,
+        chunking: bool,
+    },
+    /// `start_batch` (a window of three) with `count` such messages.
+    Batch {
+        count: usize,
         body: usize,
         chunking: bool,
     },
@@ -146,7 +154,11 @@ fn call(u: &mut Unstructured<'_>) -> arbitrary::Result<Call> {
         18 => Call::Recipients(u.int_in_range(0..=3)?),
         19 => Call::Quit,
         20 => Call::Abort,
-        _ => Call::AuthExchange(u.arbitrary()?),
+        _ => Call::Batch {
+            count: u.int_in_range(0..=5)?,
+            body: u.int_in_range(0..=100_000)?,
+            chunking: u.arbitrary()?,
+        },
     })
 }
 
@@ -223,6 +235,7 @@ pub fn run(case: Case) -> Summary {
         send: None,
         end_of_data_fed: None,
         body_left: 0,
+        batch: None,
         summary: Summary::default(),
     };
     // Most sessions begin with the greeting; the calls after it are random.
@@ -345,7 +358,31 @@ struct Harness {
     /// `fed` when the send's end of data (or BDAT LAST) was written.
     end_of_data_fed: Option<usize>,
     body_left: usize,
+    /// The batch under way.
+    batch: Option<BatchTrack>,
     summary: Summary,
+}
+
+/// A batch under way, for its delivery invariant.
+struct BatchTrack {
+    /// Length of `wire` when it started.
+    start: usize,
+    /// Messages still to hand over.
+    left: usize,
+    body: usize,
+    chunking: bool,
+    /// Messages reported accepted so far.
+    accepted: usize,
+    /// `fed` when each end of data (or BDAT LAST) of the batch was written, in order. The
+    /// k-th accepted message ended no earlier than the k-th end, so its reply must have
+    /// come after `ends_fed[k - 1]`.
+    ends_fed: Vec<usize>,
+}
+
+/// How many ends of data (DATA's final dot, BDAT LAST) `wire` holds.
+fn ends_in(wire: &[u8]) -> usize {
+    wire.windows(5).filter(|w| w == b"\r\n.\r\n").count()
+        + wire.windows(6).filter(|w| w == b" LAST\r").count()
 }
 
 impl Harness {
@@ -353,6 +390,12 @@ impl Harness {
         let out = self.session.output().to_vec();
         self.session.consume_output(out.len());
         self.wire.extend_from_slice(&out);
+        if let Some(batch) = &mut self.batch {
+            let ends = ends_in(&self.wire[batch.start..]);
+            while batch.ends_fed.len() < ends {
+                batch.ends_fed.push(self.fed);
+            }
+        }
         if let Some(start) = self.send {
             if self.end_of_data_fed.is_none() {
                 let since = &self.wire[start..];
@@ -434,11 +477,13 @@ impl Harness {
                 Err(e) => {
                     Self::check_error(&e);
                     self.send = None;
+                    self.batch = None;
                     return Some(Err(e));
                 }
                 Ok(Event::Done(outcome)) => {
                     self.check_done(&outcome);
                     self.send = None;
+                    self.batch = None;
                     return Some(Ok(outcome));
                 }
                 Ok(Event::NeedInput) => {
@@ -473,6 +518,40 @@ impl Harness {
                     let r = self.session.tls_established(self.now);
                     Self::check(&r);
                 }
+                Ok(Event::NeedMessage) => {
+                    let batch = self
+                        .batch
+                        .as_mut()
+                        .expect("a message asked for outside a batch");
+                    let next = (batch.left > 0).then(|| {
+                        batch.left -= 1;
+                        let from = ReversePath::Mailbox(
+                            Mailbox::new("a@example.test").expect("valid mailbox"),
+                        );
+                        Envelope::new(from, [rcpt(1).0, rcpt(2).0]).prefer_chunking(batch.chunking)
+                    });
+                    self.body_left = batch.body;
+                    let r = self.session.push_message(next);
+                    Self::check(&r);
+                }
+                Ok(Event::MessageDone(done)) => {
+                    if let MessageState::Accepted(report) = &done.state {
+                        let start = self.reply_start(&report.reply);
+                        let batch = self
+                            .batch
+                            .as_mut()
+                            .expect("a message ended outside a batch");
+                        batch.accepted += 1;
+                        let end = batch.ends_fed.get(batch.accepted - 1).copied();
+                        assert!(
+                            end.is_some_and(|end| start >= end),
+                            "message {} of a batch reported accepted by a reply that arrived \
+                             before its end of data (reply at {start}, end at {end:?})",
+                            done.index
+                        );
+                        self.summary.sent += 1;
+                    }
+                }
             }
         }
         panic!("poll did not settle in 10,000 steps");
@@ -504,7 +583,7 @@ impl Harness {
                     );
                 }
             }
-            Outcome::Recipients(_) | Outcome::Closed(_) => {}
+            Outcome::Recipients(_) | Outcome::Closed(_) | Outcome::Batch(_) => {}
         }
     }
 
@@ -584,6 +663,24 @@ impl Harness {
                 if r.is_ok() {
                     self.send = Some(self.wire.len());
                     self.end_of_data_fed = None;
+                }
+                r
+            }
+            Call::Batch {
+                count,
+                body,
+                chunking,
+            } => {
+                let r = s.start_batch(3, now);
+                if r.is_ok() {
+                    self.batch = Some(BatchTrack {
+                        start: self.wire.len(),
+                        left: count,
+                        body,
+                        chunking,
+                        accepted: 0,
+                        ends_fed: Vec::new(),
+                    });
                 }
                 r
             }

@@ -19,6 +19,7 @@
 //! holds whatever the phase ([`Core`](core)) is the connection's state, what the server said
 //! of itself, and the output.
 
+mod batch;
 mod command;
 mod config;
 mod core;
@@ -33,6 +34,7 @@ use std::time::Instant;
 
 use smtp_proto::{Capabilities, Command, Domain, DotStuffer, ForwardPath, RcptParams, Reply};
 
+use self::batch::Batch;
 use self::command::{Effect, Quit, SingleCommand};
 use self::core::{AuthState, Core, Link, Wait};
 use self::owed::Owed;
@@ -40,6 +42,7 @@ use self::phase::{Done, Phase, Then};
 use self::rcpt::Recipients;
 use self::send::Sending;
 use self::setup::Setup;
+use crate::accounting::{BatchSummary, MessageResult};
 use crate::envelope::{Envelope, RecipientsReport, SendReport};
 use crate::error::{Error, Misuse, ProtocolError, TlsUnavailable};
 use crate::transcript::TranscriptFn;
@@ -69,6 +72,11 @@ pub enum Event {
     /// Write out [`Session::output`], run the TLS client handshake on the connection, then call
     /// [`Session::tls_established`]. Nothing may be read in clear in between.
     StartTls,
+    /// A batch wants its next message: give its envelope (or `None`: no more) to
+    /// [`Session::push_message`]; its body is then asked for with [`Event::NeedBody`].
+    NeedMessage,
+    /// A message of a batch ended: hand it to the caller and poll again.
+    MessageDone(MessageResult),
     /// The operation is complete.
     Done(Outcome),
 }
@@ -84,6 +92,8 @@ pub enum Outcome {
     Sent(SendReport),
     /// QUIT was answered, or the server closed the connection after QUIT.
     Closed(Option<Reply>),
+    /// A batch ended: how many messages ended in each state.
+    Batch(BatchSummary),
 }
 
 impl Outcome {
@@ -93,7 +103,7 @@ impl Outcome {
             Outcome::Reply(r) => Some(r),
             Outcome::Sent(s) => Some(&s.reply),
             Outcome::Closed(r) => r.as_ref(),
-            Outcome::Recipients(_) => None,
+            Outcome::Recipients(_) | Outcome::Batch(_) => None,
         }
     }
 }
@@ -210,8 +220,28 @@ impl Session {
     /// Tells the session the driver lost the connection (an I/O or TLS error): it refuses
     /// further operations.
     pub fn abort(&mut self) {
+        let lost = Error::ConnectionClosed {
+            awaiting: "the replies (the connection was lost)".to_owned(),
+        };
+        self.abort_with(&lost);
+    }
+
+    /// [`abort`](Self::abort) for the reason `err`. A batch under way is kept so that its
+    /// messages can still be handed out, each not sent or unknown ([`poll`](Self::poll)
+    /// yields them).
+    pub fn abort_with(&mut self, err: &Error) {
         self.core.link = Link::Broken;
-        self.phase = Phase::Ready;
+        // Nothing more goes out on a connection that failed.
+        self.core.output.clear();
+        match &mut self.phase {
+            Phase::Batch(batch) => batch.abort(err),
+            _ => self.phase = Phase::Ready,
+        }
+    }
+
+    /// True while a batch is under way (its messages may still be handed out).
+    pub(crate) fn in_batch(&self) -> bool {
+        matches!(self.phase, Phase::Batch(_))
     }
 
     /// True after QUIT was answered.
@@ -281,7 +311,7 @@ impl Session {
         };
         if owed.deadline().is_some_and(|d| now >= d) {
             if let Some(err) = owed.timed_out() {
-                self.phase = Phase::failed(err);
+                self.fail(err);
             }
         }
     }
@@ -526,10 +556,36 @@ impl Session {
         Ok(())
     }
 
+    /// Starts sending many messages over this connection: the driver is asked for each
+    /// message's envelope ([`Event::NeedMessage`]) and body ([`Event::NeedBody`]), and
+    /// handed each message's end ([`Event::MessageDone`]) until [`Event::Done`] with
+    /// [`Outcome::Batch`]. With PIPELINING, a message's MAIL, RCPT and DATA follow the
+    /// previous one's end of data in the same write; at most `window` messages are under
+    /// way at once (at least one).
+    pub fn start_batch(&mut self, window: usize, _now: Instant) -> Result<(), Error> {
+        self.begin()?;
+        self.phase = Phase::Batch(Box::new(Batch::new(window)));
+        Ok(())
+    }
+
+    /// The next message of a batch after [`Event::NeedMessage`], or `None` when there are
+    /// no more. A message the server cannot take (an extension it lacks, a size over its
+    /// limit) ends at once as refused, with nothing sent.
+    pub fn push_message(&mut self, envelope: Option<Envelope>) -> Result<(), Error> {
+        let Phase::Batch(batch) = &mut self.phase else {
+            return Err(Misuse::NoOperation.into());
+        };
+        batch.push_message(&self.core, envelope);
+        Ok(())
+    }
+
     /// Passes the next chunk of the message body after [`Event::NeedBody`]; `last` marks the
     /// end of the body (the chunk may be empty). With DATA the chunk is dot-stuffed, and the
     /// last one goes out with the final `.` in the same output.
     pub fn push_body(&mut self, chunk: &[u8], last: bool, now: Instant) -> Result<(), Error> {
+        if let Phase::Batch(batch) = &mut self.phase {
+            return batch.push_body(chunk, last, &mut self.core, now);
+        }
         if !matches!(&self.phase, Phase::Send(send) if send.wants_body()) {
             return Err(Misuse::NoBodyWanted.into());
         }
@@ -559,6 +615,14 @@ impl Session {
                     self.phase = Phase::Setup(setup);
                     return Ok(Event::StartTls);
                 }
+                Phase::Batch(mut batch) => match batch.next_event(&mut self.core) {
+                    Some(Event::Done(outcome)) => return Ok(Event::Done(outcome)),
+                    Some(event) => {
+                        self.phase = Phase::Batch(batch);
+                        return Ok(event);
+                    }
+                    None => self.phase = Phase::Batch(batch),
+                },
                 Phase::Send(send) if send.wants_body() => {
                     let owes_nothing = send.owed().is_none_or(|o| o.owes_nothing());
                     match self.core.unsolicited() {
@@ -582,16 +646,26 @@ impl Session {
                     self.phase = phase.on_reply(reply, &mut self.core, now);
                 }
                 Ok(None) if self.core.link != Link::EndOfStream => return Ok(Event::NeedInput),
-                Ok(None) => {
-                    self.phase = match self.phase {
-                        Phase::Quit(_) => Phase::finish(Ok(Outcome::Closed(None)), Then::Closed),
-                        _ => Phase::failed(self.phase.closed()),
-                    };
-                }
-                Err(e) => {
-                    self.phase = Phase::failed(Error::Protocol(ProtocolError::BadReply(e)));
-                }
+                Ok(None) => match self.phase {
+                    Phase::Quit(_) => {
+                        self.phase = Phase::finish(Ok(Outcome::Closed(None)), Then::Closed);
+                    }
+                    _ => self.fail(self.phase.closed()),
+                },
+                Err(e) => self.fail(Error::Protocol(ProtocolError::BadReply(e))),
             }
+        }
+    }
+
+    /// A fatal failure of the operation under way (timeout, closed connection, bad reply):
+    /// a batch keeps its messages to hand out, anything else ends with the error.
+    fn fail(&mut self, err: Error) {
+        match &mut self.phase {
+            Phase::Batch(batch) => {
+                batch.abort(&err);
+                self.core.link = Link::Broken;
+            }
+            _ => self.phase = Phase::failed(err),
         }
     }
 

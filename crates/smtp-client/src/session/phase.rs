@@ -7,6 +7,7 @@
 //!    ▲    ├─ start_command ─────────────────────────▶ Command ────────────┤
 //!    │    ├─ start_recipients ──────────────────────▶ Recipients ─────────┤
 //!    │    ├─ start_send ────────────────────────────▶ Send ───────────────┤
+//!    │    ├─ start_batch ───────────────────────────▶ Batch ──────────────┤
 //!    │    └─ start_quit ────────────────────────────▶ Quit ───────────────┤
 //!    │                                                                     ▼
 //!    └──────────────── poll returns the outcome ◀──────────────────── Done
@@ -17,8 +18,9 @@ use std::time::Instant;
 
 use smtp_proto::{DotStuffer, Reply};
 
+use super::batch::Batch;
 use super::command::{Quit, SingleCommand};
-use super::core::Core;
+use super::core::{Core, Link};
 use super::owed::Awaits;
 use super::rcpt::Recipients;
 use super::send::Sending;
@@ -37,6 +39,7 @@ pub(super) enum Phase {
     Command(SingleCommand),
     Recipients(Recipients),
     Send(Box<Sending>),
+    Batch(Box<Batch>),
     Quit(Quit),
     /// The operation ended; `poll` hands out the result once.
     Done(Done),
@@ -92,6 +95,7 @@ impl Phase {
             Phase::Command(c) => Some(&c.owed),
             Phase::Recipients(r) => Some(r.owed()),
             Phase::Send(s) => s.owed(),
+            Phase::Batch(b) => b.owed(),
             Phase::Quit(q) => Some(&q.owed),
             Phase::Ready | Phase::InData(_) | Phase::Done(_) => None,
         }
@@ -119,6 +123,12 @@ impl Phase {
             Phase::Command(c) => c.on_reply(reply, core, now),
             Phase::Recipients(r) => r.on_reply(reply, core, now),
             Phase::Send(s) => (*s).on_reply(reply, core, now),
+            Phase::Batch(mut b) => {
+                if b.on_reply(reply, core, now) {
+                    core.link = Link::Broken;
+                }
+                Phase::Batch(b)
+            }
             Phase::Quit(q) => q.on_reply(reply, core, now),
             Phase::Ready | Phase::InData(_) | Phase::Done(_) => Phase::unsolicited(reply),
         }

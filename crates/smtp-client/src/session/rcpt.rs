@@ -20,6 +20,8 @@ pub(super) struct RcptBatch {
     sent: usize,
     accepted: Vec<ForwardPath>,
     refused: Vec<RefusedRecipient>,
+    /// Past the server's limit for this transaction: for a new one.
+    deferred: Vec<RefusedRecipient>,
 }
 
 impl RcptBatch {
@@ -29,6 +31,7 @@ impl RcptBatch {
             sent: 0,
             accepted: Vec::new(),
             refused: Vec::new(),
+            deferred: Vec::new(),
         }
     }
 
@@ -70,17 +73,22 @@ impl RcptBatch {
         };
         if reply.is_positive_completion() {
             self.accepted.push(to.clone());
+            return;
+        }
+        let refused = RefusedRecipient {
+            recipient: to.clone(),
+            reply,
+        };
+        if refused.is_too_many_recipients() {
+            self.deferred.push(refused);
         } else {
-            self.refused.push(RefusedRecipient {
-                recipient: to.clone(),
-                reply,
-            });
+            self.refused.push(refused);
         }
     }
 
     /// True once every recipient has its reply.
     pub(super) fn all_answered(&self) -> bool {
-        self.accepted.len() + self.refused.len() == self.list.len()
+        self.accepted.len() + self.refused.len() + self.deferred.len() == self.list.len()
     }
 
     /// True when every answered recipient was refused.
@@ -88,17 +96,19 @@ impl RcptBatch {
         self.accepted.is_empty()
     }
 
-    /// The error when every recipient was refused.
+    /// The error when no recipient was accepted: those past the limit count as refused,
+    /// since a new transaction would meet the same limit at its first recipient.
     pub(super) fn all_refused(&self) -> Error {
-        Error::RecipientsRefused {
-            refused: self.refused.clone(),
-        }
+        let mut refused = self.refused.clone();
+        refused.extend(self.deferred.iter().cloned());
+        Error::RecipientsRefused { refused }
     }
 
     pub(super) fn into_report(self) -> RecipientsReport {
         RecipientsReport {
             accepted: self.accepted,
             refused: self.refused,
+            deferred: self.deferred,
         }
     }
 }

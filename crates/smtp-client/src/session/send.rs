@@ -18,7 +18,7 @@ use super::prepare::{declare_body, has_8bit, Prepared};
 use super::rcpt::RcptBatch;
 use super::Outcome;
 use crate::envelope::SendReport;
-use crate::error::Error;
+use crate::error::{Error, Misuse, ProtocolError};
 
 /// A reply the transaction waits for.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +62,58 @@ enum Step {
     Resetting(Error),
 }
 
+/// Where a transaction stands after a reply or a chunk of the body.
+#[derive(Debug)]
+pub(super) enum TxNext {
+    /// Still under way.
+    Continue(Transaction),
+    /// Over: the report, or why not (and whether the connection is unusable after it).
+    Done {
+        result: Result<SendReport, Error>,
+        broken: bool,
+    },
+}
+
+impl TxNext {
+    fn failed(err: Error) -> TxNext {
+        TxNext::Done {
+            result: Err(err),
+            broken: false,
+        }
+    }
+
+    fn broken(err: Error) -> TxNext {
+        TxNext::Done {
+            result: Err(err),
+            broken: true,
+        }
+    }
+
+    fn unsolicited(reply: Reply) -> TxNext {
+        TxNext::broken(Error::Protocol(ProtocolError::UnsolicitedReply(
+            reply.to_string(),
+        )))
+    }
+
+    /// As the phase of a single `send`.
+    fn into_phase(self) -> Phase {
+        match self {
+            TxNext::Continue(tx) => Phase::Send(Box::new(Sending::Started(tx))),
+            TxNext::Done {
+                result: Ok(report), ..
+            } => Phase::done(Outcome::Sent(report)),
+            TxNext::Done {
+                result: Err(err),
+                broken: false,
+            } => Phase::failed(err),
+            TxNext::Done {
+                result: Err(err),
+                broken: true,
+            } => Phase::broken(err),
+        }
+    }
+}
+
 /// A transaction under way.
 #[derive(Debug)]
 pub(super) struct Transaction {
@@ -89,14 +141,14 @@ impl Sending {
     pub(super) fn wants_body(&self) -> bool {
         match self {
             Sending::PeekBody(_) => true,
-            Sending::Started(tx) => matches!(tx.step, Step::Body(_)),
+            Sending::Started(tx) => tx.wants_body(),
         }
     }
 
     pub(super) fn owed(&self) -> Option<&dyn Awaits> {
         match self {
             Sending::PeekBody(_) => None,
-            Sending::Started(tx) => Some(&tx.owed),
+            Sending::Started(tx) => Some(tx.owed()),
         }
     }
 
@@ -108,97 +160,117 @@ impl Sending {
         core: &mut Core,
         now: Instant,
     ) -> (Phase, Result<(), Error>) {
-        match self {
-            Sending::PeekBody(prepared) => match start(prepared, chunk, last, core, now) {
-                Ok(tx) => (Phase::Send(Box::new(Sending::Started(tx))), Ok(())),
-                Err(e) => (Phase::Ready, Err(e)),
-            },
-            Sending::Started(mut tx) => {
-                let Step::Body(stream) = std::mem::replace(&mut tx.step, Step::AwaitEnd) else {
-                    return (
-                        Phase::Send(Box::new(Sending::Started(tx))),
-                        Err(crate::error::Misuse::NoBodyWanted.into()),
-                    );
-                };
-                if !tx.eight_bit_ok && has_8bit(chunk) {
-                    // MAIL went out without BODY=8BITMIME and the server lacks it: the
-                    // message cannot be finished correctly, and DATA cannot be aborted but
-                    // by closing.
-                    core.link = Link::Broken;
-                    let err = Error::ExtensionMissing {
-                        extension: "8BITMIME",
-                        needed_for: "8-bit data in the body",
-                    };
-                    return (Phase::Ready, Err(err));
-                }
-                match tx.send_chunk(stream, chunk, last, core, now) {
-                    Ok(()) => (Phase::Send(Box::new(Sending::Started(tx))), Ok(())),
-                    Err(e) => (Phase::Ready, Err(e)),
-                }
-            }
+        let next = match self {
+            Sending::PeekBody(prepared) => Transaction::start(prepared, chunk, last, core, now),
+            Sending::Started(tx) => tx.push_chunk(chunk, last, core, now),
+        };
+        match next {
+            Ok(tx) => (Phase::Send(Box::new(Sending::Started(tx))), Ok(())),
+            Err(e) => (Phase::Ready, Err(e)),
         }
     }
 
     pub(super) fn on_reply(self, reply: Reply, core: &mut Core, now: Instant) -> Phase {
         match self {
             Sending::PeekBody(_) => Phase::unsolicited(reply),
-            Sending::Started(tx) => tx.on_reply(reply, core, now),
+            Sending::Started(tx) => tx.on_reply(reply, core, now).into_phase(),
         }
     }
-}
-
-/// Writes MAIL, and when pipelined every RCPT and DATA, in one batch. On failure nothing of
-/// the transaction stays in the output.
-fn start(
-    mut prepared: Prepared,
-    chunk: &[u8],
-    last: bool,
-    core: &mut Core,
-    now: Instant,
-) -> Result<Transaction, Error> {
-    declare_body(core, &mut prepared, chunk, last)?;
-    let Prepared {
-        mut envelope,
-        bdat,
-        eight_bit_ok,
-        pipelined,
-    } = prepared;
-    let mut tx = Transaction {
-        rcpts: RcptBatch::new(std::mem::take(&mut envelope.recipients)),
-        bdat,
-        eight_bit_ok,
-        pipelined,
-        mail_ok: false,
-        owed: Owed::default(),
-        step: Step::Envelope {
-            first: chunk.to_vec(),
-            last,
-        },
-    };
-    let mark = core.output.len();
-    let result = (|| {
-        let mail = Command::Mail {
-            from: &envelope.from,
-            params: &envelope.mail_params,
-        };
-        core.request(&mut tx.owed, &mail, Awaited::Mail, Wait::Command, now)?;
-        if pipelined {
-            tx.rcpts.send(core, &mut tx.owed, rcpt, true, now)?;
-            if !bdat {
-                tx.request_data(core, now)?;
-            }
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        // Nothing of this transaction may go out half-made.
-        core.output.truncate(mark);
-        return Err(e);
-    }
-    Ok(tx)
 }
 
 impl Transaction {
+    /// Writes MAIL, and when pipelined every RCPT and DATA, in one batch. On failure nothing of
+    /// the transaction stays in the output.
+    pub(super) fn start(
+        mut prepared: Prepared,
+        chunk: &[u8],
+        last: bool,
+        core: &mut Core,
+        now: Instant,
+    ) -> Result<Transaction, Error> {
+        declare_body(core, &mut prepared, chunk, last)?;
+        let Prepared {
+            mut envelope,
+            bdat,
+            eight_bit_ok,
+            pipelined,
+        } = prepared;
+        let mut tx = Transaction {
+            rcpts: RcptBatch::new(std::mem::take(&mut envelope.recipients)),
+            bdat,
+            eight_bit_ok,
+            pipelined,
+            mail_ok: false,
+            owed: Owed::default(),
+            step: Step::Envelope {
+                first: chunk.to_vec(),
+                last,
+            },
+        };
+        let mark = core.output.len();
+        let result = (|| {
+            let mail = Command::Mail {
+                from: &envelope.from,
+                params: &envelope.mail_params,
+            };
+            core.request(&mut tx.owed, &mail, Awaited::Mail, Wait::Command, now)?;
+            if pipelined {
+                tx.rcpts.send(core, &mut tx.owed, rcpt, true, now)?;
+                if !bdat {
+                    tx.request_data(core, now)?;
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            // Nothing of this transaction may go out half-made.
+            core.output.truncate(mark);
+            return Err(e);
+        }
+        Ok(tx)
+    }
+
+    /// Takes the next chunk of the body (after [`wants_body`](Self::wants_body)). An error
+    /// leaves nothing to wait for: 8-bit data the server cannot take (the connection must be
+    /// dropped) or a chunk that cannot be written.
+    pub(super) fn push_chunk(
+        mut self,
+        chunk: &[u8],
+        last: bool,
+        core: &mut Core,
+        now: Instant,
+    ) -> Result<Transaction, Error> {
+        let Step::Body(stream) = std::mem::replace(&mut self.step, Step::AwaitEnd) else {
+            return Err(Misuse::NoBodyWanted.into());
+        };
+        if !self.eight_bit_ok && has_8bit(chunk) {
+            // MAIL went out without BODY=8BITMIME and the server lacks it: the message
+            // cannot be finished correctly, and DATA cannot be aborted but by closing.
+            core.link = Link::Broken;
+            return Err(Error::ExtensionMissing {
+                extension: "8BITMIME",
+                needed_for: "8-bit data in the body",
+            });
+        }
+        self.send_chunk(stream, chunk, last, core, now)?;
+        Ok(self)
+    }
+
+    /// True when the driver must push the next chunk of the body.
+    pub(super) fn wants_body(&self) -> bool {
+        matches!(self.step, Step::Body(_))
+    }
+
+    /// True once the end of data (or BDAT LAST) is in the output: from then on, a lost
+    /// connection leaves the message's fate unknown (it may have been delivered).
+    pub(super) fn end_written(&self) -> bool {
+        matches!(self.step, Step::AwaitEnd)
+    }
+
+    pub(super) fn owed(&self) -> &dyn Awaits {
+        &self.owed
+    }
+
     fn request_data(&mut self, core: &mut Core, now: Instant) -> Result<(), Error> {
         core.request(
             &mut self.owed,
@@ -251,17 +323,17 @@ impl Transaction {
         last: bool,
         core: &mut Core,
         now: Instant,
-    ) -> Phase {
+    ) -> TxNext {
         if self.owed.is_empty() {
             if let Some(err) = core.unsolicited() {
                 // A reply that came with the 354 (or with the last RCPT reply before BDAT)
                 // answers nothing sent: read later, it would pass for the message's reply.
-                return Phase::broken(err);
+                return TxNext::broken(err);
             }
         }
         match self.send_chunk(stream, first, last, core, now) {
-            Ok(()) => Phase::Send(Box::new(Sending::Started(self))),
-            Err(e) => Phase::failed(e),
+            Ok(()) => TxNext::Continue(self),
+            Err(e) => TxNext::failed(e),
         }
     }
 
@@ -275,9 +347,9 @@ impl Transaction {
         matches!(self.step, Step::Failing(_) | Step::Resetting(_))
     }
 
-    fn on_reply(mut self, reply: Reply, core: &mut Core, now: Instant) -> Phase {
+    pub(super) fn on_reply(mut self, reply: Reply, core: &mut Core, now: Instant) -> TxNext {
         let Some(awaited) = self.owed.pop(now) else {
-            return Phase::unsolicited(reply);
+            return TxNext::unsolicited(reply);
         };
         let code = reply.code().get();
         // 421: the server is closing the channel; no RSET, no further command.
@@ -291,7 +363,7 @@ impl Transaction {
                     self.mail_ok = true;
                     if !self.pipelined {
                         if let Err(e) = self.rcpts.send(core, &mut self.owed, rcpt, false, now) {
-                            return Phase::failed(e);
+                            return TxNext::failed(e);
                         }
                     }
                 }
@@ -311,7 +383,7 @@ impl Transaction {
                         Ok(())
                     };
                     if let Err(e) = next {
-                        return Phase::failed(e);
+                        return TxNext::failed(e);
                     }
                 }
             }
@@ -338,7 +410,7 @@ impl Transaction {
                     if ok {
                         return self.sent(reply);
                     }
-                    return Phase::failed(awaited.label.refused(reply));
+                    return TxNext::failed(awaited.label.refused(reply));
                 }
                 // Else: the reply to an empty message sent only to get back in step.
             }
@@ -354,10 +426,10 @@ impl Transaction {
             }
             Awaited::Rset => {
                 return match self.step {
-                    Step::Resetting(err) | Step::Failing(err) => Phase::failed(err),
+                    Step::Resetting(err) | Step::Failing(err) => TxNext::failed(err),
                     step => {
                         self.step = step;
-                        Phase::Send(Box::new(Sending::Started(self)))
+                        TxNext::Continue(self)
                     }
                 };
             }
@@ -367,10 +439,10 @@ impl Transaction {
                 Step::Failing(err) | Step::Resetting(err) => err,
                 _ => closing,
             };
-            return Phase::broken(err);
+            return TxNext::broken(err);
         }
         if !self.owed.is_empty() {
-            return Phase::Send(Box::new(Sending::Started(self)));
+            return TxNext::Continue(self);
         }
         match self.step {
             Step::Failing(err) if self.mail_ok => {
@@ -384,29 +456,33 @@ impl Transaction {
                 ) {
                     Ok(()) => {
                         self.step = Step::Resetting(err);
-                        Phase::Send(Box::new(Sending::Started(self)))
+                        TxNext::Continue(self)
                     }
-                    Err(e) => Phase::failed(e),
+                    Err(e) => TxNext::failed(e),
                 }
             }
-            Step::Failing(err) => Phase::failed(err),
+            Step::Failing(err) => TxNext::failed(err),
             Step::Envelope { first, last } if self.bdat => {
                 self.step = Step::AwaitEnd;
                 self.start_body(Stream::Bdat, &first, last, core, now)
             }
             step => {
                 self.step = step;
-                Phase::Send(Box::new(Sending::Started(self)))
+                TxNext::Continue(self)
             }
         }
     }
 
-    fn sent(self, reply: Reply) -> Phase {
+    fn sent(self, reply: Reply) -> TxNext {
         let report = self.rcpts.into_report();
-        Phase::done(Outcome::Sent(SendReport {
-            accepted: report.accepted,
-            refused: report.refused,
-            reply,
-        }))
+        TxNext::Done {
+            result: Ok(SendReport {
+                accepted: report.accepted,
+                refused: report.refused,
+                deferred: report.deferred,
+                reply,
+            }),
+            broken: false,
+        }
     }
 }

@@ -1,0 +1,370 @@
+//! The blocking pool: [`Pool`].
+
+use std::collections::VecDeque;
+use std::io::{Cursor, Read};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use super::{Book, Lease, PoolConfig, PoolStats};
+use crate::accounting::{shared, BatchSummary, MessageResult, MessageState};
+use crate::blocking::SmtpClient;
+use crate::config::ClientConfig;
+use crate::envelope::{Envelope, SendReport};
+use crate::error::{Error, Misuse};
+
+/// How the pool opens a connection: connect, and whatever set-up each connection needs
+/// (STARTTLS is part of connecting; AUTH is `smtp-auth`'s, which offers a connector).
+pub type Connector = Arc<dyn Fn(&ClientConfig) -> Result<SmtpClient, Error> + Send + Sync>;
+
+/// A pool of blocking connections to one server (see [the module](super)).
+///
+/// ```no_run
+/// use smtp_client::pool::{blocking::Pool, PoolConfig};
+/// use smtp_client::{ClientConfig, Envelope, TlsMode};
+/// use smtp_proto::{ForwardPath, Mailbox, ReversePath};
+///
+/// let pool = Pool::new(PoolConfig::new(ClientConfig::new("mx.example.test").tls_mode(TlsMode::None)).max_connections(8));
+/// let from = ReversePath::Mailbox(Mailbox::new("news@example.test")?);
+/// let messages = (0..10_000)
+///     .map(|i| {
+///         let to = ForwardPath::new(&format!("reader{i}@example.test")).unwrap();
+///         (Envelope::new(from.clone(), [to]), format!("Subject: {i}\r\n\r\nHi\r\n").into_bytes())
+///     })
+///     .collect();
+/// let (summary, _results) = pool.send_all(messages);
+/// println!("{} accepted, {} not sent, {} unknown", summary.accepted, summary.not_sent, summary.unknown);
+/// pool.shutdown();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: PoolConfig,
+    connector: Connector,
+    state: Mutex<State>,
+    freed: Condvar,
+}
+
+struct State {
+    book: Book<SmtpClient>,
+    /// Connections lent out or being opened.
+    busy: usize,
+    closed: bool,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("config", &self.inner.config)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Pool {
+    /// A pool whose connections are made with [`SmtpClient::connect`].
+    pub fn new(config: PoolConfig) -> Pool {
+        Pool::with_connector(config, |c| SmtpClient::connect(c.clone()))
+    }
+
+    /// A pool whose connections are made by `connector` (for AUTH, or anything else each
+    /// connection needs before its first message).
+    pub fn with_connector(
+        config: PoolConfig,
+        connector: impl Fn(&ClientConfig) -> Result<SmtpClient, Error> + Send + Sync + 'static,
+    ) -> Pool {
+        let book = Book::new(config.idle_timeout, config.max_messages_per_connection);
+        Pool {
+            inner: Arc::new(Inner {
+                config,
+                connector: Arc::new(connector),
+                state: Mutex::new(State {
+                    book,
+                    busy: 0,
+                    closed: false,
+                }),
+                freed: Condvar::new(),
+            }),
+        }
+    }
+
+    /// What the pool did so far.
+    pub fn stats(&self) -> PoolStats {
+        self.inner.lock().book.stats()
+    }
+
+    /// Sends one message over a pooled connection.
+    pub fn send(&self, envelope: &Envelope, message: impl Read) -> Result<SendReport, Error> {
+        let mut lease = self.inner.checkout()?;
+        let result = lease.client.send(envelope, message);
+        lease.sent += 1;
+        self.inner.checkin(lease);
+        result
+    }
+
+    /// Sends every message, spread over up to [`PoolConfig::max_connections`] connections
+    /// (one thread each), each connection a batch. Returns how many ended in each state and
+    /// every message's result, by its index in `messages`.
+    pub fn send_all(
+        &self,
+        messages: Vec<(Envelope, Vec<u8>)>,
+    ) -> (BatchSummary, Vec<MessageResult>) {
+        self.send_all_observed(messages, |_, _| {})
+    }
+
+    /// [`send_all`](Self::send_all), telling `observe` of each message's final state as
+    /// it is known (from any of the pool's threads), for a progress display.
+    pub fn send_all_observed(
+        &self,
+        messages: Vec<(Envelope, Vec<u8>)>,
+        observe: impl Fn(usize, &MessageState) + Sync,
+    ) -> (BatchSummary, Vec<MessageResult>) {
+        let work = Work::new(messages, self.inner.config.retries).observed(&observe);
+        let workers = self.inner.config.max_connections.min(work.len()).max(1);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| self.inner.worker(&work));
+            }
+        });
+        work.finish()
+    }
+
+    /// Closes every idle connection with QUIT and refuses further use; connections still
+    /// lent out are closed when they come back.
+    pub fn shutdown(&self) {
+        let idle = {
+            let mut state = self.inner.lock();
+            state.closed = true;
+            state.book.drain()
+        };
+        self.inner.freed.notify_all();
+        for client in idle {
+            quit(client, "shutdown");
+        }
+    }
+}
+
+fn quit(mut client: SmtpClient, why: &str) {
+    tracing::debug!(target: "smtp_client::pool", event = "retired", why, peer = %client.peer_addr());
+    let _ = client.quit();
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A connection: an idle one, or a new one while fewer than the maximum are open,
+    /// waiting at most the checkout timeout for one to come back.
+    fn checkout(&self) -> Result<Lease<SmtpClient>, Error> {
+        let started = Instant::now();
+        let deadline = started + self.config.checkout_timeout;
+        let mut state = self.lock();
+        loop {
+            if state.closed {
+                return Err(Misuse::PoolClosed.into());
+            }
+            let (lease, stale) = state.book.take(Instant::now());
+            if !stale.is_empty() {
+                drop(state);
+                for client in stale {
+                    quit(client, "idle too long");
+                }
+                state = self.lock();
+            }
+            if let Some(lease) = lease {
+                state.busy += 1;
+                tracing::debug!(target: "smtp_client::pool", event = "reused", peer = %lease.client.peer_addr());
+                return Ok(lease);
+            }
+            if state.busy < self.config.max_connections {
+                state.busy += 1;
+                drop(state);
+                return self.open();
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::PoolTimeout {
+                    waited: now - started,
+                });
+            }
+            state = self
+                .freed
+                .wait_timeout(state, deadline - now)
+                .map(|(s, _)| s)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
+    fn open(&self) -> Result<Lease<SmtpClient>, Error> {
+        match (self.connector)(&self.config.client) {
+            Ok(client) => {
+                tracing::debug!(target: "smtp_client::pool", event = "opened", peer = %client.peer_addr());
+                self.lock().book.opened();
+                Ok(Lease { client, sent: 0 })
+            }
+            Err(err) => {
+                self.lock().busy -= 1;
+                self.freed.notify_one();
+                Err(err)
+            }
+        }
+    }
+
+    /// A lent connection comes back: kept, retired when used up or the pool is closed,
+    /// dropped when it failed.
+    fn checkin(&self, lease: Lease<SmtpClient>) {
+        let usable = !lease.client.session().is_broken() && !lease.client.session().is_closed();
+        let mut state = self.lock();
+        state.busy -= 1;
+        let retire = if !usable {
+            state.book.dropped();
+            tracing::debug!(target: "smtp_client::pool", event = "dropped", peer = %lease.client.peer_addr());
+            None
+        } else if state.closed {
+            Some(lease.client)
+        } else {
+            state.book.give_back(lease, Instant::now())
+        };
+        drop(state);
+        self.freed.notify_one();
+        if let Some(client) = retire {
+            quit(client, "used up");
+        }
+    }
+
+    /// One connection's share of `send_all`: batches until no message is left.
+    fn worker(&self, work: &Work<'_>) {
+        while work.has_queued() {
+            let mut lease = match self.checkout() {
+                Ok(lease) => lease,
+                Err(err) => {
+                    work.fail_one(&err);
+                    continue;
+                }
+            };
+            let budget = self.lock().book.budget(lease.sent);
+            let mut given = Vec::new();
+            let messages = std::iter::from_fn(|| {
+                if given.len() >= budget {
+                    return None;
+                }
+                let index = work.next()?;
+                given.push(index);
+                let (envelope, body) = &work.messages[index];
+                Some((envelope.clone(), Cursor::new(body.as_slice())))
+            });
+            let mut ended = Vec::new();
+            let result = lease.client.send_batch(messages, |r| ended.push(r));
+            lease.sent += ended.len();
+            for r in ended {
+                work.record(given[r.index], r.state);
+            }
+            if let Err(err) = result {
+                // The batch could not start: nothing was taken from the queue.
+                tracing::debug!(target: "smtp_client::pool", event = "batch refused", error = %err);
+            }
+            self.checkin(lease);
+        }
+    }
+}
+
+/// What `send_all_observed` calls with each message's final state.
+type Observer<'o> = dyn Fn(usize, &MessageState) + Sync + 'o;
+
+/// The messages of one `send_all`: the queue, the attempts, the results.
+pub(crate) struct Work<'o> {
+    pub(crate) messages: Vec<(Envelope, Vec<u8>)>,
+    retries: usize,
+    state: Mutex<WorkState>,
+    observe: Option<&'o Observer<'o>>,
+}
+
+struct WorkState {
+    queue: VecDeque<usize>,
+    attempts: Vec<usize>,
+    results: Vec<Option<MessageState>>,
+}
+
+impl<'o> Work<'o> {
+    pub(crate) fn new(messages: Vec<(Envelope, Vec<u8>)>, retries: usize) -> Work<'o> {
+        let n = messages.len();
+        Work {
+            messages,
+            retries,
+            observe: None,
+            state: Mutex::new(WorkState {
+                queue: (0..n).collect(),
+                attempts: vec![0; n],
+                results: (0..n).map(|_| None).collect(),
+            }),
+        }
+    }
+
+    fn observed(mut self, observe: &'o Observer<'o>) -> Work<'o> {
+        self.observe = Some(observe);
+        self
+    }
+
+    fn lock(&self) -> MutexGuard<'_, WorkState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    pub(crate) fn has_queued(&self) -> bool {
+        !self.lock().queue.is_empty()
+    }
+
+    /// The next message to send, counted as an attempt.
+    pub(crate) fn next(&self) -> Option<usize> {
+        let mut s = self.lock();
+        let index = s.queue.pop_front()?;
+        s.attempts[index] += 1;
+        Some(index)
+    }
+
+    /// A message ended: final, unless it was not sent and may be tried again.
+    pub(crate) fn record(&self, index: usize, state: MessageState) {
+        let mut s = self.lock();
+        if matches!(state, MessageState::NotSent(_)) && s.attempts[index] <= self.retries {
+            s.queue.push_back(index);
+            return;
+        }
+        if let Some(observe) = self.observe {
+            observe(index, &state);
+        }
+        s.results[index] = Some(state);
+    }
+
+    /// No connection could be had: the next message is not sent (or queued again).
+    pub(crate) fn fail_one(&self, err: &Error) {
+        if let Some(index) = self.next() {
+            self.record(index, MessageState::NotSent(shared(err)));
+        }
+    }
+
+    pub(crate) fn finish(self) -> (BatchSummary, Vec<MessageResult>) {
+        let state = self.state.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut summary = BatchSummary::default();
+        let results: Vec<MessageResult> = state
+            .results
+            .into_iter()
+            .enumerate()
+            .map(|(index, state)| {
+                // Every message was taken and recorded before the workers ended.
+                let state = state.unwrap_or_else(|| {
+                    MessageState::NotSent(Arc::new(Error::Internal("a message was never sent")))
+                });
+                summary.count(&state);
+                MessageResult { index, state }
+            })
+            .collect();
+        (summary, results)
+    }
+}

@@ -1,0 +1,262 @@
+//! The async pool: [`Pool`], over [`AsyncSmtpClient`] (feature `tokio`).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use ::tokio::io::AsyncRead;
+use ::tokio::sync::Notify;
+
+use super::blocking::Work;
+use super::{Book, Lease, PoolConfig, PoolStats};
+use crate::accounting::{BatchSummary, MessageResult};
+use crate::config::ClientConfig;
+use crate::envelope::{Envelope, SendReport};
+use crate::error::{Error, Misuse};
+use crate::tokio::AsyncSmtpClient;
+
+/// The future a [`Connector`] returns.
+pub type Connecting = Pin<Box<dyn Future<Output = Result<AsyncSmtpClient, Error>> + Send>>;
+
+/// How the pool opens a connection (see the blocking [`Connector`](super::blocking::Connector)).
+pub type Connector = Arc<dyn Fn(ClientConfig) -> Connecting + Send + Sync>;
+
+/// A pool of async connections to one server: the blocking
+/// [`Pool`](super::blocking::Pool)'s rules, with tokio tasks instead of threads.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use smtp_client::pool::{tokio::Pool, PoolConfig};
+/// use smtp_client::{ClientConfig, TlsMode};
+///
+/// let pool = Pool::new(PoolConfig::new(ClientConfig::new("mx.example.test").tls_mode(TlsMode::None)).max_connections(50));
+/// let (summary, _) = pool.send_all(Vec::new()).await;
+/// assert_eq!(summary.total(), 0);
+/// pool.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: PoolConfig,
+    connector: Connector,
+    state: Mutex<State>,
+    freed: Notify,
+}
+
+struct State {
+    book: Book<AsyncSmtpClient>,
+    busy: usize,
+    closed: bool,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("config", &self.inner.config)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Pool {
+    /// A pool whose connections are made with [`AsyncSmtpClient::connect`].
+    pub fn new(config: PoolConfig) -> Pool {
+        Pool::with_connector(config, |c| Box::pin(AsyncSmtpClient::connect(c)))
+    }
+
+    /// A pool whose connections are made by `connector`.
+    pub fn with_connector(
+        config: PoolConfig,
+        connector: impl Fn(ClientConfig) -> Connecting + Send + Sync + 'static,
+    ) -> Pool {
+        let book = Book::new(config.idle_timeout, config.max_messages_per_connection);
+        Pool {
+            inner: Arc::new(Inner {
+                config,
+                connector: Arc::new(connector),
+                state: Mutex::new(State {
+                    book,
+                    busy: 0,
+                    closed: false,
+                }),
+                freed: Notify::new(),
+            }),
+        }
+    }
+
+    /// What the pool did so far.
+    pub fn stats(&self) -> PoolStats {
+        self.inner.lock().book.stats()
+    }
+
+    /// Sends one message over a pooled connection.
+    pub async fn send(
+        &self,
+        envelope: &Envelope,
+        message: impl AsyncRead + Unpin + Send,
+    ) -> Result<SendReport, Error> {
+        let mut lease = self.inner.checkout().await?;
+        let result = lease.client.send(envelope, message).await;
+        lease.sent += 1;
+        self.inner.checkin(lease).await;
+        result
+    }
+
+    /// Sends every message, spread over up to [`PoolConfig::max_connections`] connections
+    /// (one task each), each connection a batch; every message's result by its index.
+    pub async fn send_all(
+        &self,
+        messages: Vec<(Envelope, Vec<u8>)>,
+    ) -> (BatchSummary, Vec<MessageResult>) {
+        let work = Arc::new(Work::new(messages, self.inner.config.retries));
+        let workers = self.inner.config.max_connections.min(work.len()).max(1);
+        let mut tasks = ::tokio::task::JoinSet::new();
+        for _ in 0..workers {
+            let inner = Arc::clone(&self.inner);
+            let work = Arc::clone(&work);
+            tasks.spawn(async move { inner.worker(&work).await });
+        }
+        while tasks.join_next().await.is_some() {}
+        match Arc::try_unwrap(work) {
+            Ok(work) => work.finish(),
+            // Every task ended, so this is the only reference left.
+            Err(_) => (BatchSummary::default(), Vec::new()),
+        }
+    }
+
+    /// Closes every idle connection with QUIT and refuses further use.
+    pub async fn shutdown(&self) {
+        let idle = {
+            let mut state = self.inner.lock();
+            state.closed = true;
+            state.book.drain()
+        };
+        self.inner.freed.notify_waiters();
+        for client in idle {
+            quit(client, "shutdown").await;
+        }
+    }
+}
+
+async fn quit(mut client: AsyncSmtpClient, why: &str) {
+    tracing::debug!(target: "smtp_client::pool", event = "retired", why, peer = %client.peer_addr());
+    let _ = client.quit().await;
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn checkout(&self) -> Result<Lease<AsyncSmtpClient>, Error> {
+        let started = Instant::now();
+        let deadline = started + self.config.checkout_timeout;
+        loop {
+            let freed = self.freed.notified();
+            let (lease, stale, open) = {
+                let mut state = self.lock();
+                if state.closed {
+                    return Err(Misuse::PoolClosed.into());
+                }
+                let (lease, stale) = state.book.take(Instant::now());
+                let open = lease.is_none() && state.busy < self.config.max_connections;
+                if lease.is_some() || open {
+                    state.busy += 1;
+                }
+                (lease, stale, open)
+            };
+            for client in stale {
+                quit(client, "idle too long").await;
+            }
+            if let Some(lease) = lease {
+                tracing::debug!(target: "smtp_client::pool", event = "reused", peer = %lease.client.peer_addr());
+                return Ok(lease);
+            }
+            if open {
+                return self.open().await;
+            }
+            let wait = ::tokio::time::timeout_at(deadline.into(), freed).await;
+            if wait.is_err() {
+                return Err(Error::PoolTimeout {
+                    waited: started.elapsed(),
+                });
+            }
+        }
+    }
+
+    async fn open(&self) -> Result<Lease<AsyncSmtpClient>, Error> {
+        match (self.connector)(self.config.client.clone()).await {
+            Ok(client) => {
+                tracing::debug!(target: "smtp_client::pool", event = "opened", peer = %client.peer_addr());
+                self.lock().book.opened();
+                Ok(Lease { client, sent: 0 })
+            }
+            Err(err) => {
+                self.lock().busy -= 1;
+                self.freed.notify_one();
+                Err(err)
+            }
+        }
+    }
+
+    async fn checkin(&self, lease: Lease<AsyncSmtpClient>) {
+        let session = lease.client.session();
+        let usable = !session.is_broken() && !session.is_closed() && !lease.client.is_poisoned();
+        let retire = {
+            let mut state = self.lock();
+            state.busy -= 1;
+            if !usable {
+                state.book.dropped();
+                tracing::debug!(target: "smtp_client::pool", event = "dropped", peer = %lease.client.peer_addr());
+                None
+            } else if state.closed {
+                Some(lease.client)
+            } else {
+                state.book.give_back(lease, Instant::now())
+            }
+        };
+        self.freed.notify_one();
+        if let Some(client) = retire {
+            quit(client, "used up").await;
+        }
+    }
+
+    async fn worker(&self, work: &Work<'static>) {
+        while work.has_queued() {
+            let mut lease = match self.checkout().await {
+                Ok(lease) => lease,
+                Err(err) => {
+                    work.fail_one(&err);
+                    continue;
+                }
+            };
+            let budget = self.lock().book.budget(lease.sent);
+            let mut given = Vec::new();
+            let messages = std::iter::from_fn(|| {
+                if given.len() >= budget {
+                    return None;
+                }
+                let index = work.next()?;
+                given.push(index);
+                let (envelope, body) = &work.messages[index];
+                Some((envelope.clone(), std::io::Cursor::new(body.clone())))
+            });
+            let mut ended = Vec::new();
+            let result = lease.client.send_batch(messages, |r| ended.push(r)).await;
+            lease.sent += ended.len();
+            for r in ended {
+                work.record(given[r.index], r.state);
+            }
+            if let Err(err) = result {
+                tracing::debug!(target: "smtp_client::pool", event = "batch refused", error = %err);
+            }
+            self.checkin(lease).await;
+        }
+    }
+}
