@@ -24,6 +24,8 @@ commands:
   servers proxies-up|proxies-down   only the proxies in front of them: Dante, tinyproxy
   servers more-up|more-down  only the extra instances for the extensions (Dovecot LMTP)
   fuzz [TARGET] [SECONDS]  run one fuzz target, or every target, for SECONDS each
+  fuzz --long [SECONDS]    the campaign: every target for 10M runs or SECONDS (60), corpus
+                           kept minimised in fuzz/corpus/, figures into docs/security.md
   bench                    benchmarks beside their references; writes docs/performance.md
   demo                     start the embedded demo server and send through each mechanism
 ";

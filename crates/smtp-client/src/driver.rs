@@ -34,12 +34,11 @@ use smtp_proto::Domain;
 use crate::accounting::MessageResult;
 use crate::config::ClientConfig;
 use crate::envelope::Envelope;
-use crate::error::Error;
-use crate::error::Misuse;
+use crate::error::{Error, Misuse, TlsError};
 use crate::methods::Start;
 use crate::session::{Event, Outcome, Session, SessionConfig};
 use crate::timeouts::{deadline_after, Timeouts};
-use crate::tls::{TlsConfig, TlsMode};
+use crate::tls::{session_failure, TlsConfig, TlsMode};
 
 pub(crate) use crate::body::BodyChunks;
 pub use crate::body::BODY_CHUNK;
@@ -154,12 +153,18 @@ fn handle_read(session: &mut Session, result: io::Result<usize>, buf: &[u8]) -> 
         Ok(n) => session.handle_input(&buf[..n]),
         Err(e) if is_timeout(&e) => session.handle_timeout(Instant::now()),
         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+        // A TLS connection closed without close_notify: the end of the stream like any other.
+        // What was received before it was read; what was awaited is reported missing.
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => session.handle_eof(),
         Err(source) => {
+            if let Some(tls) = session_failure(&source) {
+                // Not the network: the server broke TLS (see TlsError::Session).
+                return Err(TlsError::Session(tls).into());
+            }
             return Err(Error::Io {
                 op: "reading".to_owned(),
                 source,
-            })
+            });
         }
     }
     Ok(())

@@ -46,7 +46,10 @@ pub enum Error {
         /// The timeout that expired.
         after: Duration,
     },
-    /// The server closed the connection while a reply was awaited.
+    /// The server closed the connection while a reply was awaited (under TLS, with or
+    /// without `close_notify`). Awaiting the reply to the end of a message (DATA's final dot,
+    /// BDAT LAST), `awaiting` says that the message was sent whole and whether it was
+    /// delivered is unknown: the server may have queued it before closing.
     #[error("connection closed by the server while waiting for {awaiting}")]
     ConnectionClosed {
         /// What was awaited.
@@ -404,6 +407,11 @@ pub enum TlsError {
     /// The handshake failed on an I/O error.
     #[error("handshake I/O: {0}")]
     HandshakeIo(#[source] std::io::Error),
+    /// TLS failed after the handshake: the server sent something TLS forbids there (a
+    /// fatal alert, a record that does not decrypt, renegotiation asked again after the
+    /// client declined it). The connection is unusable.
+    #[error("TLS session failed: {0}")]
+    Session(#[source] rustls::Error),
 }
 
 /// How the server broke the protocol.

@@ -250,6 +250,14 @@ pub(crate) fn handshake_failed(e: std::io::Error) -> Error {
     }
 }
 
+/// The rustls error carried by an I/O error from reading or writing an established TLS
+/// connection, if it carries one.
+pub(crate) fn session_failure(e: &std::io::Error) -> Option<rustls::Error> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .cloned()
+}
+
 /// The verifier behind `dangerous_accept_any_certificate_for_testing_only`: checks the
 /// handshake signatures (so the session is at least consistent) but trusts any certificate.
 #[derive(Debug)]

@@ -8,3 +8,4 @@
 //! real one, is the published crate `smtp-demo-server`: `smtp-send --demo` runs it.
 
 pub mod scripted;
+mod tls12;

@@ -35,6 +35,8 @@ use std::time::{Duration, Instant};
 use rustls::{ServerConnection, StreamOwned};
 use smtp_proto::ReplyCode;
 
+use crate::tls12::{self, Tls12};
+
 /// Largest message [`Step::ReadData`] accepts, so a runaway client cannot exhaust memory.
 pub const MAX_DATA: usize = 64 * 1024 * 1024;
 
@@ -66,10 +68,20 @@ pub enum Step {
     /// Run the server side of a TLS handshake (after the 220 to STARTTLS, or first thing for
     /// implicit TLS), with the [`test_cert`] certificate for `localhost` and `127.0.0.1`.
     StartTls,
+    /// [`Step::StartTls`] restricted to TLS 1.2 (ChaCha20-Poly1305), after which the server
+    /// seals and opens its records by hand, so that it can send [`Step::HelloRequest`].
+    StartTls12,
+    /// Ask the client to renegotiate: a TLS 1.2 HelloRequest (after [`Step::StartTls12`]).
+    /// The client's alerts are recorded in [`Record::tls_alerts`].
+    HelloRequest,
     /// Wait until the client closes the connection; any byte received first is an error.
     ExpectEof,
-    /// Close the connection.
+    /// Close the connection. Under TLS the TCP connection is closed without a
+    /// `close_notify` alert, as a crashing server or a cut network would.
     Close,
+    /// Send TLS `close_notify`, then close the connection (plain TCP: the same as
+    /// [`Step::Close`]).
+    CloseNotify,
 }
 
 /// A sequence of [`Step`]s, built fluently.
@@ -159,12 +171,27 @@ impl Script {
         self.step(Step::StartTls)
     }
 
+    /// Runs a TLS 1.2 handshake; the records after it are sealed by hand ([`Step::StartTls12`]).
+    pub fn start_tls12(self) -> Script {
+        self.step(Step::StartTls12)
+    }
+
+    /// Sends a TLS 1.2 HelloRequest ([`Step::HelloRequest`]).
+    pub fn hello_request(self) -> Script {
+        self.step(Step::HelloRequest)
+    }
+
+    /// Sends `close_notify`, then closes ([`Step::CloseNotify`]).
+    pub fn close_notify(self) -> Script {
+        self.step(Step::CloseNotify)
+    }
+
     /// Waits for the client to close, failing if it sends anything.
     pub fn expect_eof(self) -> Script {
         self.step(Step::ExpectEof)
     }
 
-    /// Closes the connection.
+    /// Closes the connection (under TLS, without `close_notify`).
     pub fn close(self) -> Script {
         self.step(Step::Close)
     }
@@ -205,6 +232,8 @@ pub struct Record {
     pub tls_text: Vec<u8>,
     /// Each DATA body (still dot-stuffed, with the final `.` line) or BDAT chunk read.
     pub messages: Vec<Vec<u8>>,
+    /// The TLS alerts the client sent (level, description) after [`Step::StartTls12`].
+    pub tls_alerts: Vec<(u8, u8)>,
     /// `Ok` when every step ran as scripted; otherwise which step failed and why.
     pub result: Result<(), String>,
     /// After a TLS 1.3 handshake: the server's `tls-exporter` channel-binding data
@@ -238,6 +267,7 @@ impl Default for Record {
             clear_text: Vec::new(),
             tls_text: Vec::new(),
             messages: Vec::new(),
+            tls_alerts: Vec::new(),
             result: Ok(()),
             tls_exporter: None,
         }
@@ -294,6 +324,7 @@ impl ScriptedServer {
 enum Conn {
     Plain(TcpStream),
     Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
+    Tls12(Box<Tls12>),
     Closed,
 }
 
@@ -355,6 +386,7 @@ impl Runner {
         match &self.conn {
             Conn::Plain(s) => Some(s),
             Conn::Tls(s) => Some(&s.sock),
+            Conn::Tls12(s) => Some(&s.tcp),
             Conn::Closed => None,
         }
     }
@@ -363,13 +395,30 @@ impl Runner {
         if let Some(tcp) = self.tcp() {
             let _ = tcp.shutdown(std::net::Shutdown::Both);
         }
+        if let Conn::Tls12(s) = &self.conn {
+            self.record.tls_alerts.clone_from(&s.alerts);
+        }
         self.conn = Conn::Closed;
+    }
+
+    fn close_notify(&mut self) -> Result<(), String> {
+        match &mut self.conn {
+            Conn::Tls(s) => {
+                s.conn.send_close_notify();
+                s.flush().map_err(|e| format!("close_notify: {e}"))?;
+            }
+            Conn::Tls12(_) => return Err("close_notify after StartTls12: not scripted".to_owned()),
+            Conn::Plain(_) | Conn::Closed => {}
+        }
+        self.close();
+        Ok(())
     }
 
     fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
         let r = match &mut self.conn {
             Conn::Plain(s) => s.write_all(bytes).and_then(|()| s.flush()),
             Conn::Tls(s) => s.write_all(bytes).and_then(|()| s.flush()),
+            Conn::Tls12(s) => s.write(bytes),
             Conn::Closed => return Err("connection closed".to_owned()),
         };
         r.map_err(|e| format!("write: {e}"))
@@ -391,6 +440,14 @@ impl Runner {
             Conn::Tls(s) => {
                 let _ = s.sock.set_read_timeout(Some(wait));
                 (s.read(&mut chunk), true)
+            }
+            Conn::Tls12(s) => {
+                let _ = s.tcp.set_read_timeout(Some(wait));
+                let mut got = Vec::new();
+                let r = s.read(&mut got);
+                let n = got.len().min(chunk.len());
+                chunk[..n].copy_from_slice(&got[..n]);
+                (r.map(|_| n), true)
             }
             Conn::Closed => return Ok(0),
         };
@@ -511,6 +568,11 @@ impl Runner {
                 Ok(())
             }
             Step::StartTls => self.start_tls(),
+            Step::StartTls12 => self.start_tls12(),
+            Step::HelloRequest => match &mut self.conn {
+                Conn::Tls12(s) => s.hello_request().map_err(|e| format!("write: {e}")),
+                _ => Err("HelloRequest needs StartTls12 first".to_owned()),
+            },
             Step::ExpectEof => {
                 let deadline = Instant::now() + self.step_timeout;
                 loop {
@@ -529,16 +591,33 @@ impl Runner {
                 self.close();
                 Ok(())
             }
+            Step::CloseNotify => self.close_notify(),
         }
     }
 
     fn start_tls(&mut self) -> Result<(), String> {
-        let Conn::Plain(mut tcp) = std::mem::replace(&mut self.conn, Conn::Closed) else {
-            return Err("TLS already started".to_owned());
-        };
         let config = test_cert()
             .server_config()
             .map_err(|e| format!("server config: {e}"))?;
+        let (conn, tcp) = self.handshake(config)?;
+        self.conn = Conn::Tls(Box::new(StreamOwned::new(conn, tcp)));
+        Ok(())
+    }
+
+    fn start_tls12(&mut self) -> Result<(), String> {
+        let (conn, tcp) = self.handshake(tls12::server_config()?)?;
+        self.conn = Conn::Tls12(Box::new(Tls12::take_over(conn, tcp)?));
+        Ok(())
+    }
+
+    /// The server side of a TLS handshake on the plain connection.
+    fn handshake(
+        &mut self,
+        config: std::sync::Arc<rustls::ServerConfig>,
+    ) -> Result<(ServerConnection, TcpStream), String> {
+        let Conn::Plain(mut tcp) = std::mem::replace(&mut self.conn, Conn::Closed) else {
+            return Err("TLS already started".to_owned());
+        };
         let mut conn = ServerConnection::new(config).map_err(|e| format!("TLS: {e}"))?;
         // Bytes the client sent right after its STARTTLS line belong to the handshake.
         let early = std::mem::take(&mut self.buf);
@@ -558,12 +637,15 @@ impl Runner {
             conn.complete_io(&mut tcp)
                 .map_err(|e| format!("TLS handshake: {e}"))?;
         }
+        while conn.wants_write() {
+            conn.write_tls(&mut tcp)
+                .map_err(|e| format!("TLS handshake: {e}"))?;
+        }
         if conn.protocol_version() == Some(rustls::ProtocolVersion::TLSv1_3) {
             self.record.tls_exporter = conn
                 .export_keying_material(vec![0u8; 32], b"EXPORTER-Channel-Binding", Some(&[]))
                 .ok();
         }
-        self.conn = Conn::Tls(Box::new(StreamOwned::new(conn, tcp)));
-        Ok(())
+        Ok((conn, tcp))
     }
 }

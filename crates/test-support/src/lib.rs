@@ -35,6 +35,8 @@
 pub mod auth;
 pub mod client;
 pub mod fault_proxy;
+#[doc(hidden)]
+pub mod session_model;
 
 /// Makes a `#[test]` of each generic test function for each driver: `blocking::name` and
 /// (with the calling crate's feature `tokio`) `tokio::name`.

@@ -6,7 +6,7 @@
 //! 421): then it is dropped and the next caller gets a new one. The session already sends
 //! RSET after a failed transaction, so a connection given back is always outside a
 //! transaction. Callers wait for a free connection no longer than
-//! [`PoolConfig::checkout_timeout`], then get [`Error::PoolTimeout`]. Events are logged
+//! [`PoolConfig::checkout_timeout`], then get [`Error::PoolTimeout`](crate::Error::PoolTimeout). Events are logged
 //! with `tracing` under the target `smtp_client::pool` (opened, reused, retired, dropped).
 //!
 //! [`send_all`](blocking::Pool::send_all) spreads messages over the connections, each

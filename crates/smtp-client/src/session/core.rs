@@ -42,8 +42,6 @@ pub(super) enum Wait {
     Command,
     /// The 354 to DATA.
     DataStart,
-    /// The reply to the end of data or to BDAT LAST.
-    DataEnd,
 }
 
 /// Everything but the phase.
@@ -88,8 +86,9 @@ impl Core {
     }
 
     /// Encodes `command` into the output and shows it in the transcript (redacted when
-    /// secret). Under STARTTLS-required nothing but EHLO, STARTTLS and QUIT goes out in clear.
-    pub(super) fn write_command(&mut self, command: &Command<'_>) -> Result<Label, Error> {
+    /// secret), returning the line as shown. Under STARTTLS-required nothing but EHLO,
+    /// STARTTLS and QUIT goes out in clear.
+    pub(super) fn write_command(&mut self, command: &Command<'_>) -> Result<String, Error> {
         if self.config.starttls_required()
             && !self.encrypted
             && !matches!(
@@ -111,7 +110,7 @@ impl Core {
             String::from_utf8_lossy(line).into_owned()
         };
         self.transcript.line(Direction::Sent, &shown);
-        Ok(Label::Command(shown))
+        Ok(shown)
     }
 
     /// Writes `command` and records in `owed` that its reply is awaited within the timeout
@@ -128,9 +127,8 @@ impl Core {
         let timeout = match wait {
             Wait::Command => timeouts.command,
             Wait::DataStart => timeouts.data_start,
-            Wait::DataEnd => timeouts.data_end,
         };
-        let label = self.write_command(command)?;
+        let label = Label::Command(self.write_command(command)?);
         owed.push(what, label, timeout, now);
         Ok(())
     }
@@ -146,8 +144,21 @@ impl Core {
         now: Instant,
     ) -> Result<(), Error> {
         let size = chunk.len() as u64;
-        let wait = if last { Wait::DataEnd } else { Wait::Command };
-        self.request(owed, &Command::Bdat { size, last }, what, wait, now)?;
+        if last {
+            // The end of the message: its reply is awaited like the one to DATA's final dot,
+            // within the end-of-data timeout.
+            let shown = self.write_command(&Command::Bdat { size, last })?;
+            let timeout = self.config.timeouts.data_end;
+            owed.push(what, Label::LastChunk(shown), timeout, now);
+        } else {
+            self.request(
+                owed,
+                &Command::Bdat { size, last },
+                what,
+                Wait::Command,
+                now,
+            )?;
+        }
         self.output.extend_from_slice(chunk);
         self.note_data(chunk.len());
         Ok(())

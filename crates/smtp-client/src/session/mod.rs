@@ -286,6 +286,13 @@ impl Session {
         self.core.parser.feed(bytes);
     }
 
+    /// Bytes passed to [`handle_input`](Self::handle_input) and not yet read as a reply. While
+    /// a reply is awaited this never exceeds one reply at the configured
+    /// [`reply_limits`](SessionConfig::reply_limits): a longer one is an error.
+    pub fn buffered_input_len(&self) -> usize {
+        self.core.parser.buffered_len()
+    }
+
     /// Tells the session the server closed the connection.
     pub fn handle_eof(&mut self) {
         if self.core.link == Link::Open {

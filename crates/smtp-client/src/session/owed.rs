@@ -14,6 +14,10 @@ use smtp_proto::Reply;
 use crate::error::Error;
 use crate::timeouts::deadline_after;
 
+/// Said of a message whose end went out with no reply to it: neither delivered nor refused.
+pub(crate) const DELIVERY_UNKNOWN: &str =
+    " (the whole message was sent: whether it was delivered is unknown)";
+
 /// How an awaited reply is named in errors.
 #[derive(Debug, Clone)]
 pub(super) enum Label {
@@ -23,17 +27,24 @@ pub(super) enum Label {
     EndOfData,
     /// The reply for this recipient to the end of data (LMTP, RFC 2033 4.2; PRDR).
     EndOfDataFor(String),
+    /// The reply to `BDAT <size> LAST`, as shown in the transcript: the end of the message.
+    LastChunk(String),
     /// The reply to this command line, as shown in the transcript (redacted).
     Command(String),
 }
 
 impl Label {
-    /// What was awaited, for [`Error::Timeout`] and [`Error::ConnectionClosed`].
+    /// What was awaited, for [`Error::Timeout`] and [`Error::ConnectionClosed`]. Past the end
+    /// of a message it says that the message's fate is unknown: the server has it whole and
+    /// may have accepted it, but only its reply would tell (RFC 5321 4.1.1.4 and 6.1).
     pub(super) fn awaiting(&self) -> String {
         match self {
             Label::Greeting => "the greeting".to_owned(),
-            Label::EndOfData => "the reply to the end of data".to_owned(),
-            Label::EndOfDataFor(r) => format!("the reply for {r} to the end of data"),
+            Label::EndOfData => format!("the reply to the end of data{DELIVERY_UNKNOWN}"),
+            Label::EndOfDataFor(r) => {
+                format!("the reply for {r} to the end of data{DELIVERY_UNKNOWN}")
+            }
+            Label::LastChunk(c) => format!("the reply to {c}{DELIVERY_UNKNOWN}"),
             Label::Command(c) => format!("the reply to {c}"),
         }
     }
@@ -44,7 +55,7 @@ impl Label {
             Label::Greeting => "connection (greeting)".to_owned(),
             Label::EndOfData => "end of data".to_owned(),
             Label::EndOfDataFor(r) => format!("end of data for {r}"),
-            Label::Command(c) => c.clone(),
+            Label::LastChunk(c) | Label::Command(c) => c.clone(),
         };
         Error::Refused { command, reply }
     }
