@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! throughput many ADDR COUNT [--no-pipelining] [--batch]   COUNT one-KiB messages over one
-//!                                                  connection (--batch: one send_batch)
+//!                                                  connection (--batch: one send_batch_ready)
 //! throughput big ADDR BYTES [--no-pipelining] [--bdat]   one dot-heavy message of BYTES
 //!                                                  octets (--bdat: BDAT when offered)
 //! throughput write small|BYTES PATH              the same message, LF line ends, to a file
@@ -204,7 +204,7 @@ fn batch_session(
     let start = Instant::now();
     let mut client = connect(addr, pipelining)?;
     let messages = (0..count).map(|_| (envelope.clone(), Generated::small(true)));
-    let summary = client.send_batch(messages, |_| {})?;
+    let summary = client.send_batch_ready(messages, |_| {})?;
     if summary.accepted as u64 != count {
         return Err(format!("{} of {count} accepted: {summary:?}", summary.accepted).into());
     }

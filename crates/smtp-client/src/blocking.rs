@@ -536,7 +536,21 @@ impl SmtpClient {
         on_done: impl FnMut(MessageResult),
     ) -> Result<BatchSummary, Error> {
         let mut feed = Messages::new(messages.into_iter(), on_done);
-        self.run(methods::batch(BATCH_WINDOW), &mut feed)
+        self.run(methods::batch(BATCH_WINDOW, false), &mut feed)
+    }
+
+    /// [`send_batch`](Self::send_batch) for messages that are ready without waiting (in
+    /// memory, or a queue that never blocks): each message's end of data leaves in the
+    /// same write as the next message's MAIL, RCPT and DATA, which a server then answers in
+    /// one write. An iterator that waits for its next item would hold the previous end of
+    /// data meanwhile: use `send_batch` for those.
+    pub fn send_batch_ready<R: Read>(
+        &mut self,
+        messages: impl IntoIterator<Item = (Envelope, R)>,
+        on_done: impl FnMut(MessageResult),
+    ) -> Result<BatchSummary, Error> {
+        let mut feed = Messages::new(messages.into_iter(), on_done);
+        self.run(methods::batch(BATCH_WINDOW, true), &mut feed)
     }
 
     /// Sends one message to every recipient, in as many transactions as the server needs:

@@ -265,6 +265,8 @@ pub(crate) struct DriverCore {
     body: Option<BodyChunks>,
     /// The operation under way is a batch: a failure leaves its messages to hand out.
     batch: bool,
+    /// The batch's messages are ready without waiting: see [`Start::Batch`].
+    coalesce: bool,
     /// The operation under way is QUIT: the connection closes when it ends.
     quitting: bool,
     /// False once the driver was told to close the connection.
@@ -295,6 +297,7 @@ impl DriverCore {
             phase: Phase::Idle,
             body: None,
             batch: false,
+            coalesce: false,
             quitting: false,
             connected: true,
             poisoned: false,
@@ -326,8 +329,9 @@ impl DriverCore {
             return;
         }
         self.quitting = matches!(start, Start::Quit);
-        self.batch = matches!(start, Start::Batch(_));
-        self.body = matches!(start, Start::Send(_) | Start::Batch(_)).then(BodyChunks::new);
+        self.batch = matches!(start, Start::Batch { .. });
+        self.coalesce = matches!(start, Start::Batch { coalesce: true, .. });
+        self.body = matches!(start, Start::Send(_) | Start::Batch { .. }).then(BodyChunks::new);
         if matches!(start, Start::Open) && self.session.config().tls == TlsMode::Implicit {
             // RFC 8314: TLS from the first byte, the session starts once it is up.
             self.phase = Phase::Handshake(Handshake::Implicit);
@@ -396,7 +400,7 @@ impl DriverCore {
                         return Step::Write(self.session.output());
                     }
                 }
-                Phase::Act(event) if !self.session.output().is_empty() => {
+                Phase::Act(event) if self.write_first(&event) => {
                     if !self.connected {
                         self.phase = self.fail(connection_closed());
                         continue;
@@ -448,6 +452,21 @@ impl DriverCore {
                 },
                 Phase::Act(Event::StartTls) => self.phase = Phase::Handshake(Handshake::StartTls),
             }
+        }
+    }
+
+    /// True when the session's output must be written before `event` is acted on. In a
+    /// coalescing batch, the next message (and the first chunk of its body) only add to the
+    /// output: the previous end of data waits for them, so the server reads both at once
+    /// and answers them in one write (a server that answered the end of data alone and then
+    /// the next commands would hold its second reply for the client's delayed ACK).
+    fn write_first(&self, event: &Event) -> bool {
+        let pending = self.session.output().len();
+        match event {
+            _ if pending == 0 => false,
+            Event::NeedMessage if self.coalesce => false,
+            Event::NeedBody if self.coalesce => pending >= DATASEND_FLUSH,
+            _ => true,
         }
     }
 
@@ -710,5 +729,72 @@ mod tests {
             &written[..20]
         );
         assert!(core.session.output().is_empty());
+    }
+
+    /// Runs a batch of `count` one-line messages against `replies` (one per read) and
+    /// returns each write.
+    fn batch_writes(coalesce: bool, count: usize, replies: &[&str]) -> Vec<String> {
+        let mut core = opened();
+        let mut replies = replies.iter();
+        let mut writes = Vec::new();
+        let mut left = count;
+        let body = b"Subject: x\r\n\r\nhi\r\n";
+        let mut read = 0;
+        core.begin(Start::Batch {
+            window: 32,
+            coalesce,
+        });
+        loop {
+            match core.next_step() {
+                Step::Write(bytes) => {
+                    writes.push(String::from_utf8_lossy(bytes).into_owned());
+                    core.written(Ok(()));
+                }
+                Step::Read { buf, .. } => {
+                    let reply = replies.next().expect("a read past the script").as_bytes();
+                    buf[..reply.len()].copy_from_slice(reply);
+                    core.read(Ok(reply.len()));
+                }
+                Step::ReadBody(buf) => {
+                    let n = (body.len() - read).min(buf.len());
+                    buf[..n].copy_from_slice(&body[read..read + n]);
+                    read += n;
+                    core.body_read(Ok(n));
+                }
+                Step::NextMessage => {
+                    read = 0;
+                    let next = (left > 0).then(|| {
+                        left -= 1;
+                        let from = smtp_proto::ReversePath::Null;
+                        let to = smtp_proto::ForwardPath::new("b@example.test").unwrap();
+                        Envelope::new(from, [to])
+                    });
+                    core.message(next);
+                }
+                Step::MessageDone(_) => {}
+                Step::Handshake(_) | Step::Close => panic!("not in this script"),
+                Step::Done(result) => {
+                    assert!(matches!(result, Ok(Some(Outcome::Batch(_)))), "{result:?}");
+                    return writes;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_ready_batch_sends_each_end_of_data_with_the_next_messages_commands() {
+        // The server answers the end of data and the next commands together.
+        let replies = [
+            "250 ok\r\n250 ok\r\n354 go\r\n",
+            "250 queued\r\n250 ok\r\n250 ok\r\n354 go\r\n",
+            "250 queued\r\n",
+        ];
+        let writes = batch_writes(true, 2, &replies);
+        assert_eq!(writes.len(), 3, "{writes:?}");
+        assert!(writes[1].contains(".\r\nMAIL FROM:<>\r\n"), "{writes:?}");
+        // Without coalescing the end of data goes out before the next message is asked for.
+        let writes = batch_writes(false, 2, &replies);
+        assert_eq!(writes.len(), 4, "{writes:?}");
+        assert!(writes[1].ends_with(".\r\n") && writes[2].starts_with("MAIL FROM:<>"));
     }
 }

@@ -172,7 +172,15 @@ pub(crate) enum Start<'a> {
     Send(&'a Envelope),
     /// Many messages, at most this many under way at once: the driver gives each message
     /// and its body as the core asks, and hands back each message's end.
-    Batch(usize),
+    Batch {
+        /// At most this many messages under way at once.
+        window: usize,
+        /// The caller's messages are ready without waiting (the pool's queue): a message's
+        /// end of data waits for the next message's MAIL, RCPT and DATA, and both leave in
+        /// one write. Otherwise the end of data is written before the next message is
+        /// asked for, since an iterator that waits for its next item would hold it.
+        coalesce: bool,
+    },
 }
 
 impl Start<'_> {
@@ -192,7 +200,7 @@ impl Start<'_> {
             Start::Bdat(chunk, last) => session.start_bdat(chunk, last, now),
             Start::Quit => session.start_quit(now),
             Start::Send(envelope) => session.start_send(envelope.clone(), now),
-            Start::Batch(window) => session.start_batch(window, now),
+            Start::Batch { window, .. } => session.start_batch(window, now),
         }
     }
 }
@@ -354,9 +362,9 @@ pub(crate) fn send(envelope: &Envelope) -> Op<'_, SendReport> {
 }
 
 /// `send_batch`: many messages, each handed back as it ends.
-pub(crate) fn batch(window: usize) -> Op<'static, BatchSummary> {
+pub(crate) fn batch(window: usize, coalesce: bool) -> Op<'static, BatchSummary> {
     Op {
-        start: Start::Batch(window),
+        start: Start::Batch { window, coalesce },
         finish: |outcome| match outcome {
             Some(Outcome::Batch(summary)) => Ok(summary),
             _ => Err(unexpected()),

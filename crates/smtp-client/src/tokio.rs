@@ -482,7 +482,27 @@ impl AsyncSmtpClient {
         F: FnMut(MessageResult) + Unpin + Send,
     {
         let mut feed = Messages::new(messages.into_iter(), on_done);
-        self.run(methods::batch(BATCH_WINDOW), &mut feed).await
+        self.run(methods::batch(BATCH_WINDOW, false), &mut feed)
+            .await
+    }
+
+    /// The blocking client's [`send_batch_ready`](crate::SmtpClient::send_batch_ready):
+    /// messages ready without waiting, each end of data in one write with the next
+    /// message's commands.
+    pub async fn send_batch_ready<I, R, F>(
+        &mut self,
+        messages: I,
+        on_done: F,
+    ) -> Result<BatchSummary, Error>
+    where
+        I: IntoIterator<Item = (Envelope, R)>,
+        I::IntoIter: Unpin + Send,
+        R: AsyncRead + Unpin + Send,
+        F: FnMut(MessageResult) + Unpin + Send,
+    {
+        let mut feed = Messages::new(messages.into_iter(), on_done);
+        self.run(methods::batch(BATCH_WINDOW, true), &mut feed)
+            .await
     }
 
     /// Sends one message to every recipient, in as many transactions as the server needs

@@ -234,7 +234,7 @@ impl Inner {
                 Some((envelope.clone(), Cursor::new(body.as_slice())))
             });
             let mut ended = Vec::new();
-            let result = lease.client.send_batch(messages, |r| ended.push(r));
+            let result = lease.client.send_batch_ready(messages, |r| ended.push(r));
             lease.sent += ended.len();
             for r in ended {
                 work.record(given[r.index], r.state);

@@ -217,7 +217,10 @@ impl Inner {
                 Some((envelope.clone(), std::io::Cursor::new(body.clone())))
             });
             let mut ended = Vec::new();
-            let result = lease.client.send_batch(messages, |r| ended.push(r)).await;
+            let result = lease
+                .client
+                .send_batch_ready(messages, |r| ended.push(r))
+                .await;
             lease.sent += ended.len();
             for r in ended {
                 work.record(given[r.index], r.state);
