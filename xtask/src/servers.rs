@@ -964,7 +964,7 @@ fn which(program: &str) -> bool {
 }
 
 /// (uid, gid) of a system user, from `getent passwd`.
-fn lookup_ids(user: &str) -> Result<(u32, u32), String> {
+pub(crate) fn lookup_ids(user: &str) -> Result<(u32, u32), String> {
     let line = output_ok(Command::new("getent").args(["passwd", user]))?;
     let fields: Vec<&str> = line.trim().split(':').collect();
     match (
@@ -981,7 +981,7 @@ pub(crate) fn mkdir(path: &Path, mode: u32) -> Result<(), String> {
     chmod(path, mode)
 }
 
-fn chmod(path: &Path, mode: u32) -> Result<(), String> {
+pub(crate) fn chmod(path: &Path, mode: u32) -> Result<(), String> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
         .map_err(|e| format!("chmod {}: {e}", path.display()))
 }

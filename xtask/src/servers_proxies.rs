@@ -19,12 +19,15 @@
 
 use std::fs;
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::fs::{chown, PermissionsExt};
+use std::os::unix::fs::chown;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::cmd::describe;
+use crate::servers::{
+    apt_install, chmod, lookup_ids, output_ok, pid_alive, read_pid, require_root, start_daemon,
+    write,
+};
 
 /// Where the proxies' files live. `tests/src/lib.rs` holds the same path.
 pub const STATE_DIR: &str = "/var/tmp/smtp-auth-it-proxies";
@@ -47,11 +50,9 @@ const PACKAGES: &[&str] = &["dante-server", "tinyproxy"];
 /// Installs what is missing, writes the configurations and starts the four listeners.
 pub fn up() -> Result<(), String> {
     let started = Instant::now();
-    if !is_root() {
-        return Err(
-            "servers proxies-up must run as root (it installs packages and adds a user)".into(),
-        );
-    }
+    require_root().map_err(|_| {
+        "servers proxies-up must run as root (it installs packages and adds a user)".to_owned()
+    })?;
     ensure_packages()?;
     down()?;
     let dir = Path::new(STATE_DIR);
@@ -123,31 +124,14 @@ fn ensure_packages() -> Result<(), String> {
     let saved = fs::read(policy).ok();
     write(policy, b"#!/bin/sh\nexit 101\n")?;
     chmod(policy, 0o755)?;
-    let install = || {
-        output_ok(
-            Command::new("apt-get")
-                .args(["install", "-y", "--no-install-recommends"])
-                .args(&missing)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .stdin(Stdio::null()),
-        )
-    };
-    let result = install().or_else(|_| {
-        output_ok(
-            Command::new("apt-get")
-                .arg("update")
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .stdin(Stdio::null()),
-        )?;
-        install()
-    });
+    let result = apt_install(&missing);
     match saved {
         Some(contents) => write(policy, &contents)?,
         None => {
             let _ = fs::remove_file(policy);
         }
     }
-    result.map(drop)
+    result
 }
 
 /// The proxy user, with its password set each time (a previous run may have changed it).
@@ -280,80 +264,3 @@ fn wait_listening(port: u16, dir: &Path) -> Result<(), String> {
 }
 
 // ----- Small helpers ---------------------------------------------------------------------
-
-fn is_root() -> bool {
-    output_ok(Command::new("id").arg("-u")).is_ok_and(|id| id.trim() == "0")
-}
-
-fn read_pid(path: &Path) -> Option<u32> {
-    fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-/// Whether `pid` runs a program named `comm` (guards against a reused pid).
-fn pid_alive(pid: u32, comm: &str) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
-}
-
-fn output_ok(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot start {}: {e}", describe(cmd)))?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() {
-        Ok(text)
-    } else {
-        Err(format!(
-            "{} failed ({}):\n{}",
-            describe(cmd),
-            out.status,
-            text.trim_end()
-        ))
-    }
-}
-
-/// Runs a command that forks a daemon, its output to the file `out` (a pipe would be held
-/// open by the daemon).
-fn start_daemon(cmd: &mut Command, out: &Path) -> Result<(), String> {
-    let file = fs::File::create(out).map_err(|e| format!("create {}: {e}", out.display()))?;
-    let file2 = file
-        .try_clone()
-        .map_err(|e| format!("{}: {e}", out.display()))?;
-    cmd.stdin(Stdio::null()).stdout(file).stderr(file2);
-    let status = cmd
-        .status()
-        .map_err(|e| format!("cannot start {}: {e}", describe(cmd)))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} failed ({status}):\n{}",
-            describe(cmd),
-            fs::read_to_string(out).unwrap_or_default().trim_end()
-        ))
-    }
-}
-
-fn lookup_ids(user: &str) -> Result<(u32, u32), String> {
-    let line = output_ok(Command::new("getent").args(["passwd", user]))?;
-    let fields: Vec<&str> = line.trim().split(':').collect();
-    match (
-        fields.get(2).and_then(|u| u.parse().ok()),
-        fields.get(3).and_then(|g| g.parse().ok()),
-    ) {
-        (Some(uid), Some(gid)) => Ok((uid, gid)),
-        _ => Err(format!("cannot parse getent passwd {user}: {line:?}")),
-    }
-}
-
-fn chmod(path: &Path, mode: u32) -> Result<(), String> {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("chmod {}: {e}", path.display()))
-}
-
-fn write(path: &Path, contents: &[u8]) -> Result<(), String> {
-    fs::write(path, contents).map_err(|e| format!("write {}: {e}", path.display()))
-}
