@@ -15,6 +15,7 @@ use smtp_proto::{
 
 use crate::accounting::{BatchSummary, MessageResult};
 use crate::config::ClientConfig;
+use crate::data_writer::DataWriter;
 use crate::delivery::{Delivery, Resend};
 use crate::driver::BATCH_WINDOW;
 use crate::driver::{
@@ -397,6 +398,47 @@ impl SmtpClient {
         self.op(methods::dataend())
     }
 
+    /// Sends DATA and, on 354, returns a writer for the message (Net::SMTP's `datafh`): a
+    /// [`std::io::Write`] that dot-stuffs as it goes and writes 64 KiB at a time, ended by
+    /// [`DataWriter::finish`], which returns the final reply.
+    ///
+    /// MAIL and at least one RCPT must have been accepted (since the last end of data,
+    /// RSET, EHLO or [`send`](Self::send)): else [`Misuse::NoMailTransaction`](crate::Misuse::NoMailTransaction)
+    /// with nothing sent. A writer dropped before `finish` abandons the message: the
+    /// connection is dropped without the end of data, and every later call is
+    /// [`Misuse::DataAbandoned`](crate::Misuse::DataAbandoned).
+    ///
+    /// ```no_run
+    /// use std::io::Write;
+    /// use smtp_client::{ClientConfig, SmtpClient, TlsMode};
+    /// use smtp_proto::{ForwardPath, MailParams, Mailbox, RcptParams, ReversePath};
+    ///
+    /// let config = ClientConfig::new("mail.example.test").tls_mode(TlsMode::StartTlsRequired);
+    /// let mut smtp = SmtpClient::connect(config)?;
+    /// let alice = ReversePath::Mailbox(Mailbox::new("alice@example.test")?);
+    /// smtp.mail(&alice, &MailParams::default())?;
+    /// smtp.rcpt(&ForwardPath::new("bob@example.test")?, &RcptParams::default())?;
+    /// let mut message = smtp.data_writer()?;
+    /// write!(message, "Subject: report\r\n\r\n")?;
+    /// for line in ["first", ".a line with a leading dot", "last"] {
+    ///     writeln!(message, "{line}")?; // stuffed, and each LF made CRLF
+    /// }
+    /// std::io::copy(&mut std::fs::File::open("report.txt")?, &mut message)?;
+    /// let reply = message.finish()?; // a refusal is Error::Refused with the reply
+    /// println!("queued: {reply}");
+    /// smtp.quit()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn data_writer(&mut self) -> Result<DataWriter<'_>, Error> {
+        self.op(methods::data_stream())?;
+        Ok(DataWriter::new(self))
+    }
+
+    /// The end of a DATA writer's message, and its final reply.
+    pub(crate) fn finish_stream(&mut self) -> Result<Reply, Error> {
+        self.op(methods::stream_end())
+    }
+
     /// Sends one `BDAT` chunk (RFC 3030; Net::SMTP's `bdat`).
     pub fn bdat(&mut self, chunk: &[u8]) -> Result<Reply, Error> {
         self.op(methods::bdat(chunk, false))
@@ -591,7 +633,7 @@ impl<T: Read + Feed> Source for T {}
 // ----- Moving bytes ------------------------------------------------------------------------
 
 impl Blocking {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         match &mut self.stream {
             Stream::Plain(s) => s.write_all(bytes),
             Stream::Tls(s) => {
@@ -665,7 +707,7 @@ impl Blocking {
         Ok(())
     }
 
-    fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         let tcp = match &self.stream {
             Stream::Plain(s) => s,
             Stream::Tls(s) => &s.sock,

@@ -343,7 +343,12 @@ impl DriverCore {
         };
         self.phase = match start.start(&mut self.session, Instant::now()) {
             Ok(()) => then,
-            Err(err) => self.end(Err(err), false),
+            Err(err) => {
+                // Refused before anything was sent; the connection closes if that left the
+                // session broken (a DATA writer's message abandoned, bytes nobody asked for).
+                let close = self.connected && self.session.is_broken();
+                self.end(Err(err), close)
+            }
         };
     }
 
@@ -568,6 +573,76 @@ impl DriverCore {
     }
 }
 
+// ----- A DATA writer's message -----------------------------------------------------------
+
+/// Once this many bytes of a DATA writer's message wait in the output, they are written
+/// before the writer takes more: each write is about this large, whatever the size of the
+/// caller's writes (and the output never holds much more, however large they are).
+pub(crate) const WRITER_BUF: usize = BODY_CHUNK;
+
+/// What a DATA writer ([`crate::DataWriter`], `tokio::AsyncDataWriter`) asks of the core
+/// between its operations (`data_writer`'s DATA and `finish`'s end of data, which run as
+/// any other). Both writers make the same calls; only how they write differs (all at
+/// once, or as far as the socket takes).
+impl DriverCore {
+    /// Checks that the writer's message is still under way: the error otherwise (the one
+    /// that ended it, as every later call sees it).
+    pub(crate) fn stream_ready(&mut self) -> Result<(), Error> {
+        self.session.stream_data(&[])
+    }
+
+    /// True when the output must be written before the writer takes more bytes.
+    pub(crate) fn stream_full(&self) -> bool {
+        self.session.output().len() >= WRITER_BUF
+    }
+
+    /// Takes as much of `bytes` as fits under [`WRITER_BUF`] into the message (dot-stuffed,
+    /// in the output), and returns how much: at least one byte of a non-empty `bytes`
+    /// unless [`stream_full`](Self::stream_full).
+    pub(crate) fn stream_take(&mut self, bytes: &[u8]) -> Result<usize, Error> {
+        let room = WRITER_BUF.saturating_sub(self.session.output().len());
+        let n = bytes.len().min(room);
+        self.session.stream_data(&bytes[..n])?;
+        Ok(n)
+    }
+
+    /// The bytes to write.
+    pub(crate) fn stream_output(&self) -> &[u8] {
+        self.session.output()
+    }
+
+    /// The first `n` bytes of [`stream_output`](Self::stream_output) were written.
+    pub(crate) fn stream_wrote(&mut self, n: usize) {
+        self.session.consume_output(n);
+    }
+
+    /// Writing failed (a timeout included): the session refuses more work, and the
+    /// writer's error is returned; [`stream_close`](Self::stream_close) says to close.
+    pub(crate) fn stream_write_failed(&mut self, source: io::Error) -> Error {
+        let err = Error::Io {
+            op: "writing".to_owned(),
+            source,
+        };
+        self.session.abort_with(&err);
+        err
+    }
+
+    /// After one of the writer's calls failed, or (`abandon`) the writer went away without
+    /// finishing: true when the driver must close the connection now. An abandoned message
+    /// never gets its end of data: dropping the connection is the only way SMTP has to
+    /// cancel DATA.
+    pub(crate) fn stream_close(&mut self, abandon: bool) -> bool {
+        if abandon {
+            self.session.abandon_stream();
+        }
+        let close = self.connected && self.session.is_broken();
+        if close {
+            self.connected = false;
+        }
+        close
+    }
+}
+
 fn connection_closed() -> Error {
     Error::Misuse(Misuse::ConnectionBroken)
 }
@@ -729,6 +804,84 @@ mod tests {
             &written[..20]
         );
         assert!(core.session.output().is_empty());
+    }
+
+    /// A core whose DATA writer's message has started: MAIL, RCPT and DATA answered.
+    fn streaming() -> DriverCore {
+        let mut core = opened();
+        let from = smtp_proto::ReversePath::Null;
+        let to = smtp_proto::ForwardPath::new("b@example.test").unwrap();
+        let (mp, rp) = (Default::default(), Default::default());
+        let mail = smtp_proto::Command::Mail {
+            from: &from,
+            params: &mp,
+        };
+        let rcpt = smtp_proto::Command::Rcpt {
+            to: &to,
+            params: &rp,
+        };
+        for command in [mail, rcpt] {
+            let start = Start::Command(command, crate::Expect::Completion);
+            drive(&mut core, start, &["250 ok\r\n"]).0.unwrap();
+        }
+        let (result, written, _) = drive(&mut core, Start::DataStream, &["354 go\r\n"]);
+        assert!(matches!(result, Ok(Some(Outcome::Reply(r))) if r.code().get() == 354));
+        assert_eq!(written, "DATA\r\n");
+        assert!(core.session.in_stream());
+        core
+    }
+
+    #[test]
+    fn a_data_writers_small_writes_wait_for_a_full_buffer() {
+        let mut core = streaming();
+        for _ in 0..WRITER_BUF - 1 {
+            assert_eq!(core.stream_take(b"x").unwrap(), 1);
+            assert!(!core.stream_full());
+        }
+        assert_eq!(core.stream_take(b"x").unwrap(), 1);
+        // Full: written before anything more is taken.
+        assert!(core.stream_full());
+        assert_eq!(core.stream_output().len(), WRITER_BUF);
+        assert_eq!(core.stream_take(b"y").unwrap(), 0);
+        core.stream_wrote(WRITER_BUF);
+        assert!(core.stream_output().is_empty());
+    }
+
+    #[test]
+    fn a_data_writers_large_write_is_taken_a_buffer_at_a_time() {
+        let mut core = streaming();
+        // Bare LFs: each becomes CRLF, the worst growth stuffing has.
+        let lfs = vec![b'\n'; 10 * WRITER_BUF];
+        assert_eq!(core.stream_take(&lfs).unwrap(), WRITER_BUF);
+        assert_eq!(core.stream_output().len(), 2 * WRITER_BUF);
+        assert!(core.stream_full());
+        // After a little, only the room left is taken.
+        core.stream_wrote(2 * WRITER_BUF);
+        assert_eq!(core.stream_take(b"abc").unwrap(), 3);
+        assert_eq!(core.stream_take(&lfs).unwrap(), WRITER_BUF - 3);
+    }
+
+    #[test]
+    fn a_data_writers_failed_write_or_drop_closes_once() {
+        let mut core = streaming();
+        core.stream_take(b"Subject: x\r\n").unwrap();
+        let err = core.stream_write_failed(io::ErrorKind::BrokenPipe.into());
+        assert!(matches!(err, Error::Io { ref op, .. } if op == "writing"));
+        assert!(core.stream_close(false));
+        assert!(!core.stream_close(true));
+        assert!(matches!(
+            core.stream_ready(),
+            Err(Error::Misuse(Misuse::ConnectionBroken))
+        ));
+        // Dropped unfinished: abandoned, closed once, and later operations say so.
+        let mut core = streaming();
+        core.stream_take(b"Subject: x\r\n").unwrap();
+        assert!(core.stream_close(true));
+        assert!(core.stream_output().is_empty());
+        assert!(!core.stream_close(true));
+        let (result, written, _) = drive(&mut core, Start::StreamEnd, &[]);
+        assert!(matches!(result, Err(Error::Misuse(Misuse::DataAbandoned))));
+        assert_eq!(written, "");
     }
 
     /// Runs a batch of `count` one-line messages against `replies` (one per read) and

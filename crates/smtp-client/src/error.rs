@@ -253,6 +253,15 @@ pub enum Misuse {
     /// `datasend` or `dataend` without a 354 reply to DATA.
     #[error("DATA was not accepted with 354")]
     NotInData,
+    /// A DATA writer asked for with no mail transaction to send its message in: MAIL and
+    /// at least one RCPT must be accepted first (again after an end of data, RSET, EHLO or
+    /// `send`). DATA was not sent.
+    #[error("no mail transaction: MAIL and at least one RCPT must be accepted before DATA")]
+    NoMailTransaction,
+    /// A DATA writer was dropped (or forgotten) before `finish`: the message was abandoned
+    /// and the connection dropped without the end of data, so that it is never delivered.
+    #[error("a message was abandoned mid-DATA (its writer dropped before finish): the connection was dropped")]
+    DataAbandoned,
     /// `poll` with no operation started.
     #[error("no operation in progress")]
     NoOperation,

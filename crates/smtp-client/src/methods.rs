@@ -165,6 +165,10 @@ pub(crate) enum Start<'a> {
     /// Message bytes: buffered, and written once there are enough of them; no reply.
     DataSend(&'a [u8]),
     DataEnd,
+    /// DATA for a message a DATA writer streams; its bytes do not go through operations.
+    DataStream,
+    /// The end of the DATA writer's message.
+    StreamEnd,
     Bdat(&'a [u8], bool),
     /// QUIT: the connection is closed afterwards, whatever the outcome.
     Quit,
@@ -197,6 +201,8 @@ impl Start<'_> {
             Start::Data => session.start_data(now),
             Start::DataSend(bytes) => session.data_send(bytes),
             Start::DataEnd => session.start_data_end(now),
+            Start::DataStream => session.start_data_stream(now),
+            Start::StreamEnd => session.start_stream_end(now),
             Start::Bdat(chunk, last) => session.start_bdat(chunk, last, now),
             Start::Quit => session.start_quit(now),
             Start::Send(envelope) => session.start_send(envelope.clone(), now),
@@ -297,6 +303,16 @@ pub(crate) fn datasend(bytes: &[u8]) -> Op<'_, ()> {
 /// `dataend`.
 pub(crate) fn dataend() -> Op<'static, Reply> {
     reply(Start::DataEnd)
+}
+
+/// `data_writer`: DATA, and the 354 that starts the writer's message.
+pub(crate) fn data_stream() -> Op<'static, Reply> {
+    reply(Start::DataStream)
+}
+
+/// The writer's `finish`: the end of data, and the final reply.
+pub(crate) fn stream_end() -> Op<'static, Reply> {
+    reply(Start::StreamEnd)
 }
 
 /// `bdat` (`last` false) and `bdat_last`.

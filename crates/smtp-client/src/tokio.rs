@@ -6,9 +6,11 @@
 
 use std::io::{self, SeekFrom};
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncSeek, AsyncSeekExt, AsyncWriteExt};
+use ::tokio::io::{AsyncRead, AsyncReadExt, AsyncSeek, AsyncSeekExt, AsyncWrite, AsyncWriteExt};
 #[cfg(unix)]
 use ::tokio::net::UnixStream;
 use ::tokio::net::{TcpSocket, TcpStream};
@@ -22,6 +24,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::accounting::{BatchSummary, MessageResult};
 use crate::config::ClientConfig;
+pub use crate::data_writer::AsyncDataWriter;
 use crate::delivery::{Delivery, Resend};
 use crate::driver::BATCH_WINDOW;
 use crate::driver::{io_err, tcp_socket, DialStep, Dialer, DriverCore, Peer, Step, TlsStart};
@@ -87,7 +90,7 @@ pub type AsyncSmtpClient = Client<Tokio>;
 /// The async driver's half of an [`AsyncSmtpClient`]: the socket, and the write timeout.
 pub struct Tokio {
     stream: Stream,
-    write_timeout: Duration,
+    pub(crate) write_timeout: Duration,
 }
 
 enum Stream {
@@ -377,6 +380,44 @@ impl AsyncSmtpClient {
         self.op(methods::dataend()).await
     }
 
+    /// Sends DATA and, on 354, returns a writer for the message (Net::SMTP's `datafh`):
+    /// the blocking client's [`data_writer`](crate::SmtpClient::data_writer), the writer
+    /// an [`AsyncWrite`] ([`AsyncDataWriter`]), ended by
+    /// [`finish`](AsyncDataWriter::finish).
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// use smtp_client::tokio::AsyncSmtpClient;
+    /// use smtp_client::{ClientConfig, TlsMode};
+    /// use smtp_proto::{ForwardPath, MailParams, Mailbox, RcptParams, ReversePath};
+    /// use tokio::io::AsyncWriteExt;
+    ///
+    /// let config = ClientConfig::new("mail.example.test").tls_mode(TlsMode::StartTlsRequired);
+    /// let mut smtp = AsyncSmtpClient::connect(config).await?;
+    /// let alice = ReversePath::Mailbox(Mailbox::new("alice@example.test")?);
+    /// smtp.mail(&alice, &MailParams::default()).await?;
+    /// smtp.rcpt(&ForwardPath::new("bob@example.test")?, &RcptParams::default()).await?;
+    /// let mut message = smtp.data_writer().await?;
+    /// message.write_all(b"Subject: report\r\n\r\n").await?;
+    /// // Any AsyncRead: a file, a socket, a child process's output.
+    /// let mut body: &[u8] = b"line one\n.line two\n";
+    /// tokio::io::copy(&mut body, &mut message).await?;
+    /// let reply = message.finish().await?;
+    /// println!("queued: {reply}");
+    /// smtp.quit().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn data_writer(&mut self) -> Result<AsyncDataWriter<'_>, Error> {
+        self.op(methods::data_stream()).await?;
+        Ok(AsyncDataWriter::new(self))
+    }
+
+    /// The end of a DATA writer's message, and its final reply.
+    pub(crate) async fn finish_stream(&mut self) -> Result<Reply, Error> {
+        self.op(methods::stream_end()).await
+    }
+
     /// Sends one `BDAT` chunk (RFC 3030; Net::SMTP's `bdat`).
     pub async fn bdat(&mut self, chunk: &[u8]) -> Result<Reply, Error> {
         self.op(methods::bdat(chunk, false)).await
@@ -558,6 +599,32 @@ impl Tokio {
         }
     }
 
+    /// One write, as far as the socket takes (for a DATA writer's `poll_write`).
+    pub(crate) fn poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        bytes: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, bytes),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_write(cx, bytes),
+            #[cfg(unix)]
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, bytes),
+            Stream::Closed => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
+    }
+
+    /// Flushes what the connection holds (TLS records).
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.stream {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+            #[cfg(unix)]
+            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Closed => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
+    }
+
     async fn read(&mut self, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
         let read = async {
             match &mut self.stream {
@@ -596,7 +663,7 @@ impl Tokio {
         Ok(())
     }
 
-    fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         // Dropping the stream closes the socket.
         self.stream = Stream::Closed;
     }

@@ -231,3 +231,207 @@ fn auth_plain_accepted(s: &mut Session, t0: Instant) {
     s.handle_input(b"235 ok\r\n");
     assert!(matches!(s.poll(t0).unwrap(), Event::Done(_)));
 }
+
+/// Runs `command` to its reply `reply`, returning the outcome.
+fn exchange(s: &mut Session, command: &Command<'_>, reply: &str, t0: Instant) {
+    s.start_command(command, Expect::AnyReply, t0).unwrap();
+    take(s);
+    s.handle_input(reply.as_bytes());
+    assert!(matches!(s.poll(t0).unwrap(), Event::Done(_)));
+}
+
+/// MAIL and RCPT, each answered with `reply`.
+fn envelope(s: &mut Session, mail: &str, rcpt: &str, t0: Instant) {
+    let from = ReversePath::Mailbox(Mailbox::new("a@example.test").unwrap());
+    let to = ForwardPath::new("b@example.test").unwrap();
+    let (mail_params, rcpt_params) = (Default::default(), Default::default());
+    let mail_cmd = Command::Mail {
+        from: &from,
+        params: &mail_params,
+    };
+    exchange(s, &mail_cmd, mail, t0);
+    let rcpt_cmd = Command::Rcpt {
+        to: &to,
+        params: &rcpt_params,
+    };
+    exchange(s, &rcpt_cmd, rcpt, t0);
+}
+
+/// DATA for a stream, answered 354.
+fn streaming(s: &mut Session, t0: Instant) {
+    s.start_data_stream(t0).unwrap();
+    assert_eq!(take(s), b"DATA\r\n");
+    s.handle_input(b"354 go\r\n");
+    assert!(matches!(
+        s.poll(t0).unwrap(),
+        Event::Done(Outcome::Reply(_))
+    ));
+    assert!(s.in_stream());
+}
+
+fn no_transaction(s: &mut Session, t0: Instant) {
+    let err = s.start_data_stream(t0).unwrap_err();
+    assert!(
+        matches!(err, Error::Misuse(Misuse::NoMailTransaction)),
+        "{err:?}"
+    );
+    assert!(s.output().is_empty());
+    assert!(s.is_idle());
+}
+
+#[test]
+fn a_stream_needs_an_accepted_sender_and_recipient() {
+    let t0 = Instant::now();
+    let mut s = opened("250 mx\r\n", t0);
+    no_transaction(&mut s, t0);
+    // MAIL refused, RCPT accepted (the server would say 503): still none.
+    envelope(&mut s, "451 later\r\n", "250 ok\r\n", t0);
+    no_transaction(&mut s, t0);
+    // MAIL accepted, RCPT refused.
+    envelope(&mut s, "250 ok\r\n", "550 no\r\n", t0);
+    no_transaction(&mut s, t0);
+    envelope(&mut s, "250 ok\r\n", "250 ok\r\n", t0);
+    streaming(&mut s, t0);
+    s.stream_data(b"hi\r\n").unwrap();
+    s.start_stream_end(t0).unwrap();
+    assert_eq!(take(&mut s), b"hi\r\n.\r\n");
+    s.handle_input(b"250 queued\r\n");
+    assert!(matches!(s.poll(t0).unwrap(), Event::Done(_)));
+    // The end of data ended the transaction.
+    no_transaction(&mut s, t0);
+    // So does BDAT: only BDAT may carry the rest of that message.
+    envelope(&mut s, "250 ok\r\n", "250 ok\r\n", t0);
+    s.start_bdat(b"x", false, t0).unwrap();
+    take(&mut s);
+    s.handle_input(b"250 ok\r\n");
+    assert!(matches!(s.poll(t0).unwrap(), Event::Done(_)));
+    no_transaction(&mut s, t0);
+    // A refused DATA leaves the transaction open: the server still has it.
+    envelope(&mut s, "250 ok\r\n", "250 ok\r\n", t0);
+    s.start_data_stream(t0).unwrap();
+    take(&mut s);
+    s.handle_input(b"451 4.3.0 try again\r\n");
+    assert!(matches!(s.poll(t0), Err(Error::Refused { .. })));
+    streaming(&mut s, t0);
+}
+
+#[test]
+fn a_streamed_message_is_stuffed_and_shown_once_per_64_kib() {
+    let t0 = Instant::now();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    let mut s = opened("250 mx\r\n", t0);
+    s.set_transcript(Some(Box::new(move |_, l: &str| {
+        sink.lock().unwrap().push(l.to_owned())
+    })));
+    envelope(&mut s, "250 ok\r\n", "250 ok\r\n", t0);
+    streaming(&mut s, t0);
+    // Cut before a dot and between CR and LF.
+    for piece in [&b"a\r"[..], b"\n", b".", b"\r\n.", b"\r", b"\nend"] {
+        s.stream_data(piece).unwrap();
+    }
+    assert_eq!(s.output(), b"a\r\n..\r\n..\r\nend");
+    take(&mut s);
+    let big = vec![b'x'; 70_000];
+    s.stream_data(&big).unwrap();
+    s.stream_data(b"\r\ntail").unwrap();
+    s.start_stream_end(t0).unwrap();
+    assert!(take(&mut s).ends_with(b"xxx\r\ntail\r\n.\r\n"));
+    assert_eq!(s.poll_timeout(), Some(t0 + Timeouts::default().data_end));
+    let lines = lines.lock().unwrap();
+    let shown: Vec<&String> = lines.iter().skip_while(|l| *l != "354 go").collect();
+    // 12 + 70 000 bytes: one line once 64 KiB were taken; the rest at the end.
+    assert_eq!(
+        shown,
+        [
+            "354 go",
+            "[message data: 70012 bytes]",
+            "[message data: 6 bytes]",
+            "."
+        ],
+        "{lines:?}"
+    );
+}
+
+/// A call on a session.
+type Call = fn(&mut Session, Instant) -> Result<(), Error>;
+
+#[test]
+fn any_other_call_abandons_a_streamed_message() {
+    let t0 = Instant::now();
+    let calls: [Call; 5] = [
+        |s, t| s.start_command(&Command::Noop, Expect::Completion, t),
+        |s, t| s.start_quit(t),
+        |s, _| s.data_send(b"x"),
+        |s, t| s.start_data_end(t),
+        |s, t| s.start_hello(None, t),
+    ];
+    for call in calls {
+        let mut s = opened("250 mx\r\n", t0);
+        envelope(&mut s, "250 ok\r\n", "250 ok\r\n", t0);
+        streaming(&mut s, t0);
+        s.stream_data(b"unsent part of the message\r\n.\r\n")
+            .unwrap();
+        let err = call(&mut s, t0).unwrap_err();
+        assert!(
+            matches!(err, Error::Misuse(Misuse::DataAbandoned)),
+            "{err:?}"
+        );
+        // What was not written is discarded: nothing may go out, an end of data least of all.
+        assert!(s.output().is_empty());
+        assert!(s.is_broken() && !s.in_stream());
+        for err in [
+            s.stream_data(b"more").unwrap_err(),
+            s.start_stream_end(t0).unwrap_err(),
+            s.start_command(&Command::Noop, Expect::Completion, t0)
+                .unwrap_err(),
+        ] {
+            assert!(
+                matches!(err, Error::Misuse(Misuse::DataAbandoned)),
+                "{err:?}"
+            );
+        }
+        assert!(s.output().is_empty());
+        assert!(!s.abandon_stream());
+    }
+}
+
+#[test]
+fn a_stream_under_lmtp_is_refused_before_sending() {
+    let t0 = Instant::now();
+    let mut config = SessionConfig::new(Domain::new("client.test").unwrap());
+    config.tls = TlsMode::None;
+    config.protocol = smtp_client::Protocol::Lmtp;
+    let mut s = Session::new(config);
+    s.start_open(t0).unwrap();
+    s.handle_input(b"220 lmtp ready\r\n");
+    assert!(matches!(s.poll(t0).unwrap(), Event::NeedInput));
+    take(&mut s);
+    s.handle_input(b"250 lmtp\r\n");
+    assert!(matches!(s.poll(t0).unwrap(), Event::Done(_)));
+    envelope(&mut s, "250 ok\r\n", "250 ok\r\n", t0);
+    assert!(matches!(
+        s.start_data_stream(t0),
+        Err(Error::Unsupported(_))
+    ));
+    assert!(s.output().is_empty());
+}
+
+#[test]
+fn a_3xx_other_than_354_to_a_streams_data_breaks_the_session() {
+    let t0 = Instant::now();
+    let mut s = opened("250 mx\r\n", t0);
+    envelope(&mut s, "250 ok\r\n", "250 ok\r\n", t0);
+    s.start_data_stream(t0).unwrap();
+    take(&mut s);
+    s.handle_input(b"334 what\r\n");
+    let err = s.poll(t0).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Protocol(smtp_client::ProtocolError::UnexpectedCode { code: 334, .. })
+        ),
+        "{err:?}"
+    );
+    assert!(s.is_broken() && !s.in_stream());
+}

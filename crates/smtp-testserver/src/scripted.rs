@@ -76,6 +76,10 @@ pub enum Step {
     HelloRequest,
     /// Wait until the client closes the connection; any byte received first is an error.
     ExpectEof,
+    /// Read everything until the client closes the connection (at most [`MAX_DATA`]
+    /// bytes); recorded in [`Record::messages`]: what came of a message whose end of data
+    /// never came.
+    ReadToEof,
     /// Close the connection. Under TLS the TCP connection is closed without a
     /// `close_notify` alert, as a crashing server or a cut network would.
     Close,
@@ -189,6 +193,11 @@ impl Script {
     /// Waits for the client to close, failing if it sends anything.
     pub fn expect_eof(self) -> Script {
         self.step(Step::ExpectEof)
+    }
+
+    /// Reads until the client closes ([`Step::ReadToEof`]).
+    pub fn read_to_eof(self) -> Script {
+        self.step(Step::ReadToEof)
     }
 
     /// Closes the connection (under TLS, without `close_notify`).
@@ -586,6 +595,17 @@ impl Runner {
                         return Ok(());
                     }
                 }
+            }
+            Step::ReadToEof => {
+                let deadline = Instant::now() + self.step_timeout;
+                while self.fill(deadline)? > 0 {
+                    if self.buf.len() > MAX_DATA {
+                        return Err("more than MAX_DATA before the end of the stream".to_owned());
+                    }
+                }
+                let rest = std::mem::take(&mut self.buf);
+                self.record.messages.push(rest);
+                Ok(())
             }
             Step::Close => {
                 self.close();

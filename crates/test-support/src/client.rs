@@ -3,12 +3,12 @@
 //! on a current-thread runtime (`Tokio`). The trait's methods are the clients' own, one
 //! line each, so a test exercises exactly the public API of each driver.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 
 use smtp_client::{
-    BatchSummary, ClientConfig, Delivery, Envelope, Error, MessageResult, RecipientsReport,
-    SendReport, SmtpClient,
+    BatchSummary, ClientConfig, DataWriter, Delivery, Envelope, Error, MessageResult,
+    RecipientsReport, SendReport, SmtpClient,
 };
 use smtp_proto::{
     Capabilities, Command, Domain, ForwardPath, MailParams, RcptParams, Reply, ReversePath, Text,
@@ -36,6 +36,11 @@ pub trait Driver: Sized + std::fmt::Debug {
     fn data(&mut self) -> Result<Reply, Error>;
     fn datasend(&mut self, bytes: &[u8]) -> Result<(), Error>;
     fn dataend(&mut self) -> Result<Reply, Error>;
+    /// The client's DATA writer, with the blocking signatures.
+    type Writer<'a>: DataWrite
+    where
+        Self: 'a;
+    fn data_writer(&mut self) -> Result<Self::Writer<'_>, Error>;
     fn verify(&mut self, address: &Text) -> Result<Reply, Error>;
     fn reset(&mut self) -> Result<Reply, Error>;
     fn noop(&mut self) -> Result<Reply, Error>;
@@ -65,6 +70,19 @@ pub trait Driver: Sized + std::fmt::Debug {
         envelope: &Envelope,
         reader: impl Read + Send + Unpin,
     ) -> Result<SendReport, Error>;
+}
+
+/// A client's DATA writer, with the blocking signatures: `Write`, and `finish`. Dropping
+/// it drops the client's writer.
+pub trait DataWrite: Write + std::fmt::Debug {
+    /// The writer's `finish`.
+    fn finish(self) -> Result<Reply, Error>;
+}
+
+impl DataWrite for DataWriter<'_> {
+    fn finish(self) -> Result<Reply, Error> {
+        DataWriter::finish(self)
+    }
 }
 
 /// The blocking driver: the client itself.
@@ -125,6 +143,10 @@ impl Driver for SmtpClient {
     fn dataend(&mut self) -> Result<Reply, Error> {
         self.dataend()
     }
+    type Writer<'a> = DataWriter<'a>;
+    fn data_writer(&mut self) -> Result<DataWriter<'_>, Error> {
+        self.data_writer()
+    }
     fn verify(&mut self, address: &Text) -> Result<Reply, Error> {
         self.verify(address)
     }
@@ -184,15 +206,15 @@ impl Driver for SmtpClient {
 }
 
 #[cfg(feature = "tokio")]
-pub use self::tokio_driver::Tokio;
+pub use self::tokio_driver::{Tokio, TokioWriter};
 
 #[cfg(feature = "tokio")]
 mod tokio_driver {
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
-    use smtp_client::tokio::AsyncSmtpClient;
-    use tokio::io::{AsyncRead, ReadBuf};
+    use smtp_client::tokio::{AsyncDataWriter, AsyncSmtpClient};
+    use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
     use tokio::runtime::Runtime;
 
     use super::*;
@@ -211,6 +233,29 @@ mod tokio_driver {
                 .enable_all()
                 .build()
                 .expect("a current-thread runtime")
+        }
+    }
+
+    /// The async client's DATA writer, each call run to completion on the client's
+    /// runtime.
+    #[derive(Debug)]
+    pub struct TokioWriter<'a> {
+        rt: &'a Runtime,
+        writer: AsyncDataWriter<'a>,
+    }
+
+    impl Write for TokioWriter<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.rt.block_on(self.writer.write(buf))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.rt.block_on(self.writer.flush())
+        }
+    }
+
+    impl DataWrite for TokioWriter<'_> {
+        fn finish(self) -> Result<Reply, Error> {
+            self.rt.block_on(self.writer.finish())
         }
     }
 
@@ -285,6 +330,12 @@ mod tokio_driver {
         }
         fn dataend(&mut self) -> Result<Reply, Error> {
             self.rt.block_on(self.client.dataend())
+        }
+        type Writer<'a> = TokioWriter<'a>;
+        fn data_writer(&mut self) -> Result<TokioWriter<'_>, Error> {
+            let Tokio { rt, client } = self;
+            let writer = rt.block_on(client.data_writer())?;
+            Ok(TokioWriter { rt, writer })
         }
         fn verify(&mut self, address: &Text) -> Result<Reply, Error> {
             self.rt.block_on(self.client.verify(address))

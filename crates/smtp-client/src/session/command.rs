@@ -5,10 +5,11 @@ use std::time::Instant;
 
 use smtp_proto::{Reply, ReplyCode};
 
-use super::core::{AuthState, Core, Link};
+use super::core::{AuthState, Core, Link, MailTransaction};
 use super::owed::Owed;
 use super::phase::{Phase, Then};
 use super::{Expect, Outcome};
+use crate::error::{Error, ProtocolError};
 
 /// What the reply to a single command leads to besides being returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +18,13 @@ pub(super) enum Effect {
     None,
     /// DATA: a 354 starts the message data.
     StartsData,
+    /// DATA for a message streamed by a writer: a 354 starts the stream, and any other
+    /// 3xx leaves the client unable to tell whether the server reads a message.
+    StartsStream,
+    /// MAIL (SEND, SOML, SAML): a 2xx opens a mail transaction.
+    OpensTransaction,
+    /// RCPT: a 2xx adds a recipient to the open transaction.
+    AddsRecipient,
     /// An AUTH line: a 235 is the server accepting the authentication.
     Auth,
 }
@@ -43,9 +51,23 @@ impl SingleCommand {
             return Phase::failed(awaited.label.refused(reply));
         }
         let code = reply.code();
+        let completed = reply.is_positive_completion();
         match self.effect {
             Effect::StartsData if code == ReplyCode::START_MAIL_INPUT => {
                 return Phase::finish(Ok(Outcome::Reply(reply)), Then::InData);
+            }
+            Effect::StartsStream if code == ReplyCode::START_MAIL_INPUT => {
+                return Phase::finish(Ok(Outcome::Reply(reply)), Then::Streaming);
+            }
+            Effect::StartsStream => {
+                return Phase::broken(Error::Protocol(ProtocolError::UnexpectedCode {
+                    code: code.get(),
+                    awaiting: "354 to DATA".to_owned(),
+                }));
+            }
+            Effect::OpensTransaction if completed => core.transaction = MailTransaction::Sender,
+            Effect::AddsRecipient if completed && core.transaction != MailTransaction::None => {
+                core.transaction = MailTransaction::Recipients;
             }
             Effect::Auth if code == ReplyCode::AUTH_SUCCESS => {
                 core.auth = AuthState::ServerAccepted

@@ -19,6 +19,10 @@ pub(super) enum Link {
     EndOfStream,
     /// A fatal error happened: nothing more may be sent.
     Broken,
+    /// A message streamed after DATA was left unfinished (its writer dropped): the
+    /// connection is dropped without the end of data, so that the message is never
+    /// delivered. Nothing more may be sent.
+    Abandoned,
     /// QUIT was answered (or the server closed after it).
     Closed,
 }
@@ -33,6 +37,20 @@ pub(super) enum AuthState {
     ServerAccepted,
     /// AUTH succeeded for both sides.
     Authenticated,
+}
+
+/// How far the mail transaction the caller builds command by command (MAIL, RCPT) has
+/// gone, as far as the client can know: a message streamed after DATA needs a sender and a
+/// recipient the server accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum MailTransaction {
+    /// None open: never started, or ended by the end of data, BDAT, RSET, EHLO or STARTTLS
+    /// (RFC 5321 4.1.1.4, 4.1.1.5, 4.1.4), or by a whole `send`.
+    None,
+    /// MAIL (or SEND, SOML, SAML) was accepted.
+    Sender,
+    /// MAIL and at least one RCPT were accepted.
+    Recipients,
 }
 
 /// Which timeout a reply is awaited within.
@@ -57,6 +75,7 @@ pub(super) struct Core {
     pub(super) last_reply: Option<Reply>,
     pub(super) encrypted: bool,
     pub(super) auth: AuthState,
+    pub(super) transaction: MailTransaction,
 }
 
 impl Core {
@@ -72,6 +91,7 @@ impl Core {
             caps: None,
             last_reply: None,
             auth: AuthState::None,
+            transaction: MailTransaction::None,
         }
     }
 

@@ -23,6 +23,7 @@ mod batch;
 mod command;
 mod config;
 mod core;
+mod data;
 mod owed;
 mod per_recipient;
 mod phase;
@@ -38,7 +39,7 @@ use smtp_proto::{Capabilities, Command, Domain, DotStuffer, ForwardPath, RcptPar
 
 use self::batch::Batch;
 use self::command::{Effect, Quit, SingleCommand};
-use self::core::{AuthState, Core, Link, Wait};
+use self::core::{AuthState, Core, Link, MailTransaction, Wait};
 use self::owed::Owed;
 use self::phase::{Done, Phase, Then};
 use self::rcpt::Recipients;
@@ -214,9 +215,10 @@ impl Session {
         Err(Misuse::NoAuthSuccess.into())
     }
 
-    /// True once a fatal error happened: the connection must be dropped.
+    /// True once a fatal error happened, or a streamed message was abandoned: the
+    /// connection must be dropped.
     pub fn is_broken(&self) -> bool {
-        self.core.link == Link::Broken
+        matches!(self.core.link, Link::Broken | Link::Abandoned)
     }
 
     /// Tells the session the driver lost the connection (an I/O or TLS error): it refuses
@@ -232,7 +234,9 @@ impl Session {
     /// messages can still be handed out, each not sent or unknown ([`poll`](Self::poll)
     /// yields them).
     pub fn abort_with(&mut self, err: &Error) {
-        self.core.link = Link::Broken;
+        if self.core.link != Link::Abandoned {
+            self.core.link = Link::Broken;
+        }
         // Nothing more goes out on a connection that failed.
         self.core.output.clear();
         match &mut self.phase {
@@ -254,12 +258,6 @@ impl Session {
     /// True when no operation is in progress (a new one may start).
     pub fn is_idle(&self) -> bool {
         matches!(self.phase, Phase::Ready | Phase::InData(_))
-    }
-
-    /// True between a 354 reply to [`start_data`](Self::start_data) and
-    /// [`start_data_end`](Self::start_data_end).
-    pub fn in_data(&self) -> bool {
-        matches!(self.phase, Phase::InData(_))
     }
 
     // ----- Bytes in and out ----------------------------------------------------------
@@ -335,10 +333,14 @@ impl Session {
 
     // ----- Operations ----------------------------------------------------------------
 
-    /// The connection is usable and no operation is in progress.
-    fn ready(&self) -> Result<(), Misuse> {
+    /// The connection is usable and no operation is in progress. A message still streaming
+    /// is abandoned: only its writer's calls may come while it streams, so the writer is
+    /// gone without ending it.
+    fn ready(&mut self) -> Result<(), Misuse> {
+        self.abandon_stream();
         match self.core.link {
             Link::Broken => return Err(Misuse::ConnectionBroken),
+            Link::Abandoned => return Err(Misuse::DataAbandoned),
             Link::Closed => return Err(Misuse::SessionClosed),
             Link::Open | Link::EndOfStream => {}
         }
@@ -380,6 +382,8 @@ impl Session {
     /// is refused with 5xx. Forgets earlier capabilities and authentication.
     pub fn start_hello(&mut self, domain: Option<&Domain>, now: Instant) -> Result<(), Error> {
         self.begin()?;
+        // EHLO ends any mail transaction (RFC 5321 4.1.4).
+        self.core.transaction = MailTransaction::None;
         let domain = domain.unwrap_or(&self.core.config.client_id).clone();
         self.phase = Setup::hello(&mut self.core, domain, now);
         Ok(())
@@ -400,6 +404,7 @@ impl Session {
     ) -> Result<(), Error> {
         self.begin()?;
         xclient::check_offered(&self.core, "XCLIENT", attrs)?;
+        self.core.transaction = MailTransaction::None;
         self.phase = Setup::xclient(&mut self.core, attrs, now);
         Ok(())
     }
@@ -433,6 +438,7 @@ impl Session {
                 }
             });
         }
+        self.core.transaction = MailTransaction::None;
         self.phase = Setup::starttls(&mut self.core, now);
         Ok(())
     }
@@ -460,13 +466,32 @@ impl Session {
             Command::Bdat { .. } => return dedicated("BDAT", "bdat"),
             Command::Quit => return self.start_quit(now),
             Command::Data => (Effect::StartsData, Expect::Intermediate),
+            Command::Mail { .. }
+            | Command::Send { .. }
+            | Command::Soml { .. }
+            | Command::Saml { .. } => (Effect::OpensTransaction, expect),
+            Command::Rcpt { .. } => (Effect::AddsRecipient, expect),
             Command::Auth { .. } | Command::AuthResponse(_) => (Effect::Auth, expect),
             _ => (Effect::None, expect),
         };
+        self.send_single(command, expect, effect, now)
+    }
+
+    /// Sends one command whose reply, of the kind `expect` names, has `effect`.
+    fn send_single(
+        &mut self,
+        command: &Command<'_>,
+        expect: Expect,
+        effect: Effect,
+        now: Instant,
+    ) -> Result<(), Error> {
         self.begin()?;
+        if matches!(command, Command::Rset) {
+            self.core.transaction = MailTransaction::None;
+        }
         let mut owed = Owed::default();
         let wait = match effect {
-            Effect::StartsData => Wait::DataStart,
+            Effect::StartsData | Effect::StartsStream => Wait::DataStart,
             _ => Wait::Command,
         };
         self.core.request(&mut owed, command, (), wait, now)?;
@@ -478,66 +503,11 @@ impl Session {
         Ok(())
     }
 
-    /// Sends DATA and waits for 354; then [`data_send`](Self::data_send) and
-    /// [`start_data_end`](Self::start_data_end).
-    pub fn start_data(&mut self, now: Instant) -> Result<(), Error> {
-        self.start_command(&Command::Data, Expect::Intermediate, now)
-    }
-
-    /// The bytes that arrived with the 354 reply answer nothing the client sent: the
-    /// message must not start, or a later reply would be read as its answer.
-    fn check_nothing_owed_arrived(&mut self) -> Result<(), Error> {
-        match self.core.unsolicited() {
-            Some(err) => {
-                self.core.link = Link::Broken;
-                self.phase = Phase::Ready;
-                Err(err)
-            }
-            None => Ok(()),
-        }
-    }
-
-    /// Appends message bytes after a 354 reply, dot-stuffed (Net::SMTP's `datasend`).
-    pub fn data_send(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        if !self.in_data() {
-            return Err(Misuse::NotInData.into());
-        }
-        self.check_nothing_owed_arrived()?;
-        let Phase::InData(stuffer) = &mut self.phase else {
-            return Err(Misuse::NotInData.into());
-        };
-        stuffer.stuff(bytes, &mut self.core.output);
-        self.core.note_data(bytes.len());
-        Ok(())
-    }
-
-    /// Ends the data with `CRLF.CRLF` and waits for the reply (Net::SMTP's `dataend`).
-    pub fn start_data_end(&mut self, now: Instant) -> Result<(), Error> {
-        if !self.in_data() {
-            return Err(match self.phase {
-                Phase::Ready => Misuse::NotInData,
-                _ => Misuse::Busy,
-            }
-            .into());
-        }
-        self.check_nothing_owed_arrived()?;
-        let Phase::InData(mut stuffer) = std::mem::replace(&mut self.phase, Phase::Ready) else {
-            return Err(Misuse::NotInData.into());
-        };
-        stuffer.finish(&mut self.core.output);
-        let mut owed = Owed::default();
-        self.core.await_end_of_data(&mut owed, (), now);
-        self.phase = Phase::Command(SingleCommand {
-            owed,
-            expect: Expect::Completion,
-            effect: Effect::None,
-        });
-        Ok(())
-    }
-
     /// Sends `BDAT <len> [LAST]` and the chunk as is (RFC 3030), and waits for the reply.
     pub fn start_bdat(&mut self, chunk: &[u8], last: bool, now: Instant) -> Result<(), Error> {
         self.begin()?;
+        // After BDAT only BDAT may carry the message (RFC 3030 2): no DATA writer.
+        self.core.transaction = MailTransaction::None;
         let mut owed = Owed::default();
         self.core.write_bdat(&mut owed, chunk, last, (), now)?;
         self.phase = Phase::Command(SingleCommand {
@@ -588,6 +558,8 @@ impl Session {
             return Err(Misuse::NoRecipients.into());
         }
         let prepared = prepare::prepare(&self.core, envelope)?;
+        // `send` runs a whole transaction of its own, and leaves none open.
+        self.core.transaction = MailTransaction::None;
         self.phase = Phase::Send(Box::new(Sending::PeekBody(prepared)));
         Ok(())
     }
@@ -600,6 +572,7 @@ impl Session {
     /// way at once (at least one).
     pub fn start_batch(&mut self, window: usize, _now: Instant) -> Result<(), Error> {
         self.begin()?;
+        self.core.transaction = MailTransaction::None;
         self.phase = Phase::Batch(Box::new(Batch::new(window)));
         Ok(())
     }
@@ -643,8 +616,8 @@ impl Session {
             match std::mem::replace(&mut self.phase, Phase::Ready) {
                 Phase::Done(done) => return self.settle(done),
                 Phase::Ready => return Err(Misuse::NoOperation.into()),
-                Phase::InData(stuffer) => {
-                    self.phase = Phase::InData(stuffer);
+                phase @ (Phase::InData(_) | Phase::Streaming(_)) => {
+                    self.phase = phase;
                     return Err(Misuse::NoOperation.into());
                 }
                 Phase::Setup(setup) if setup.is_handshaking() => {
@@ -707,8 +680,15 @@ impl Session {
     /// Hands out the result of the ended operation and settles the session.
     fn settle(&mut self, done: Done) -> Result<Event, Error> {
         let Done { result, then } = done;
+        if let Ok(Outcome::Recipients(_)) = &result {
+            // At least one recipient was accepted.
+            if self.core.transaction != MailTransaction::None {
+                self.core.transaction = MailTransaction::Recipients;
+            }
+        }
         match then {
             Then::InData => self.phase = Phase::InData(DotStuffer::new()),
+            Then::Streaming => self.phase = Phase::Streaming(data::DataStream::new()),
             Then::Closed => self.core.link = Link::Closed,
             Then::Ready | Then::Broken => {}
         }

@@ -12,6 +12,8 @@
 //!    │                                                                     ▼
 //!    └──────────────── poll returns the outcome ◀──────────────────── Done
 //!  Done ── 354 to DATA ──▶ InData ── start_data_end ──▶ Command
+//!  Done ── 354 to start_data_stream's DATA ──▶ Streaming ─┬─ start_stream_end ──▶ Command
+//!                                                          └─ anything else: abandoned
 //! ```
 
 use std::time::Instant;
@@ -21,6 +23,7 @@ use smtp_proto::{DotStuffer, Reply};
 use super::batch::Batch;
 use super::command::{Quit, SingleCommand};
 use super::core::{Core, Link};
+use super::data::DataStream;
 use super::owed::Awaits;
 use super::rcpt::Recipients;
 use super::send::Sending;
@@ -35,6 +38,9 @@ pub(super) enum Phase {
     Ready,
     /// DATA was answered with 354: the caller sends the message with `data_send`.
     InData(DotStuffer),
+    /// DATA was answered with 354 and a writer streams the message (`stream_data`) until
+    /// `start_stream_end`; any other call means the writer is gone, and abandons it.
+    Streaming(DataStream),
     Setup(Setup),
     Command(SingleCommand),
     Recipients(Recipients),
@@ -57,6 +63,7 @@ pub(super) struct Done {
 pub(super) enum Then {
     Ready,
     InData,
+    Streaming,
     /// The connection can no longer be used, whatever the error.
     Broken,
     Closed,
@@ -97,7 +104,7 @@ impl Phase {
             Phase::Send(s) => s.owed(),
             Phase::Batch(b) => b.owed(),
             Phase::Quit(q) => Some(&q.owed),
-            Phase::Ready | Phase::InData(_) | Phase::Done(_) => None,
+            Phase::Ready | Phase::InData(_) | Phase::Streaming(_) | Phase::Done(_) => None,
         }
     }
 
@@ -130,7 +137,9 @@ impl Phase {
                 Phase::Batch(b)
             }
             Phase::Quit(q) => q.on_reply(reply, core, now),
-            Phase::Ready | Phase::InData(_) | Phase::Done(_) => Phase::unsolicited(reply),
+            Phase::Ready | Phase::InData(_) | Phase::Streaming(_) | Phase::Done(_) => {
+                Phase::unsolicited(reply)
+            }
         }
     }
 }
