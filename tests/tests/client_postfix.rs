@@ -4,14 +4,14 @@
 //! Every message for `@example.test` lands in the sink Maildir; `refused@example.test` gets
 //! 550. Each test marks its message with a unique token and finds it in the Maildir.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use interop_tests::{as_delivered, ca_pem_path, delivered_to, maildir_new};
 use smtp_client::{ClientConfig, Envelope, Timeouts, TlsConfig, TlsMode};
 use smtp_proto::{Domain, ForwardPath, Mailbox, ReversePath};
 
-use test_support::client::Driver;
+use test_support::client::{DataWrite, Driver};
 use test_support::for_both_drivers;
 
 for_both_drivers!(
@@ -29,6 +29,9 @@ for_both_drivers!(
     recipients_past_the_default_limit_each_get_one_copy,
     a_batch_of_messages_each_delivered_once,
     a_batch_sends_recipients_past_the_limit_again,
+    a_message_written_through_the_data_writer,
+    a_message_written_through_the_data_writer_over_tls,
+    a_data_writer_dropped_unfinished_delivers_nothing,
 );
 
 fn token(name: &str) -> String {
@@ -396,5 +399,101 @@ fn a_batch_sends_recipients_past_the_limit_again<C: Driver>() {
             .map(|r| format!("m{m}r{r:02}@example.test"))
             .collect();
         assert_eq!(rcpts, expected);
+    }
+}
+
+/// Writes `msg` through the DATA writer in writes of odd sizes (cut between CR and LF and
+/// around each dot), and checks it arrived byte for byte.
+fn write_and_check<C: Driver>(client: &mut C, token: &str, msg: &[u8]) {
+    client
+        .mail(&from("alice@example.test"), &Default::default())
+        .unwrap();
+    client
+        .rcpt(&to("sink@example.test"), &Default::default())
+        .unwrap();
+    let mut writer = client.data_writer().unwrap();
+    let mut rest = msg;
+    for size in [1, 3, 2, 7, 64, 5, 1, 4096].iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (chunk, tail) = rest.split_at((*size).min(rest.len()));
+        writer.write_all(chunk).unwrap();
+        rest = tail;
+    }
+    let reply = writer.finish().unwrap();
+    assert_eq!(reply.code().get(), 250, "{reply}");
+    let got = delivered(token, 1);
+    assert!(
+        got[0].ends_with(&as_delivered(msg)),
+        "delivered message differs:\n{}",
+        String::from_utf8_lossy(&got[0])
+    );
+}
+
+/// A message with dot-led lines, a line that is only a dot, a bare LF, and more than the
+/// writer's 64 KiB buffer.
+fn writer_message(token: &str) -> Vec<u8> {
+    let mut extra = String::from(".\r\na bare LF\nnot the end\r\n");
+    while extra.len() < 200 * 1024 {
+        extra.push_str(".a dot-led filler line of the DATA writer's message, 0123456789\r\n");
+    }
+    message(token, &extra)
+}
+
+fn a_message_written_through_the_data_writer<C: Driver>() {
+    let token = token("data-writer");
+    let msg = writer_message(&token);
+    let mut client = C::connect(config("127.0.0.1", 12525, TlsMode::None)).unwrap();
+    write_and_check(&mut client, &token, &msg);
+    // The connection goes on: a second message, sent the usual way.
+    send_and_check(&mut client, "after-data-writer", false);
+    client.quit().unwrap();
+}
+
+fn a_message_written_through_the_data_writer_over_tls<C: Driver>() {
+    let token = token("data-writer-tls");
+    let msg = writer_message(&token);
+    let mut client = C::connect(config("127.0.0.1", 12465, TlsMode::Implicit)).unwrap();
+    write_and_check(&mut client, &token, &msg);
+    client.quit().unwrap();
+}
+
+fn a_data_writer_dropped_unfinished_delivers_nothing<C: Driver>() {
+    let abandoned = token("abandoned");
+    let mut client = C::connect(config("127.0.0.1", 12525, TlsMode::None)).unwrap();
+    client
+        .mail(&from("alice@example.test"), &Default::default())
+        .unwrap();
+    client
+        .rcpt(&to("sink@example.test"), &Default::default())
+        .unwrap();
+    let mut writer = client.data_writer().unwrap();
+    // Flushed, with a line that is only a dot: stuffed, it cannot end the message.
+    writer.write_all(&message(&abandoned, ".\r\n")).unwrap();
+    writer.flush().unwrap();
+    drop(writer);
+    assert!(matches!(
+        client.noop(),
+        Err(smtp_client::Error::Misuse(
+            smtp_client::Misuse::DataAbandoned
+        ))
+    ));
+    drop(client);
+    // A message sent after it, on a new connection, arrives; the abandoned one never does.
+    let mut client = C::connect(config("127.0.0.1", 12525, TlsMode::None)).unwrap();
+    send_and_check(&mut client, "after-abandoned", false);
+    client.quit().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let dir = maildir_new();
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let bytes = std::fs::read(entry.path()).unwrap_or_default();
+        assert!(
+            !bytes
+                .windows(abandoned.len())
+                .any(|w| w == abandoned.as_bytes()),
+            "the abandoned message was delivered: {}",
+            entry.path().display()
+        );
     }
 }
