@@ -7,8 +7,10 @@
 //! ```text
 //! throughput many ADDR COUNT [--no-pipelining] [--batch]   COUNT one-KiB messages over one
 //!                                                  connection (--batch: one send_batch_ready)
-//! throughput big ADDR BYTES [--no-pipelining] [--bdat]   one dot-heavy message of BYTES
-//!                                                  octets (--bdat: BDAT when offered)
+//! throughput big ADDR BYTES [--no-pipelining] [--bdat|--writer]   one dot-heavy message
+//!                                                  of BYTES octets (--bdat: BDAT when
+//!                                                  offered; --writer: MAIL, RCPT, then the
+//!                                                  DATA writer, one 64-octet write per line)
 //! throughput write small|BYTES PATH              the same message, LF line ends, to a file
 //! ```
 //!
@@ -178,8 +180,13 @@ fn session(
     let hwm_start = vm_hwm_kib();
     let start = Instant::now();
     let mut client = connect(addr, pipelining)?;
+    let writer = std::env::args().any(|a| a == "--writer");
     for _ in 0..count {
-        client.send(&envelope, make())?;
+        if writer {
+            write_message(&mut client, &envelope, make())?;
+        } else {
+            client.send(&envelope, make())?;
+        }
     }
     client.quit()?;
     let secs = start.elapsed().as_secs_f64();
@@ -189,6 +196,30 @@ fn session(
 hwm_start_kib={hwm_start} hwm_end_kib={hwm_end}",
         if pipelining { "yes" } else { "no" }
     );
+    Ok(())
+}
+
+/// Sends `message` through the DATA writer, one write per line: the writer's buffer, not
+/// the caller, decides how large each write to the socket is.
+fn write_message(
+    client: &mut SmtpClient,
+    envelope: &Envelope,
+    mut message: Generated,
+) -> Result<(), Box<dyn std::error::Error>> {
+    client.mail(envelope.from(), &Default::default())?;
+    for (to, params) in envelope.recipients() {
+        client.rcpt(to, params)?;
+    }
+    let mut writer = client.data_writer()?;
+    let mut line = [0u8; LINE];
+    loop {
+        let n = message.read(&mut line)?;
+        if n == 0 {
+            break;
+        }
+        writer.write_all(&line[..n])?;
+    }
+    writer.finish()?;
     Ok(())
 }
 
@@ -234,7 +265,7 @@ fn write_file(what: &str, path: &str) -> Result<(), Box<dyn std::error::Error>> 
 
 const USAGE: &str = "\
 usage: throughput many ADDR COUNT [--no-pipelining] [--batch]
-       throughput big ADDR BYTES [--no-pipelining] [--bdat]
+       throughput big ADDR BYTES [--no-pipelining] [--bdat|--writer]
        throughput write small|BYTES PATH
 Run by `cargo xtask bench smtp`, which starts smtp-sink and runs the other clients.";
 
