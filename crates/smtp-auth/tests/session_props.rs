@@ -36,7 +36,8 @@ fn the_harness_runs_each_mechanism_and_a_message_after_it() {
             summary,
             Summary {
                 sent: 1,
-                authenticated
+                authenticated,
+                streamed: 0,
             },
             "{mechanism}"
         );

@@ -24,6 +24,10 @@ fn call() -> impl Strategy<Value = Call> {
         1 => Just(Call::Data),
         1 => Just(Call::DataSend),
         1 => Just(Call::DataEnd),
+        1 => Just(Call::DataStream),
+        2 => Just(Call::StreamData),
+        1 => Just(Call::StreamEnd),
+        1 => Just(Call::AbandonStream),
         1 => any::<bool>().prop_map(Call::Bdat),
         1 => (0usize..4).prop_map(Call::Recipients),
         1 => Just(Call::Quit),
@@ -120,5 +124,42 @@ fn the_model_takes_each_message_of_a_send_and_a_batch() {
                 "pipelining {pipelining}, chunking {chunking}"
             );
         }
+    }
+}
+
+/// The harness really streams a DATA writer's message, stuffed, through the model (whose
+/// server reads up to the first CRLF.CRLF), and checks nothing is written once a streamed
+/// message is abandoned.
+#[test]
+fn the_model_takes_a_streamed_message_and_sees_nothing_after_an_abandoned_one() {
+    let answers = |n| -> Vec<Server> {
+        std::iter::repeat_n([Server::Answer, Server::Flush], n)
+            .flatten()
+            .collect()
+    };
+    for pipelining in [false, true] {
+        let summary = session_model::run(Case {
+            tls: TLS_MODES[0],
+            pipelining,
+            small_limits: false,
+            open_first: true,
+            calls: vec![
+                Call::Mail,
+                Call::Rcpt,
+                Call::DataStream,
+                Call::StreamData,
+                Call::StreamData,
+                Call::StreamEnd,
+                Call::Mail,
+                Call::Rcpt,
+                Call::DataStream,
+                Call::StreamData,
+                Call::AbandonStream,
+                Call::Noop,
+                Call::Mail,
+            ],
+            script: answers(40),
+        });
+        assert_eq!(summary.streamed, 1, "pipelining {pipelining}");
     }
 }

@@ -70,6 +70,13 @@ pub enum Call {
     Data,
     DataSend,
     DataEnd,
+    /// DATA for a DATA writer's message (`start_data_stream`), and the writer's calls. Not
+    /// decoded from fuzzer bytes (the committed corpus keeps its meaning); the session's
+    /// property test draws them.
+    DataStream,
+    StreamData,
+    StreamEnd,
+    AbandonStream,
     Bdat(bool),
     Recipients(usize),
     /// `send` of a body of `body` bytes, with BDAT preferred or not.
@@ -206,6 +213,8 @@ pub struct Summary {
     pub sent: usize,
     /// AUTH exchanges that succeeded and were confirmed.
     pub authenticated: usize,
+    /// DATA writers' messages ended with a 2xx reply.
+    pub streamed: usize,
 }
 
 /// Runs `case` and checks the invariants (see the module documentation); panics on a
@@ -236,6 +245,8 @@ pub fn run(case: Case) -> Summary {
         end_of_data_fed: None,
         body_left: 0,
         batch: None,
+        abandoned: None,
+        streamed: Vec::new(),
         summary: Summary::default(),
     };
     // Most sessions begin with the greeting; the calls after it are random.
@@ -253,6 +264,9 @@ fn rcpt(i: usize) -> (ForwardPath, RcptParams) {
     (to, RcptParams::default())
 }
 
+/// What each `StreamData` call streams: a line that is only a dot, and no line end.
+const STREAMED: &[u8] = b"line\r\n.\r\nnot the end";
+
 /// A well-behaved server reading what the client wrote: the greeting, then one right
 /// reply per command (354 to DATA, the reply to the end of data after the final dot, one
 /// per BDAT chunk once its bytes are in, 334 challenges for the AUTH mechanisms that need
@@ -263,6 +277,8 @@ pub struct Model {
     /// How much of the client's output has been answered.
     pos: usize,
     in_data: bool,
+    /// Each DATA transfer taken, as received (stuffed, with its end).
+    messages: Vec<Vec<u8>>,
     /// 334 challenges still to send for the AUTH exchange under way.
     auth_challenges: &'static [&'static [u8]],
 }
@@ -278,7 +294,10 @@ impl Model {
             // The body follows "DATA\r\n", so the final dot's CRLF may be that line's.
             let from = self.pos.saturating_sub(2);
             let end = wire[from..].windows(5).position(|w| w == b"\r\n.\r\n")?;
-            self.pos = from + end + 5;
+            let taken = from + end + 5;
+            self.messages
+                .push(wire[self.pos.min(taken - 3)..taken].to_vec());
+            self.pos = taken;
             self.in_data = false;
             return Some(b"250 2.0.0 queued\r\n");
         }
@@ -360,6 +379,11 @@ struct Harness {
     body_left: usize,
     /// The batch under way.
     batch: Option<BatchTrack>,
+    /// Length of `wire` when a streamed message ended without its end of data
+    /// (abandoned, or failed): nothing may be written after it.
+    abandoned: Option<usize>,
+    /// What the DATA writer under way was given.
+    streamed: Vec<u8>,
     summary: Summary,
 }
 
@@ -390,6 +414,13 @@ impl Harness {
         let out = self.session.output().to_vec();
         self.session.consume_output(out.len());
         self.wire.extend_from_slice(&out);
+        if let Some(len) = self.abandoned {
+            assert_eq!(
+                self.wire.len(),
+                len,
+                "bytes written after a streamed message ended without its end of data"
+            );
+        }
         if let Some(batch) = &mut self.batch {
             let ends = ends_in(&self.wire[batch.start..]);
             while batch.ends_fed.len() < ends {
@@ -605,6 +636,7 @@ impl Harness {
             Call::Open | Call::Quit => None,
             _ => Some(self.fed),
         };
+        let streaming = self.session.in_stream();
         let s = &mut self.session;
         let from = ReversePath::Mailbox(Mailbox::new("a@example.test").expect("valid mailbox"));
         let result = match call {
@@ -651,6 +683,13 @@ impl Harness {
             Call::Data => s.start_data(now),
             Call::DataSend => s.data_send(b"line\r\n.dot\r\n"),
             Call::DataEnd => s.start_data_end(now),
+            Call::DataStream => s.start_data_stream(now),
+            Call::StreamData => s.stream_data(STREAMED),
+            Call::StreamEnd => s.start_stream_end(now),
+            Call::AbandonStream => {
+                s.abandon_stream();
+                Ok(())
+            }
             Call::Bdat(last) => s.start_bdat(b"chunk", last, now),
             Call::Recipients(n) => {
                 let list: Vec<_> = (0..n).map(rcpt).collect();
@@ -691,8 +730,42 @@ impl Harness {
             }
         };
         Self::check(&result);
-        if result.is_ok() && !matches!(call, Call::ConfirmAuth | Call::DataSend | Call::Abort) {
-            let _ = self.run();
+        let starts_nothing = matches!(
+            call,
+            Call::ConfirmAuth
+                | Call::DataSend
+                | Call::StreamData
+                | Call::AbandonStream
+                | Call::Abort
+        );
+        if streaming && !self.session.in_stream() && self.session.is_broken() {
+            self.abandoned.get_or_insert(self.wire.len());
+        }
+        match call {
+            Call::DataStream => self.streamed.clear(),
+            Call::StreamData if result.is_ok() => {
+                self.streamed.extend_from_slice(STREAMED);
+                // A writer's flush.
+                self.write_out();
+            }
+            _ => {}
+        }
+        if result.is_ok() && !starts_nothing {
+            let ended = self.run();
+            if matches!(call, Call::StreamEnd) {
+                if let Some(Ok(Outcome::Reply(reply))) = ended {
+                    assert!(reply.is_positive_completion(), "{reply}");
+                    self.summary.streamed += 1;
+                    // The message the server took is the one the writer was given.
+                    let taken = self.model.messages.last().expect("a message taken");
+                    let (message, _) = smtp_proto::unstuff(taken).expect("a whole transfer");
+                    assert_eq!(
+                        message,
+                        smtp_proto::crlf_normalise(&self.streamed),
+                        "the server took another message than the writer was given"
+                    );
+                }
+            }
         }
     }
 
