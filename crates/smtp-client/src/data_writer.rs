@@ -4,11 +4,13 @@
 //!
 //! - `data_writer` sends DATA (after MAIL and RCPT were accepted: else
 //!   [`Misuse::NoMailTransaction`](crate::Misuse::NoMailTransaction), nothing sent) and, on
-//!   354, hands out the writer. The session then streams ([`Session::in_stream`]).
-//! - Each write is stuffed into the session's output ([`Session::stream_data`]): a `.`
+//!   354, hands out the writer. The session then streams
+//!   ([`Session::in_stream`](crate::Session::in_stream)).
+//! - Each write is stuffed into the session's output
+//!   ([`Session::stream_data`](crate::Session::stream_data)): a `.`
 //!   opening a line is doubled and bare CR or LF made CRLF, wherever the writes cut the
 //!   message, so no byte the caller writes can end the data early. The output is the
-//!   buffer: written once it holds 64 KiB ([`WRITER_BUF`]), so a caller's small writes
+//!   buffer: written once it holds 64 KiB (`WRITER_BUF`), so a caller's small writes
 //!   never become one system call each, and it never holds much more.
 //! - `finish` appends the end of data to what is left and writes it in one write, then
 //!   waits for the reply within the end-of-data timeout: a 2xx, or [`Error::Refused`]
@@ -25,7 +27,7 @@
 //!   `mem::forget` is found out by the next call, which does the same: only the writer may
 //!   end its message.
 //!
-//! The decisions are [`DriverCore`]'s (`stream_*`); the writers only move bytes, the
+//! The decisions are `DriverCore`'s (`stream_*`); the writers only move bytes, the
 //! blocking one with one `write_all` per buffer, the async one as far as the socket takes.
 
 use std::io::{self, Write};
@@ -34,8 +36,6 @@ use smtp_proto::Reply;
 
 use crate::blocking::SmtpClient;
 use crate::error::Error;
-#[allow(unused_imports)] // Named in the documentation.
-use crate::{driver::DriverCore, driver::WRITER_BUF, Session};
 
 /// The message after DATA, written with [`std::io::Write`]: Net::SMTP's `datafh`, from
 /// [`SmtpClient::data_writer`].
@@ -260,16 +260,15 @@ mod tokio_writer {
                     }
                     self.armed = true;
                 }
-                let polled = if pending.is_empty() {
-                    // All written: flushed, the write is over.
+                if pending.is_empty() {
+                    // All written: once flushed, the write is over.
                     let flushed = ready_or_timeout(client.io.poll_flush(cx), &mut self.timer, cx);
                     if let Poll::Ready(Ok(())) = flushed {
                         self.armed = false;
                     }
                     return flushed;
-                } else {
-                    client.io.poll_write(cx, pending)
-                };
+                }
+                let polled = client.io.poll_write(cx, pending);
                 match ready_or_timeout(polled, &mut self.timer, cx) {
                     Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                     Poll::Ready(Ok(n)) => client.core.stream_wrote(n),

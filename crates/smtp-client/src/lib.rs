@@ -8,6 +8,10 @@
 //! - [`Client`]: the type both clients are, over their driver; the methods that do not talk
 //!   to the server ([`banner`](Client::banner), [`capabilities`](Client::capabilities)...)
 //!   are its own, the same for both.
+//! - [`DataWriter`] (`tokio::AsyncDataWriter`): Net::SMTP's `datafh`, the message after
+//!   DATA written with `std::io::Write` (tokio's `AsyncWrite`), dot-stuffed as it goes and
+//!   ended by `finish`; dropped unfinished, it abandons the message
+//!   ([`SmtpClient::data_writer`]).
 //! - [`Session`]: the protocol state machine with no I/O and no clock, shared by both
 //!   drivers, which differ only in how bytes move. Deadlines are values.
 //! - [`TlsConfig`] / [`TlsMode`]: certificate trust and when TLS is used; checks are on by

@@ -27,6 +27,7 @@ for_both_drivers!(
     no_data_writer_without_an_accepted_sender_and_recipient,
     a_reply_that_comes_with_the_354_never_answers_the_writers_message,
     a_message_written_over_tls_arrives_whole,
+    writes_that_wait_for_a_slow_server_resume_where_they_stopped,
 );
 
 fn config(server: &ScriptedServer, mode: TlsMode) -> ClientConfig {
@@ -464,6 +465,50 @@ fn a_message_written_over_tls_arrives_whole<C: Driver>() {
     assert!(got.starts_with(b"..0123"));
     assert!(got.ends_with(b"abcd\r\n.\r\n"));
     assert!(record.clear_text.is_empty());
+}
+
+fn writes_that_wait_for_a_slow_server_resume_where_they_stopped<C: Driver>() {
+    // The server reads nothing for a while after the 354: 15 MiB is more than the loopback
+    // socket buffers take, so the writes wait (blocking, or Pending) and go on where they
+    // stopped once it reads.
+    let count = 256 * 1024;
+    let server = ScriptedServer::start(
+        up_to_354()
+            .pause(Duration::from_millis(700))
+            .read_data()
+            .reply("250 queued"),
+    )
+    .unwrap();
+    let mut client = C::connect(config(&server, TlsMode::None)).unwrap();
+    envelope(&mut client);
+    let mut writer = client.data_writer().unwrap();
+    for i in 0..count {
+        // Lines of about 60 octets, each numbered, every other one dot-led.
+        let dot = if i % 2 == 0 { "." } else { "" };
+        write!(
+            writer,
+            "{dot}line {i:08} of the message that waits for its reader...\r\n"
+        )
+        .unwrap();
+    }
+    assert_eq!(writer.finish().unwrap().code().get(), 250);
+    let record = finish_ok(server);
+    let (message, consumed) = smtp_proto::unstuff(&record.messages[0]).unwrap();
+    assert_eq!(consumed, record.messages[0].len());
+    let mut expected = Vec::new();
+    for i in 0..count {
+        let dot = if i % 2 == 0 { "." } else { "" };
+        write!(
+            expected,
+            "{dot}line {i:08} of the message that waits for its reader...\r\n"
+        )
+        .unwrap();
+    }
+    assert!(
+        message == expected,
+        "the message differs ({} octets)",
+        message.len()
+    );
 }
 
 // ----- The writer puts on the wire what `send` does --------------------------------------
