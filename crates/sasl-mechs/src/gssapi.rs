@@ -1115,6 +1115,54 @@ mod tests {
     }
 
     #[test]
+    fn select_takes_gssapi_only_when_allowed_and_built() {
+        use crate::{select, Credentials, Policy};
+        let creds = Credentials::new("alice", "pw").unwrap();
+        let offered = ["GSSAPI", "SCRAM-SHA-256", "PLAIN"];
+        // A ticket is nothing the credentials say: not chosen unless listed.
+        assert_eq!(
+            select(&offered, &creds, &Policy::new(true)),
+            Ok("SCRAM-SHA-256")
+        );
+        let listed = Policy::new(true).allow(&["SCRAM-SHA-256", "GSSAPI"]);
+        let expected = if cfg!(feature = "gssapi") {
+            "GSSAPI"
+        } else {
+            "SCRAM-SHA-256"
+        };
+        assert_eq!(select(&offered, &creds, &listed), Ok(expected));
+    }
+
+    #[cfg(not(feature = "gssapi"))]
+    #[test]
+    fn without_the_feature_the_mechanism_says_so() {
+        let creds = crate::Credentials::without_secret("alice").unwrap();
+        let err = crate::client_mechanism("GSSAPI", &creds, &crate::ClientOptions::default())
+            .unwrap_err();
+        assert_eq!(err, SaslError::Gssapi(GssapiError::NotBuilt));
+        assert!(err.to_string().contains("gssapi feature"), "{err}");
+    }
+
+    /// Checked before the ticket cache is read: no KDC needed.
+    #[cfg(feature = "gssapi")]
+    #[test]
+    fn a_service_or_host_that_cannot_name_an_acceptor_is_refused() {
+        let creds = crate::Credentials::without_secret("alice").unwrap();
+        for (service, host, field) in [
+            ("", "localhost", "service"),
+            ("smtp@x", "localhost", "service"),
+            ("smtp", "", "host"),
+            ("smtp", "mx example", "host"),
+            ("smtp", "mx\r\n", "host"),
+        ] {
+            match Gssapi::new(&creds, service, host) {
+                Err(SaslError::InvalidCredentials { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{service:?} {host:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn the_initial_response_is_asked_once() {
         let mut ex = Exchange::new(kerberos_like(true), "").unwrap();
         ex.initial_response().unwrap();
