@@ -153,8 +153,13 @@ pub fn up() -> Result<(), String> {
     write(&state("kdc.conf"), subst(KDC_CONF).as_bytes())?;
     write(&state("kdc/kadm5.acl"), b"")?;
 
+    let step = Instant::now();
     make_realm(postfix.1, dovecot_gid)?;
     start_kdc()?;
+    eprintln!(
+        "realm made and KDC listening in {:.2} s",
+        step.elapsed().as_secs_f64()
+    );
 
     write(&state("postfix/main.cf"), subst(MAIN_CF).as_bytes())?;
     write(&state("postfix/master.cf"), subst(MASTER_CF).as_bytes())?;

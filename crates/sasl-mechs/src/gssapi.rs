@@ -21,9 +21,9 @@
 //!   wraps; all of it pure, so it is tested and fuzzed without a KDC;
 //! - the errors of the GSS-API calls ([`GssapiError`], [`GssStatus`]).
 //!
-//! With feature `gssapi`, [`Gssapi`] is the mechanism itself, over the system's MIT
-//! Kerberos through the `libgssapi` crate: credentials come from the default ticket cache
-//! (`KRB5CCNAME`, filled by `kinit`), never from a password.
+//! With feature `gssapi`, `Gssapi` (`sasl_mechs::Gssapi`) is the mechanism itself, over
+//! the system's MIT Kerberos through the `libgssapi` crate: credentials come from the
+//! default ticket cache (`KRB5CCNAME`, filled by `kinit`), never from a password.
 //!
 //! ```
 //! use sasl_mechs::gssapi::{answer_layer_offer, LayerOffer, SecurityLayers};
