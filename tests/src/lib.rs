@@ -12,6 +12,8 @@
 //!   certificates are valid for [`SERVER_NAME`], `127.0.0.1` and `::1`.
 //! - [`maildir_new`], [`unique_marker`], [`wait_for_message`], [`strip_delivery_headers`],
 //!   [`as_delivered`]: check that a message arrived byte for byte.
+//! - [`krb`]: the Kerberos realm and its GSSAPI servers (`cargo xtask servers krb-up`, also
+//!   started by `servers up`), and ticket caches for the tests.
 //!
 //! Tests that need the servers are marked
 //! `#[ignore = "needs real servers: cargo xtask servers up"]` and start with
@@ -33,6 +35,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub mod krb;
 
 /// The reason string for `#[ignore]` on every test that needs the real servers
 /// (attributes need a literal: write `#[ignore = "needs real servers: cargo xtask servers up"]`).
@@ -461,14 +465,25 @@ pub fn wait_for_message(marker: &str) -> Result<Vec<u8>, String> {
 /// # Errors
 /// Fewer than `count` in time, or the Maildir cannot be read.
 pub fn wait_for_messages(marker: &str, count: usize) -> Result<Vec<Vec<u8>>, String> {
-    let dir = maildir_new();
+    wait_for_messages_in(&maildir_new(), marker, count)
+}
+
+/// [`wait_for_messages`] in the Maildir `new/` directory `dir` (another instance's sink,
+/// such as [`krb::maildir_new`]).
+///
+/// # Errors
+/// Fewer than `count` in time, or the Maildir cannot be read.
+pub fn wait_for_messages_in(
+    dir: &Path,
+    marker: &str,
+    count: usize,
+) -> Result<Vec<Vec<u8>>, String> {
     let deadline = Instant::now() + DELIVERY_TIMEOUT;
     // Maildir files appear whole (written in tmp/, then renamed) and never change.
     let mut seen = std::collections::HashSet::new();
     let mut found: Vec<(std::ffi::OsString, Vec<u8>)> = Vec::new();
     loop {
-        let entries =
-            std::fs::read_dir(&dir).map_err(|e| format!("read {}: {e}", dir.display()))?;
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("read {}: {e}", dir.display()))?;
         for entry in entries {
             let entry = entry.map_err(|e| format!("read {}: {e}", dir.display()))?;
             let name = entry.file_name();

@@ -1,6 +1,9 @@
 //! `cargo xtask ci`: the full test command `.ci/run` runs, in order, stopping at the first
 //! failure:
 //!
+//! 0. the build dependencies of `--all-features` ([`BUILD_PACKAGES`]: the GSSAPI binding's
+//!    bindgen needs the krb5 headers and libclang), installed when missing and root, else a
+//!    message naming them
 //! 1. `cargo fmt --all --check`
 //! 2. `cargo clippy --workspace --all-targets --all-features -- -D warnings`
 //! 3. `cargo doc --workspace --no-deps --all-features` with `RUSTDOCFLAGS=-D warnings`
@@ -23,6 +26,11 @@ use std::time::{Duration, Instant};
 
 use crate::cmd::{cargo, describe, exec};
 use crate::servers;
+
+/// The Debian packages `cargo build --all-features` needs beyond the Rust toolchain:
+/// `libgssapi-sys` (under `sasl-mechs/gssapi`) generates its FFI with bindgen from the MIT
+/// krb5 headers, so it needs them, libclang, and pkg-config to find them.
+const BUILD_PACKAGES: &[&str] = &["libkrb5-dev", "clang", "libclang-dev", "pkg-config"];
 
 /// Seconds each fuzz target runs in the smoke.
 const FUZZ_SECONDS: u64 = 10;
@@ -151,6 +159,7 @@ impl Steps {
 }
 
 fn all_steps(steps: &mut Steps) -> Result<(), String> {
+    steps.run("build dependencies", build_dependencies)?;
     steps.run("fmt", || exec(cargo().args(["fmt", "--all", "--check"])))?;
     steps.run("clippy", || {
         exec(cargo().args([
@@ -212,6 +221,24 @@ fn all_steps(steps: &mut Steps) -> Result<(), String> {
     down?;
 
     steps.run("fuzz smoke", || crate::fuzz::smoke(FUZZ_SECONDS))
+}
+
+/// Installs [`BUILD_PACKAGES`] when any is missing (as root, the way `servers up` installs
+/// its packages); without root, says which and how.
+fn build_dependencies() -> Result<(), String> {
+    let missing = servers::missing_packages(BUILD_PACKAGES);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if servers::require_root().is_err() {
+        return Err(format!(
+            "the --all-features build needs {}: run `apt-get install {}` as root, or run \
+             cargo xtask ci as root",
+            missing.join(" "),
+            missing.join(" ")
+        ));
+    }
+    servers::ensure_packages(&missing)
 }
 
 /// `cargo package` of every published crate at once, verified.

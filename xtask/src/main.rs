@@ -10,6 +10,7 @@ mod cmd;
 mod demo;
 mod fuzz;
 mod servers;
+mod servers_krb;
 mod servers_more;
 mod servers_proxies;
 
@@ -23,6 +24,7 @@ commands:
   servers up|down|status   real Postfix + Dovecot + Cyrus SASL on loopback (installs them as root)
   servers proxies-up|proxies-down   only the proxies in front of them: Dante, tinyproxy
   servers more-up|more-down  only the extra instances for the extensions (Dovecot LMTP)
+  servers krb-up|krb-down    only the Kerberos realm (MIT KDC) and its GSSAPI Postfix and Dovecot
   fuzz [TARGET] [SECONDS]  run one fuzz target, or every target, for SECONDS each
   fuzz --long [SECONDS]    the campaign: every target for 10M runs or SECONDS (60), corpus
                            kept minimised in fuzz/corpus/, figures into docs/security.md

@@ -192,8 +192,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
         ["proxies-up"] => crate::servers_proxies::up(),
         ["proxies-down"] => crate::servers_proxies::down(),
         [more @ ("more-up" | "more-down")] => crate::servers_more::run(more),
+        [krb @ ("krb-up" | "krb-down")] => crate::servers_krb::run(krb),
         _ => Err(format!(
-            "usage: cargo xtask servers up|down|status|proxies-up|proxies-down|more-up|more-down (got {args:?})"
+            "usage: cargo xtask servers up|down|status|proxies-up|proxies-down|more-up|more-down|krb-up|krb-down (got {args:?})"
         )),
     }
 }
@@ -234,7 +235,7 @@ impl Layout {
 pub fn up() -> Result<(), String> {
     let started = Instant::now();
     require_root()?;
-    ensure_packages()?;
+    ensure_packages(PACKAGES)?;
     let installed = started.elapsed();
     let layout = Layout::new();
     stop_all(&layout)?;
@@ -261,7 +262,8 @@ pub fn up() -> Result<(), String> {
     );
     print_table(&layout);
     crate::servers_proxies::up()?;
-    crate::servers_more::up()
+    crate::servers_more::up()?;
+    crate::servers_krb::up()
 }
 
 /// Stops Postfix and Dovecot by their pid files. Not running is not an error.
@@ -270,6 +272,7 @@ pub fn down() -> Result<(), String> {
     stop_all(&layout)?;
     crate::servers_proxies::down()?;
     crate::servers_more::down()?;
+    crate::servers_krb::down()?;
     eprintln!("servers down");
     Ok(())
 }
@@ -283,6 +286,7 @@ fn status() -> Result<(), String> {
     println!("postfix master: {}", pid_text(postfix));
     println!("dovecot master: {}", pid_text(dovecot));
     print_table(&layout);
+    crate::servers_krb::status();
     if postfix.is_none() || dovecot.is_none() {
         println!("(start them with: cargo xtask servers up)");
     }
@@ -341,8 +345,9 @@ pub(crate) fn require_root() -> Result<(), String> {
 // ---------------------------------------------------------------------------------------
 // Packages
 
-fn missing_packages() -> Vec<&'static str> {
-    PACKAGES
+/// Those of `packages` that dpkg does not report installed.
+pub(crate) fn missing_packages(packages: &[&'static str]) -> Vec<&'static str> {
+    packages
         .iter()
         .copied()
         .filter(|p| {
@@ -356,8 +361,10 @@ fn missing_packages() -> Vec<&'static str> {
         .collect()
 }
 
-fn ensure_packages() -> Result<(), String> {
-    let missing = missing_packages();
+/// Installs those of `packages` that are missing (as root), without a prompt and without
+/// letting the maintainer scripts start the stock daemons.
+pub(crate) fn ensure_packages(packages: &[&'static str]) -> Result<(), String> {
+    let missing = missing_packages(packages);
     if missing.is_empty() {
         return Ok(());
     }
@@ -623,7 +630,16 @@ fn ipv6_loopback_works() -> bool {
 // Start and stop
 
 fn start_postfix(layout: &Layout) -> Result<(), String> {
-    let conf = layout.postfix_conf();
+    start_postfix_instance(
+        &layout.postfix_conf(),
+        &layout.path("log/postfix-start.out"),
+        &layout.path("log/postfix.log"),
+    )
+}
+
+/// Starts the private Postfix instance configured in `conf`; `out` gets what the start
+/// command prints, `log` is its `maillog_file` (its tail goes into the error).
+pub(crate) fn start_postfix_instance(conf: &Path, out: &Path, log: &Path) -> Result<(), String> {
     // `postfix` prints its errors only to a terminal: without one a failing start is
     // silent with exit 1. `script` gives it a pseudo-terminal so the error is captured.
     let line = format!("postfix -c {} start", conf.display());
@@ -633,26 +649,28 @@ fn start_postfix(layout: &Layout) -> Result<(), String> {
         c
     } else {
         let mut c = Command::new("postfix");
-        c.arg("-c").arg(&conf).arg("start");
+        c.arg("-c").arg(conf).arg("start");
         c
     };
-    start_daemon(&mut cmd, &layout.path("log/postfix-start.out")).map_err(|e| {
-        format!(
-            "{e}\n--- tail of {STATE_DIR}/log/postfix.log ---\n{}",
-            tail(&layout.path("log/postfix.log"), 20)
-        )
-    })
+    start_daemon(&mut cmd, out)
+        .map_err(|e| format!("{e}\n--- tail of {} ---\n{}", log.display(), tail(log, 20)))
 }
 
 fn start_dovecot(layout: &Layout) -> Result<(), String> {
+    start_dovecot_instance(
+        &layout.dovecot_conf(),
+        &layout.path("log/dovecot-start.out"),
+        &layout.path("log/dovecot.log"),
+    )
+}
+
+/// Starts the private Dovecot instance configured in `conf`; `out` gets what the start
+/// command prints, `log` is its `log_path` (its tail goes into the error).
+pub(crate) fn start_dovecot_instance(conf: &Path, out: &Path, log: &Path) -> Result<(), String> {
     let mut cmd = Command::new("dovecot");
-    cmd.arg("-c").arg(layout.dovecot_conf());
-    start_daemon(&mut cmd, &layout.path("log/dovecot-start.out")).map_err(|e| {
-        format!(
-            "{e}\n--- tail of {STATE_DIR}/log/dovecot.log ---\n{}",
-            tail(&layout.path("log/dovecot.log"), 20)
-        )
-    })
+    cmd.arg("-c").arg(conf);
+    start_daemon(&mut cmd, out)
+        .map_err(|e| format!("{e}\n--- tail of {} ---\n{}", log.display(), tail(log, 20)))
 }
 
 fn stop_all(layout: &Layout) -> Result<(), String> {
@@ -672,14 +690,17 @@ fn stop_all(layout: &Layout) -> Result<(), String> {
 }
 
 fn stop_postfix(layout: &Layout) -> Result<(), String> {
-    let Some(pid) = read_pid(&layout.postfix_pid()).filter(|&p| pid_alive(p, "master")) else {
+    stop_postfix_instance(&layout.postfix_conf(), &layout.postfix_pid())
+}
+
+/// Stops the private Postfix instance configured in `conf` whose master wrote `pid_file`;
+/// not running is not an error.
+pub(crate) fn stop_postfix_instance(conf: &Path, pid_file: &Path) -> Result<(), String> {
+    let Some(pid) = read_pid(pid_file).filter(|&p| pid_alive(p, "master")) else {
         return Ok(());
     };
     let mut cmd = Command::new("postfix");
-    cmd.arg("-c")
-        .arg(layout.postfix_conf())
-        .arg("stop")
-        .stdin(Stdio::null());
+    cmd.arg("-c").arg(conf).arg("stop").stdin(Stdio::null());
     if let Err(e) = output_ok(&mut cmd) {
         eprintln!("warning: {e}; sending SIGTERM to postfix master pid {pid}");
         kill(pid)?;
@@ -688,14 +709,17 @@ fn stop_postfix(layout: &Layout) -> Result<(), String> {
 }
 
 fn stop_dovecot(layout: &Layout) -> Result<(), String> {
-    let Some(pid) = read_pid(&layout.dovecot_pid()).filter(|&p| pid_alive(p, "dovecot")) else {
+    stop_dovecot_instance(&layout.dovecot_conf(), &layout.dovecot_pid())
+}
+
+/// Stops the private Dovecot instance configured in `conf` whose master wrote `pid_file`;
+/// not running is not an error.
+pub(crate) fn stop_dovecot_instance(conf: &Path, pid_file: &Path) -> Result<(), String> {
+    let Some(pid) = read_pid(pid_file).filter(|&p| pid_alive(p, "dovecot")) else {
         return Ok(());
     };
     let mut cmd = Command::new("doveadm");
-    cmd.arg("-c")
-        .arg(layout.dovecot_conf())
-        .arg("stop")
-        .stdin(Stdio::null());
+    cmd.arg("-c").arg(conf).arg("stop").stdin(Stdio::null());
     if let Err(e) = output_ok(&mut cmd) {
         eprintln!("warning: {e}; sending SIGTERM to dovecot master pid {pid}");
         kill(pid)?;
@@ -930,7 +954,7 @@ pub(crate) fn start_daemon(cmd: &mut Command, out: &Path) -> Result<(), String> 
 }
 
 /// Runs `cmd` with `input` on its standard input.
-fn feed(cmd: &mut Command, input: &[u8]) -> Result<(), String> {
+pub(crate) fn feed(cmd: &mut Command, input: &[u8]) -> Result<(), String> {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -1,12 +1,14 @@
 //! The one error type of the crate.
 
+use crate::gssapi::{GssapiError, SecurityLayers};
 use crate::oauth_error::OAuthError;
 
 /// Everything that can go wrong in a SASL exchange, on either side.
 ///
 /// Variants name who misbehaved: the caller (`InvalidCredentials`, `MissingCredential`,
 /// `OutOfOrder`), the peer (`UnexpectedChallenge`, `MalformedChallenge`,
-/// `ServerNotAuthenticated`, `MalformedResponse`), or the outcome (`ServerError`, `OAuth`,
+/// `ServerNotAuthenticated`, `SecurityLayerRequired`, `MalformedResponse`), the local
+/// security library (`Gssapi`), or the outcome (`ServerError`, `OAuth`,
 /// `AuthenticationFailed`). No variant ever holds a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -110,6 +112,20 @@ pub enum SaslError {
         /// What was called when.
         what: &'static str,
     },
+    /// The server offers only security layers this client does not provide (GSSAPI's
+    /// integrity or confidentiality, RFC 4752 §3.3): going on would leave the connection
+    /// unprotected where the server expects protection, so the exchange is refused.
+    #[error("{mechanism}: the server requires a security layer ({offered}); only \"no security layer\" is supported")]
+    SecurityLayerRequired {
+        /// The mechanism's IANA name.
+        mechanism: &'static str,
+        /// The layers the server offered.
+        offered: SecurityLayers,
+    },
+    /// The GSS-API library (Kerberos) refused: no ticket, an unknown service, a token that
+    /// does not verify.
+    #[error("GSSAPI: {0}")]
+    Gssapi(GssapiError),
     /// Server side: the client's response could not be parsed.
     #[error("{mechanism}: malformed client response: {reason}")]
     MalformedResponse {
@@ -124,4 +140,10 @@ pub enum SaslError {
         /// The mechanism's IANA name.
         mechanism: &'static str,
     },
+}
+
+impl From<GssapiError> for SaslError {
+    fn from(e: GssapiError) -> SaslError {
+        SaslError::Gssapi(e)
+    }
 }

@@ -30,9 +30,10 @@
 //!
 //! Clients: PLAIN, LOGIN, CRAM-MD5, DIGEST-MD5 ([`DigestMd5`], RFC 2831, `qop=auth` only),
 //! SCRAM-SHA-1, SCRAM-SHA-256 and their -PLUS variants with channel binding
-//! ([`channel_binding`]: `tls-exporter`, `tls-server-end-point`), NTLM (v2 by default, v1 on request), OAUTHBEARER, XOAUTH2,
-//! EXTERNAL, ANONYMOUS: [`MechanismName::ALL_KNOWN`], in the order [`select`] prefers them
-//! (it says why). Each name's properties (what it needs, whether it sends the password in
+//! ([`channel_binding`]: `tls-exporter`, `tls-server-end-point`), GSSAPI ([`gssapi`],
+//! RFC 4752, Kerberos V5 with feature `gssapi`), NTLM (v2 by default, v1 on request),
+//! OAUTHBEARER, XOAUTH2, EXTERNAL, ANONYMOUS: [`MechanismName::ALL_KNOWN`], in the order
+//! [`select`] prefers them (it says why). Each name's properties (what it needs, whether it sends the password in
 //! clear) sit on [`MechanismName`].
 //!
 //! # Server side (feature `server`)
@@ -41,7 +42,8 @@
 //! a password (or token) lookup: a `ServerMechanism` steps through the client's messages and
 //! reports who authenticated (user, authorization id, and the NTLM domain or DIGEST-MD5
 //! realm). EXTERNAL needs the channel's identity, which only `ExternalServer::new` can be
-//! given.
+//! given. GSSAPI has no server side here (a Kerberos acceptor needs a keytab; Cyrus SASL
+//! and Dovecot are the servers it is proven against).
 //!
 //! ```
 //! use sasl_mechs::{client_mechanism, select, ClientOptions, Credentials, Policy};
@@ -64,6 +66,7 @@ mod digest_md5;
 #[cfg(feature = "server")]
 mod digest_md5_server;
 mod error;
+pub mod gssapi;
 mod login;
 mod mechanism;
 mod name;
@@ -94,6 +97,8 @@ pub use digest_md5::{DigestChallenge, DigestMd5, MAX_DIGEST_CHALLENGE, MAX_DIGES
 #[cfg(feature = "server")]
 pub use digest_md5_server::DigestMd5Server;
 pub use error::SaslError;
+#[cfg(feature = "gssapi")]
+pub use gssapi::Gssapi;
 pub use login::Login;
 pub use mechanism::{Mechanism, Response};
 pub use name::{

@@ -58,6 +58,8 @@ pub enum MechanismName {
     External,
     /// `ANONYMOUS` (RFC 4505).
     Anonymous,
+    /// `GSSAPI` (RFC 4752): Kerberos V5 through the GSS-API (feature `gssapi`).
+    Gssapi,
     /// Any other well-formed name, upper case. This crate implements no such mechanism.
     Other(OtherMechanismName),
 }
@@ -73,7 +75,9 @@ pub enum Needs {
     /// ([`ClientOptions::channel_binding`](crate::ClientOptions::channel_binding)): the
     /// -PLUS mechanisms.
     PasswordAndChannelBinding,
-    /// No secret: EXTERNAL takes the identity from the channel, ANONYMOUS has none.
+    /// No secret in the [`Credentials`](crate::Credentials): EXTERNAL takes the identity
+    /// from the channel, GSSAPI from the Kerberos ticket cache (`kinit`), ANONYMOUS has
+    /// none.
     Nothing,
 }
 
@@ -101,7 +105,7 @@ const fn known(
 
 /// Every mechanism this crate implements and what it needs, strongest first: a
 /// mechanism's strength rank is its place here. [`MechanismName::ALL_KNOWN`] says why.
-const KNOWN: [Known; 13] = {
+const KNOWN: [Known; 14] = {
     use MechanismName::*;
     use Needs::*;
     [
@@ -117,6 +121,7 @@ const KNOWN: [Known; 13] = {
             PasswordAndChannelBinding,
             false,
         ),
+        known(Gssapi, "GSSAPI", Nothing, false),
         known(ScramSha256, "SCRAM-SHA-256", Password, false),
         known(ScramSha1, "SCRAM-SHA-1", Password, false),
         known(OAuthBearer, "OAUTHBEARER", Token, false),
@@ -149,7 +154,11 @@ impl MechanismName {
     /// SCRAM proves both sides and keeps the password off the wire; its -PLUS variants also
     /// bind the exchange to the TLS channel, so a man in the middle holding a certificate
     /// the client trusts still cannot relay it: they come first, SHA-256 before SHA-1, and
-    /// are chosen only with channel-binding data. The token mechanisms
+    /// are chosen only with channel-binding data. GSSAPI comes next: Kerberos authenticates
+    /// both sides with keys the KDC issued, and no password reaches the server; it needs a
+    /// ticket rather than anything in the credentials, so it is chosen only when the caller
+    /// lists it in [`Policy::allowed`](crate::Policy::allowed) (and the crate has feature
+    /// `gssapi`). The token mechanisms
     /// come next (they are only chosen when a token is given, and password mechanisms only
     /// when a password is); CRAM-MD5, DIGEST-MD5 and NTLM are challenge-response with weak
     /// hashes. DIGEST-MD5 has a client nonce and proves the server, but RFC 6331 moved it to
@@ -332,7 +341,7 @@ mod tests {
 
     /// Every variant but `Other`, written out so that the tests below cover a variant even if
     /// it were missing from the table.
-    const VARIANTS: [MechanismName; 13] = [
+    const VARIANTS: [MechanismName; 14] = [
         MechanismName::ScramSha1Plus,
         MechanismName::ScramSha256Plus,
         MechanismName::Plain,
@@ -346,6 +355,7 @@ mod tests {
         MechanismName::OAuthBearer,
         MechanismName::External,
         MechanismName::Anonymous,
+        MechanismName::Gssapi,
     ];
 
     #[test]
@@ -392,6 +402,7 @@ mod tests {
                 Needs::PasswordAndChannelBinding,
                 false,
             ),
+            (Gssapi, "GSSAPI", Needs::Nothing, false),
             (ScramSha256, "SCRAM-SHA-256", Needs::Password, false),
             (ScramSha1, "SCRAM-SHA-1", Needs::Password, false),
             (OAuthBearer, "OAUTHBEARER", Needs::Token, false),

@@ -122,7 +122,9 @@ pub fn select(
                 creds.password().is_some() && policy.channel_binding
             }
             Needs::Token => creds.token().is_some(),
-            Needs::Nothing => true,
+            // GSSAPI's ticket is the system's: it can only be used when the crate can call
+            // the GSS-API library.
+            Needs::Nothing => mechanism != MechanismName::Gssapi || cfg!(feature = "gssapi"),
         };
         if !usable {
             continue;
@@ -158,8 +160,13 @@ pub struct ClientOptions {
     /// DIGEST-MD5: the service part of the digest-uri (default `"smtp"`; `"imap"`,
     /// `"pop"`, `"ldap"`, ... for other protocols).
     pub digest_uri_service: String,
+    /// GSSAPI: the service of the acceptor name `service@host` (default `"smtp"`; `"imap"`,
+    /// `"pop"`, `"ldap"`, ... for other protocols): the server's principal is
+    /// `service/host@REALM`.
+    pub gssapi_service: String,
     /// The server's host name, as the user named it: the host part of DIGEST-MD5's
-    /// digest-uri. `None`: `"localhost"`. Cyrus SASL compares it with its own host name.
+    /// digest-uri and of GSSAPI's acceptor name (its fully qualified name, as the KDC
+    /// knows it). `None`: `"localhost"`. Cyrus SASL compares it with its own host name.
     pub host: Option<String>,
     /// DIGEST-MD5: the realm to use, whatever the server offers. `None`: the first realm the
     /// server offers, or none.
@@ -182,6 +189,7 @@ impl Default for ClientOptions {
             oauth_port: None,
             ntlm: crate::NtlmOptions::default(),
             digest_uri_service: "smtp".to_owned(),
+            gssapi_service: "smtp".to_owned(),
             host: None,
             digest_realm: None,
             channel_binding: None,
@@ -266,6 +274,14 @@ pub fn client_mechanism(
             )?),
             MechanismName::External => Box::new(crate::External::new(creds)),
             MechanismName::Anonymous => Box::new(crate::Anonymous::new(creds)?),
+            #[cfg(feature = "gssapi")]
+            MechanismName::Gssapi => Box::new(crate::Gssapi::new(
+                creds,
+                &options.gssapi_service,
+                options.host.as_deref().unwrap_or("localhost"),
+            )?),
+            #[cfg(not(feature = "gssapi"))]
+            MechanismName::Gssapi => return Err(crate::gssapi::GssapiError::NotBuilt.into()),
             MechanismName::Other(_) => return Err(unknown()),
         },
     )

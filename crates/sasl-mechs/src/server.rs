@@ -60,7 +60,8 @@ pub trait ServerMechanism: Send {
 ///
 /// Fixed parameters: CRAM-MD5 challenges name `localhost`, DIGEST-MD5 offers realm
 /// `localhost` for service `smtp`, NTLM names itself `LOCALHOST`. Build
-/// `CramMd5Server`, `DigestMd5Server` or `NtlmServer` directly for others.
+/// `CramMd5Server`, `DigestMd5Server` or `NtlmServer` directly for others. GSSAPI has no
+/// server here: it is [`SaslError::UnknownMechanism`].
 ///
 /// ```
 /// use std::sync::Arc;
@@ -135,7 +136,8 @@ pub fn server_mechanism_bound(
             MechanismName::ScramSha256Plus => {
                 Box::new(ScramServer::new_plus(ScramHash::Sha256, lookup, bindings))
             }
-            MechanismName::Other(_) => return Err(unknown()),
+            // No GSSAPI acceptor: the crate has the client side only.
+            MechanismName::Gssapi | MechanismName::Other(_) => return Err(unknown()),
         },
     )
 }

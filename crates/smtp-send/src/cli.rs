@@ -24,7 +24,9 @@ Exit status:
   5  refused by the server (MAIL, any RCPT, DATA, or the greeting)
 
 The password is never a flag: give --password-env VAR or --password-file FILE, or type it at
-the prompt (no echo) when stdin is a terminal. The same for a proxy's: --proxy-password-env VAR.";
+the prompt (no echo) when stdin is a terminal. The same for a proxy's: --proxy-password-env VAR.
+--auth GSSAPI (Kerberos, in builds with the gssapi feature) takes no password: it uses the
+ticket cache that kinit filled (KRB5CCNAME), for --user's principal.";
 
 /// How the connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,8 +76,9 @@ pub struct Args {
     pub tls_server_name: Option<String>,
 
     /// SASL mechanism (PLAIN, LOGIN, CRAM-MD5, DIGEST-MD5, SCRAM-SHA-1, SCRAM-SHA-256, NTLM,
-    /// XOAUTH2, OAUTHBEARER, ...), or `auto`: the strongest the server offers. For XOAUTH2
-    /// and OAUTHBEARER the password is the bearer token. Without --auth and --user, no AUTH.
+    /// XOAUTH2, OAUTHBEARER, GSSAPI, ...), or `auto`: the strongest the server offers. For
+    /// XOAUTH2 and OAUTHBEARER the password is the bearer token; GSSAPI takes none (the
+    /// Kerberos ticket of `kinit`). Without --auth and --user, no AUTH.
     #[arg(long, value_name = "MECH|auto")]
     pub auth: Option<String>,
 
@@ -455,6 +458,14 @@ pub fn auth_plan(args: &Args, password: Option<Secret>) -> Result<Option<AuthPla
     };
     let password = match password {
         Some(p) => p,
+        // GSSAPI, EXTERNAL, ANONYMOUS: nothing to prompt for (a password given is read,
+        // and unused).
+        None if needs_no_secret(&choice)
+            && args.password_env.is_none()
+            && args.password_file.is_none() =>
+        {
+            Secret::new("")
+        }
         None => read_password(args, &user)?,
     };
     Ok(Some(AuthPlan {
@@ -469,6 +480,14 @@ pub fn auth_plan(args: &Args, password: Option<Secret>) -> Result<Option<AuthPla
         },
         allow_plaintext: args.allow_plaintext_auth,
     }))
+}
+
+/// True for a mechanism that takes nothing from the credentials (GSSAPI's ticket is the
+/// system's, EXTERNAL's identity the channel's).
+fn needs_no_secret(choice: &AuthChoice) -> bool {
+    matches!(choice, AuthChoice::Mechanism(m)
+        if m.parse::<sasl_mechs::MechanismName>()
+            .is_ok_and(|n| n.needs() == Some(sasl_mechs::Needs::Nothing)))
 }
 
 /// Checks the envelope flags.
@@ -646,6 +665,49 @@ mod tests {
         assert!(no_line_breaks("user", "alice").is_ok());
         assert!(envelope("a@example.test\r\n", &["b@example.test".into()]).is_err());
         assert!(envelope("a@example.test", &["b@example.test\n".into()]).is_err());
+    }
+
+    fn args(extra: &[&str]) -> Args {
+        let base = [
+            "smtp-send",
+            "--server",
+            "mx.example.test",
+            "--from",
+            "a@example.test",
+        ];
+        Args::try_parse_from(
+            base.iter()
+                .chain(["--to", "b@example.test"].iter())
+                .chain(extra),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn gssapi_asks_for_no_password() {
+        // No --password-env or --password-file, and no prompt: the ticket cache is the
+        // credential.
+        let plan = auth_plan(&args(&["--auth", "gssapi", "--user", "alice"]), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(plan.choice, AuthChoice::Mechanism("GSSAPI".into()));
+        assert_eq!(plan.user, "alice");
+        assert_eq!(plan.password.expose(), "");
+        // A password given anyway is read (and the mechanism ignores it).
+        let plan = auth_plan(
+            &args(&[
+                "--auth",
+                "GSSAPI",
+                "--user",
+                "alice",
+                "--password-env",
+                "SMTP_SEND_CLI_UNSET_VAR",
+            ]),
+            None,
+        );
+        assert!(plan.is_err(), "the variable is not set: {plan:?}");
+        // GSSAPI still needs --user: the principal the ticket must belong to.
+        assert!(auth_plan(&args(&["--auth", "GSSAPI"]), None).is_err());
     }
 
     #[test]

@@ -774,3 +774,82 @@ fn the_readme_load_mode_example_runs() {
         "{line}"
     );
 }
+
+/// `--auth GSSAPI` against the Kerberos realm's Postfix with Cyrus GSSAPI (`cargo xtask
+/// servers krb-up`, also started by `servers up`): with alice's ticket the message is
+/// delivered with no password given; with no ticket cache it exits 4 saying to run kinit,
+/// before any AUTH is sent.
+#[cfg(feature = "gssapi")]
+#[test]
+#[ignore = "needs real servers: cargo xtask servers up"]
+fn auth_gssapi_uses_the_ticket_cache() {
+    const KRB: &str = "/var/tmp/smtp-auth-it-krb";
+    let krb5_config = format!("{KRB}/krb5.conf");
+    let cache = TempFile::new(b"");
+    let cache_name = format!("FILE:{}", cache.path());
+    let _ = std::fs::remove_file(cache.path());
+    let kinit = Command::new("kinit")
+        .env("KRB5_CONFIG", &krb5_config)
+        .env("KRB5CCNAME", &cache_name)
+        .args(["-k", "-t", &format!("{KRB}/keytabs/alice.keytab")])
+        .arg("alice@SMTP-AUTH.TEST")
+        .output()
+        .expect("run kinit");
+    assert!(kinit.status.success(), "{}", stderr(&kinit));
+
+    let subject = format!(
+        "gssapi-cli-{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+    );
+    let send = |ccache: &str| {
+        Command::new(BIN)
+            .env("KRB5_CONFIG", &krb5_config)
+            .env("KRB5CCNAME", ccache)
+            // The acceptor is smtp@localhost: the server is named as the KDC knows it.
+            .args([
+                "--server",
+                "localhost:12530",
+                "--tls",
+                "none",
+                "--timeout",
+                "30",
+            ])
+            .args(["--auth", "GSSAPI", "--user", "alice", "--transcript"])
+            .args(["--from", "alice@example.test", "--to", "sink@example.test"])
+            .args(["--subject", &subject])
+            .output()
+            .expect("run smtp-send")
+    };
+
+    let out = send(&cache_name);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let dir = PathBuf::from(format!("{KRB}/maildir/sink/new"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let delivered = loop {
+        let found = std::fs::read_dir(&dir)
+            .expect("the Kerberos sink Maildir")
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path()).ok())
+            .find(|b| b.windows(subject.len()).any(|w| w == subject.as_bytes()));
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(std::time::Instant::now() < deadline, "not delivered");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let text = String::from_utf8_lossy(&delivered);
+    assert!(text.contains("(Authenticated sender: alice)"), "{text}");
+
+    let missing = format!("FILE:{}.none", cache.path());
+    let out = send(&missing);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("auth failed:") && err.contains("run kinit"),
+        "{err}"
+    );
+    // The transcript is on: EHLO shows, AUTH never went out.
+    assert!(err.contains(">>> EHLO"), "{err}");
+    assert!(!err.contains(">>> AUTH"), "an AUTH line went out: {err}");
+}
