@@ -219,7 +219,11 @@ fn send_pipelines_envelope_and_reports_each_refused_recipient<C: Driver>() {
         replies,
         [
             (to("bob@example.test"), 250, "2.1.5 bob ok".to_owned()),
-            (to("carol@example.test"), 251, "2.1.5 carol forwarded".to_owned()),
+            (
+                to("carol@example.test"),
+                251,
+                "2.1.5 carol forwarded".to_owned()
+            ),
         ]
     );
     assert_eq!(report.refused.len(), 1);
