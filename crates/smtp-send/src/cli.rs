@@ -206,7 +206,7 @@ pub struct Args {
     pub json: bool,
 
     /// Put the seconds since the start before each transcript line (implies --transcript).
-    #[arg(long, conflicts_with = "quiet")]
+    #[arg(long, conflicts_with_all = ["quiet", "count"])]
     pub transcript_time: bool,
 
     /// Print this program's man page, or the completion script for a shell, and exit.
