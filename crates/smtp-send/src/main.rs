@@ -44,8 +44,11 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), exit::Failure> {
-    let mut plan = match cli::plan(args) {
-        Ok(plan) => plan,
+    // Everything checked before connecting; with --json, a refusal is reported too.
+    let checked =
+        cli::plan(args).and_then(|plan| Ok((client_config(&plan, Trust::Default)?, plan)));
+    let (config, mut plan) = match checked {
+        Ok(checked) => checked,
         Err(failure) => {
             if args.json {
                 report::print_input_failure(args, &failure);
@@ -53,7 +56,6 @@ fn run(args: &Args) -> Result<(), exit::Failure> {
             return Err(failure);
         }
     };
-    let config = client_config(&plan, Trust::Default)?;
     if let Some(load) = plan.load {
         return load::run(&mut plan, config, load);
     }

@@ -53,7 +53,7 @@ pub struct Observed {
     pub banner: Option<Reply>,
     /// TLS version and cipher suite, when TLS was used.
     pub tls: Option<(&'static str, &'static str)>,
-    /// The SASL mechanism, when AUTH was done.
+    /// The SASL mechanism used, or the one asked for when AUTH failed.
     pub mechanism: Option<String>,
     /// When the connection opened and TLS came up, from the client.
     pub marks: Marks,
@@ -134,7 +134,8 @@ pub struct TlsJson {
 /// The AUTH part.
 #[derive(Debug, Serialize)]
 pub struct AuthJson {
-    /// The mechanism used (`SCRAM-SHA-256`); `null` when AUTH failed before one was.
+    /// The mechanism used (`SCRAM-SHA-256`); when AUTH failed, the one `--auth` asked for,
+    /// or `null` after `--auth auto`.
     pub mechanism: Option<String>,
     /// The user.
     pub user: String,

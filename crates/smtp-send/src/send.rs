@@ -9,7 +9,7 @@ use smtp_client::{
 use smtp_proto::ForwardPath;
 
 use crate::auth::{authenticate, ServerName};
-use crate::cli::{Body, Plan, TlsArg};
+use crate::cli::{AuthChoice, AuthPlan, Body, Plan, TlsArg};
 use crate::composition::Composition;
 use crate::exit::{Failure, Kind};
 use crate::message::{compose, id_domain};
@@ -129,6 +129,14 @@ pub fn send_observed(
         host: plan.tls_server_name.as_deref().unwrap_or(&plan.host),
         port,
     };
+    if let Some(AuthPlan {
+        choice: AuthChoice::Mechanism(name),
+        ..
+    }) = &plan.auth
+    {
+        // The one asked for, even if it fails.
+        observed.mechanism = Some(name.clone());
+    }
     let mechanism = match &plan.auth {
         Some(auth) => Some(authenticate(&mut client, auth, server)?),
         None => None,

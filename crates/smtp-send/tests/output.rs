@@ -126,7 +126,8 @@ fn json_describes_a_wrong_password_with_the_stage_and_the_reply_and_exits_4() {
     assert!(v["failure"]["message"]
         .as_str()
         .is_some_and(|m| m.starts_with("auth failed: 535")));
-    assert_eq!(v["auth"]["mechanism"], Value::Null);
+    // The one asked for: AUTH failed with it.
+    assert_eq!(v["auth"]["mechanism"], "PLAIN");
     assert_eq!(v["tls"]["version"], "TLSv1.3");
     assert_eq!(v["recipients"][0]["status"], "not_sent");
     assert_eq!(v["reply"], Value::Null);
@@ -185,6 +186,22 @@ fn json_on_bad_input_and_on_a_refused_connection() {
     assert!(v["failure"]["message"]
         .as_str()
         .is_some_and(|m| m.contains("--header")));
+    assert_untouched(&l);
+
+    // A --ca-file that holds no certificate is found before connecting too.
+    let dir = TempDir::new();
+    let not_pem = dir.file("ca.pem", b"not a certificate\n");
+    let out = std::process::Command::new(BIN)
+        .args(["--server", &addr, "--json", "--ca-file", &not_pem])
+        .args(ENVELOPE)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["failure"]["stage"], "input");
+    assert!(v["failure"]["message"]
+        .as_str()
+        .is_some_and(|m| m.starts_with("--ca-file")));
     assert_untouched(&l);
     drop(l);
 
