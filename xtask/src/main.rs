@@ -8,6 +8,7 @@ mod bench_smtp;
 mod ci;
 mod cmd;
 mod demo;
+mod dist;
 mod fuzz;
 mod servers;
 mod servers_krb;
@@ -30,6 +31,7 @@ commands:
                            kept minimised in fuzz/corpus/, figures into docs/security.md
   bench                    benchmarks beside their references; writes docs/performance.md
   demo                     start the embedded demo server and send through each mechanism
+  dist                     smtp-send's man page and shell completions, into target/dist/
 ";
 
 fn main() -> ExitCode {
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         "fuzz" => fuzz::run(rest),
         "bench" => bench::run(rest),
         "demo" => demo::run(rest),
+        "dist" => dist::run(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -276,6 +276,10 @@ pub(crate) struct DriverCore {
     /// Bytes read before the session started (through a proxy, with its reply): given to
     /// the session as the first read.
     early: Vec<u8>,
+    /// When the connection was up (through any proxy) and the session began.
+    pub(crate) opened_at: Instant,
+    /// When the last TLS handshake finished, if one did.
+    pub(crate) tls_at: Option<Instant>,
 }
 
 impl DriverCore {
@@ -302,6 +306,8 @@ impl DriverCore {
             connected: true,
             poisoned: false,
             early: Vec::new(),
+            opened_at: Instant::now(),
+            tls_at: None,
         }
     }
 
@@ -521,8 +527,9 @@ impl DriverCore {
 
     /// The result of a [`Step::Handshake`].
     pub(crate) fn handshaken(&mut self, result: Result<(), Error>) {
-        if let Err(err) = result {
-            self.phase = self.fail(err);
+        match result {
+            Ok(()) => self.tls_at = Some(Instant::now()),
+            Err(err) => self.phase = self.fail(err),
         }
     }
 

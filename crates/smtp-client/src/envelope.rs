@@ -106,6 +106,9 @@ impl Envelope {
 pub struct SendReport {
     /// Recipients the server accepted at RCPT (in the order given).
     pub accepted: Vec<ForwardPath>,
+    /// The server's reply to the RCPT of each of [`accepted`](Self::accepted), in the same
+    /// order (`250 2.1.5 Ok`; a 251 "will forward" shows here too).
+    pub accepted_replies: Vec<RecipientReply>,
     /// Recipients the server refused, each with its reply (Net::SMTP's SkipBad); a 4xx
     /// refusal is temporary ([`RefusedRecipient::is_temporary`]).
     pub refused: Vec<RefusedRecipient>,
@@ -165,6 +168,9 @@ pub struct RecipientReply {
 pub struct RecipientsReport {
     /// Recipients the server accepted.
     pub accepted: Vec<ForwardPath>,
+    /// The server's reply to the RCPT of each of [`accepted`](Self::accepted), in the same
+    /// order.
+    pub accepted_replies: Vec<RecipientReply>,
     /// Recipients the server refused, each with its reply.
     pub refused: Vec<RefusedRecipient>,
     /// Recipients past the server's limit for one transaction (`452 4.5.3`): to be given

@@ -101,6 +101,30 @@ impl<D> Client<D> {
     pub fn peer(&self) -> &Peer {
         &self.core.peer
     }
+
+    /// When the connection was up and the session began: after the TCP connection (and any
+    /// proxy's handshake), before the TLS handshake of implicit TLS and before the greeting.
+    /// With [`open`](crate::SmtpClient::open) on a socket of the caller's, when `open` was
+    /// called. For timing each stage of a session against the caller's own clock.
+    ///
+    /// ```no_run
+    /// use std::time::Instant;
+    /// use smtp_client::{ClientConfig, SmtpClient};
+    ///
+    /// let started = Instant::now();
+    /// let client = SmtpClient::connect(ClientConfig::new("mail.example.test"))?;
+    /// println!("connected in {:?}", client.connected_at() - started);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connected_at(&self) -> Instant {
+        self.core.opened_at
+    }
+
+    /// When the last TLS handshake finished (implicit TLS, or after STARTTLS); `None`
+    /// without TLS.
+    pub fn tls_established_at(&self) -> Option<Instant> {
+        self.core.tls_at
+    }
 }
 
 /// The channel-binding material of the TLS connection (RFC 5056), for SASL's -PLUS
@@ -119,6 +143,37 @@ impl<D: sealed::TlsSide> Client<D> {
         }
         conn.export_keying_material(vec![0u8; 32], b"EXPORTER-Channel-Binding", Some(&[]))
             .ok()
+    }
+
+    /// The TLS version negotiated, as OpenSSL and most tools name it (`"TLSv1.3"`,
+    /// `"TLSv1.2"`); `None` without TLS.
+    ///
+    /// ```no_run
+    /// use smtp_client::{ClientConfig, SmtpClient};
+    ///
+    /// let client = SmtpClient::connect(ClientConfig::new("mail.example.test"))?;
+    /// if let (Some(version), Some(cipher)) = (client.tls_version(), client.tls_cipher_suite()) {
+    ///     println!("{version} with {cipher}"); // TLSv1.3 with TLS13_AES_256_GCM_SHA384
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tls_version(&self) -> Option<&'static str> {
+        use rustls::ProtocolVersion;
+        Some(match self.io.tls()?.protocol_version()? {
+            ProtocolVersion::TLSv1_3 => "TLSv1.3",
+            ProtocolVersion::TLSv1_2 => "TLSv1.2",
+            // Not offered by this client's rustls configuration; named all the same.
+            ProtocolVersion::TLSv1_1 => "TLSv1.1",
+            ProtocolVersion::TLSv1_0 => "TLSv1.0",
+            other => other.as_str().unwrap_or("unknown"),
+        })
+    }
+
+    /// The cipher suite negotiated, by its IANA name (`"TLS13_AES_256_GCM_SHA384"`,
+    /// `"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"`); `None` without TLS.
+    pub fn tls_cipher_suite(&self) -> Option<&'static str> {
+        let suite = self.io.tls()?.negotiated_cipher_suite()?.suite();
+        Some(suite.as_str().unwrap_or("unknown"))
     }
 
     /// The server's end-entity certificate (DER), as received in the TLS handshake; `None`

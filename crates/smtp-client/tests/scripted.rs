@@ -184,7 +184,10 @@ fn send_pipelines_envelope_and_reports_each_refused_recipient<C: Driver>() {
             .expect("RCPT TO:<refused@example.test>")
             .expect("RCPT TO:<carol@example.test>")
             .expect("DATA")
-            .reply("250 2.1.0 ok\n250 2.1.5 ok\n550 5.1.1 no such user\n250 2.1.5 ok\n354 go")
+            .reply(
+                "250 2.1.0 ok\n250 2.1.5 bob ok\n550 5.1.1 no such user\n251 2.1.5 carol \
+                 forwarded\n354 go",
+            )
             .read_data()
             .reply("250 2.0.0 queued as ABC123")
             .expect("QUIT")
@@ -205,6 +208,23 @@ fn send_pipelines_envelope_and_reports_each_refused_recipient<C: Driver>() {
     assert_eq!(
         report.accepted,
         vec![to("bob@example.test"), to("carol@example.test")]
+    );
+    // Each accepted recipient with its own RCPT reply.
+    let replies: Vec<(ForwardPath, u16, String)> = report
+        .accepted_replies
+        .iter()
+        .map(|r| (r.recipient.clone(), r.reply.code().get(), r.reply.text()))
+        .collect();
+    assert_eq!(
+        replies,
+        [
+            (to("bob@example.test"), 250, "2.1.5 bob ok".to_owned()),
+            (
+                to("carol@example.test"),
+                251,
+                "2.1.5 carol forwarded".to_owned()
+            ),
+        ]
     );
     assert_eq!(report.refused.len(), 1);
     assert_eq!(report.refused[0].recipient, to("refused@example.test"));

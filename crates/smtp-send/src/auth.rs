@@ -50,6 +50,19 @@ pub fn authenticate(
         .map_err(|e| failure(&e))
 }
 
+/// The server's reply an AUTH failure carries, if any.
+fn server_reply(err: &AuthError) -> Option<smtp_proto::Reply> {
+    match err {
+        AuthError::BadCredentials { reply, .. }
+        | AuthError::Temporary { reply, .. }
+        | AuthError::EncryptionRequired { reply, .. }
+        | AuthError::TooWeak { reply, .. }
+        | AuthError::Refused { reply, .. } => Some(reply.clone()),
+        AuthError::Client(e) => e.reply().cloned(),
+        _ => None,
+    }
+}
+
 fn is_token(mechanism: &str) -> bool {
     TOKEN_MECHANISMS
         .iter()
@@ -90,6 +103,10 @@ fn credentials(plan: &AuthPlan) -> Result<Credentials, Failure> {
 /// The exit kind and stderr line of an AUTH failure: the server's reply when it gave one
 /// (`auth failed: 535 5.7.8 Authentication credentials invalid`), else what went wrong.
 pub fn failure(err: &AuthError) -> Failure {
+    describe(err).with_reply(server_reply(err))
+}
+
+fn describe(err: &AuthError) -> Failure {
     let auth = |line: String| Failure::new(Kind::Auth, format!("auth failed: {line}"));
     match err {
         AuthError::BadCredentials { reply, detail, .. } => auth(match detail {

@@ -10,7 +10,10 @@ use sasl_mechs::{NtlmVersion, Secret};
 use smtp_client::Proxy;
 use smtp_proto::{Domain, ForwardPath, Mailbox, ReversePath};
 
+use crate::composition::AttachTypes;
 use crate::exit::Failure;
+use crate::generate::Generate;
+use crate::transcript::Observe;
 
 /// The exit codes, as `--help` and the README give them.
 pub const EXIT_CODES: &str = "\
@@ -176,6 +179,47 @@ pub struct Args {
     /// Port of the demo server (0: any free port).
     #[arg(long, value_name = "PORT", default_value_t = smtp_demo_server::DEFAULT_PORT, requires = "demo")]
     pub demo_port: u16,
+
+    /// A header of the composed message, "Name: value"; repeat for several. It takes the
+    /// place of the generated header of the same name (Date, Message-ID, From, To,
+    /// Subject), whatever its case; the others follow the generated ones, in order.
+    #[arg(long, value_name = "NAME: VALUE")]
+    pub header: Vec<String>,
+
+    /// The text of the composed message, or @FILE for a file's (UTF-8). Without it, a
+    /// one-line test text.
+    #[arg(long, value_name = "TEXT|@FILE")]
+    pub body: Option<String>,
+
+    /// Attach this file; repeat for several. The message becomes multipart/mixed, the text
+    /// first; each file's content type is guessed from its name unless an --attach-type
+    /// comes before it.
+    #[arg(long, value_name = "FILE")]
+    pub attach: Vec<PathBuf>,
+
+    /// The content type (image/png, text/csv...) of the --attach files after it, up to the
+    /// next --attach-type; `auto` goes back to guessing from the file name.
+    #[arg(long, value_name = "TYPE|auto")]
+    pub attach_type: Vec<String>,
+
+    /// Print one JSON object on stdout: the server, TLS, AUTH, each recipient with its
+    /// reply, the final reply, the stage and reply of a failure, milliseconds per stage
+    /// (the README has the schema). Also on failure; the exit status is the same.
+    #[arg(long, conflicts_with_all = ["count", "demo"])]
+    pub json: bool,
+
+    /// Put the seconds since the start before each transcript line (implies --transcript).
+    #[arg(long, conflicts_with_all = ["quiet", "count"])]
+    pub transcript_time: bool,
+
+    /// Print this program's man page, or the completion script for a shell, and exit.
+    #[arg(long, value_enum, value_name = "WHAT", exclusive = true)]
+    pub generate: Option<Generate>,
+
+    /// Which --attach-type applies to each --attach: from where they stand on the command
+    /// line (filled in by `composition::parse_args`), not a flag of its own.
+    #[arg(skip)]
+    pub attach_types: AttachTypes,
 }
 
 /// Which SASL mechanism to use.
@@ -207,11 +251,8 @@ pub struct AuthPlan {
 /// Where the message comes from.
 #[derive(Debug)]
 pub enum Body {
-    /// A generated test message.
-    Generated {
-        /// Its subject.
-        subject: String,
-    },
+    /// A message composed from the flags (a test message without them).
+    Generated(crate::composition::Composition),
     /// A file, opened (so a missing file fails before any connection), with its size.
     File(File, u64),
     /// Standard input.
@@ -257,6 +298,8 @@ pub struct Plan {
     pub quiet: bool,
     /// Load mode: `--count` and `--concurrency`.
     pub load: Option<Load>,
+    /// `--json`, `--transcript-time`, and the record of the session's lines.
+    pub observe: Observe,
 }
 
 /// `--count N --concurrency C`.
@@ -522,13 +565,9 @@ pub fn body(args: &Args) -> Result<Body, Failure> {
     if let Some(s) = &args.subject {
         no_line_breaks("subject", s)?;
     }
+    crate::composition::refuse_with_data(args)?;
     match args.data.as_deref() {
-        None => Ok(Body::Generated {
-            subject: args
-                .subject
-                .clone()
-                .unwrap_or_else(|| "smtp-send test message".to_owned()),
-        }),
+        None => Ok(Body::Generated(crate::composition::check(args)?)),
         Some("-") => Ok(Body::Stdin),
         Some(path) => {
             no_line_breaks("data", path)?;
@@ -598,9 +637,10 @@ pub fn plan(args: &Args) -> Result<Plan, Failure> {
         helo,
         timeout: Duration::from_secs(args.timeout),
         pipelining: args.pipelining == PipeliningArg::Auto,
-        transcript: args.transcript,
+        transcript: args.transcript || args.transcript_time,
         quiet: args.quiet,
         load: load(args)?,
+        observe: Observe::new(args),
     })
 }
 

@@ -9,6 +9,7 @@ use smtp_demo_server::{
 use crate::cli::{self, Args, AuthChoice, Plan, TlsArg};
 use crate::exit::{Failure, Kind};
 use crate::send::{client_config, send, Trust};
+use crate::transcript::Observe;
 
 /// The sender used when `--from` is not given.
 pub const DEMO_FROM: &str = "demo@example.test";
@@ -104,9 +105,10 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             helo: helo.clone(),
             timeout: std::time::Duration::from_secs(args.timeout.max(1)),
             pipelining: args.pipelining == cli::PipeliningArg::Auto,
-            transcript: !args.quiet,
+            transcript: !args.quiet || args.transcript_time,
             quiet: args.quiet,
             load: None,
+            observe: Observe::new(args),
         };
         let before = server.received().len();
         let config = client_config(&plan, Trust::Only(server.ca_der()))?;

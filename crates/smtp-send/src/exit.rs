@@ -4,6 +4,7 @@ use std::fmt;
 use std::process::ExitCode;
 
 use smtp_client::{Error, ErrorKind};
+use smtp_proto::Reply;
 
 /// What went wrong, as far as the exit status tells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +46,8 @@ pub struct Failure {
     pub kind: Kind,
     /// The line, without the program name.
     pub line: String,
+    /// The server's reply that caused it, when one did (for `--json`).
+    pub reply: Option<Reply>,
 }
 
 impl fmt::Display for Failure {
@@ -61,6 +64,7 @@ impl Failure {
         Failure {
             kind: Kind::Usage,
             line: msg.into(),
+            reply: None,
         }
     }
 
@@ -69,7 +73,14 @@ impl Failure {
         Failure {
             kind,
             line: line.into(),
+            reply: None,
         }
+    }
+
+    /// The same failure, caused by the server's `reply`.
+    pub fn with_reply(mut self, reply: Option<Reply>) -> Failure {
+        self.reply = reply;
+        self
     }
 
     /// Classifies a client error met at `stage` ("connect", "mail", "data", ...).
@@ -97,7 +108,11 @@ impl Failure {
             Error::TlsRequired(_) => format!("tls failed: {err}"),
             other => format!("{stage} failed: {other}"),
         };
-        Failure { kind, line }
+        Failure {
+            kind,
+            line,
+            reply: err.reply().cloned(),
+        }
     }
 }
 

@@ -11,9 +11,9 @@ use smtp_client::{ClientConfig, Envelope, Error, MessageState, SmtpClient};
 
 use crate::auth::{authenticate, ServerName};
 use crate::cli::{Body, Load, Plan};
+use crate::composition::Composition;
 use crate::exit::{Failure, Kind};
-use crate::message::{id_domain, test_message};
-use crate::send::default_port;
+use crate::send::{composed, default_port};
 
 /// Sends `load.count` messages per `plan`; prints the figures unless `--quiet`.
 pub fn run(plan: &mut Plan, config: ClientConfig, load: Load) -> Result<(), Failure> {
@@ -96,14 +96,13 @@ fn messages(plan: &mut Plan, count: u64) -> Result<Vec<(Envelope, Vec<u8>)>, Fai
     let envelope =
         Envelope::new(plan.from.clone(), plan.to.iter().cloned()).prefer_chunking(plan.bdat);
     let fixed = match &mut plan.body {
-        Body::Generated { .. } => None,
+        Body::Generated(_) => None,
         Body::File(file, _) => Some(read_all(file)?),
         Body::Stdin => Some(read_all(&mut std::io::stdin().lock())?),
     };
-    let id_domain = id_domain(plan);
-    let subject = match &plan.body {
-        Body::Generated { subject } => subject.clone(),
-        _ => String::new(),
+    let composition = match &plan.body {
+        Body::Generated(c) => c.clone(),
+        _ => Composition::default(),
     };
     let now = SystemTime::now();
     Ok((0..count)
@@ -111,13 +110,7 @@ fn messages(plan: &mut Plan, count: u64) -> Result<Vec<(Envelope, Vec<u8>)>, Fai
             let body = match &fixed {
                 Some(bytes) => bytes.clone(),
                 // A nanosecond apart: each message gets its own Message-ID.
-                None => test_message(
-                    &plan.from,
-                    &plan.to,
-                    &subject,
-                    &id_domain,
-                    now + Duration::from_nanos(i),
-                ),
+                None => composed(plan, &composition, now + Duration::from_nanos(i)),
             };
             let size = body.len() as u64;
             (envelope.clone().size(size), body)

@@ -6,21 +6,29 @@
 
 mod auth;
 mod cli;
+mod composition;
 mod demo;
 mod exit;
+mod generate;
 mod load;
 mod message;
+mod report;
 mod send;
+mod timeline;
+mod transcript;
 
 use std::process::ExitCode;
-
-use clap::Parser;
+use std::time::Instant;
 
 use crate::cli::Args;
-use crate::send::{client_config, send, Trust};
+use crate::report::{Observed, Run};
+use crate::send::{client_config, send_observed, Trust};
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = composition::parse_args();
+    if let Some(what) = args.generate {
+        return generate::print(what);
+    }
     let result = if args.demo {
         demo::run(&args)
     } else {
@@ -36,12 +44,46 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), exit::Failure> {
-    let mut plan = cli::plan(args)?;
-    let config = client_config(&plan, Trust::Default)?;
+    // Everything checked before connecting; with --json, a refusal is reported too.
+    let checked =
+        cli::plan(args).and_then(|plan| Ok((client_config(&plan, Trust::Default)?, plan)));
+    let (config, mut plan) = match checked {
+        Ok(checked) => checked,
+        Err(failure) => {
+            if args.json {
+                report::print_input_failure(args, &failure);
+            }
+            return Err(failure);
+        }
+    };
     if let Some(load) = plan.load {
         return load::run(&mut plan, config, load);
     }
-    let sent = send(&mut plan, config)?;
+    let mut observed = Observed::default();
+    let sent = send_observed(&mut plan, config, &mut observed);
+    if plan.observe.json {
+        let port = plan
+            .port
+            .unwrap_or_else(|| send::default_port(plan.tls, plan.submission));
+        let result = sent.as_ref().map(|_| ()).map_err(Clone::clone);
+        let run = Run {
+            host: &plan.host,
+            port,
+            from: plan
+                .from
+                .mailbox()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            to: plan.to.iter().map(send::address).collect(),
+            user: plan.auth.as_ref().map(|a| a.user.as_str()),
+            observed,
+            timeline: &plan.observe.timeline,
+            end: Instant::now(),
+        };
+        report::print(&run.report(&result));
+        return result;
+    }
+    let sent = sent?;
     if !plan.quiet {
         let auth = match &sent.mechanism {
             Some(m) => format!(", authenticated with {m}"),

@@ -1,9 +1,38 @@
-//! The generated test message: RFC 5322 headers (Date, Message-ID, From, To, Subject) and a
-//! short body.
+//! The composed message: RFC 5322 headers (Date, Message-ID, From, To, Subject, and any
+//! `--header`), a text body, and `--attach` files, as MIME (RFC 2045-2049) written by
+//! `mail-builder`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use mail_builder::headers::raw::Raw;
+use mail_builder::headers::text::Text;
+use mail_builder::headers::HeaderType;
+use mail_builder::MessageBuilder;
 use smtp_proto::{ForwardPath, ReversePath};
+
+use crate::composition::Composition;
+
+/// The subject when `--subject` is not given.
+pub const DEFAULT_SUBJECT: &str = "smtp-send test message";
+
+/// The body when `--body` is not given.
+pub const DEFAULT_BODY: &str = "This is a test message sent by smtp-send.\r\n";
+
+/// Headers whose value has a structure (addresses, a date, message ids): written as given,
+/// since an RFC 2047 encoded word over the whole value would hide the structure. Any other
+/// header is unstructured text, encoded as RFC 2047 words when it is not ASCII.
+const STRUCTURED: &[&str] = &[
+    "From",
+    "To",
+    "Cc",
+    "Bcc",
+    "Reply-To",
+    "Sender",
+    "Date",
+    "Message-ID",
+    "In-Reply-To",
+    "References",
+];
 
 /// The domain of generated Message-IDs: the EHLO name when it is a name, else a reserved
 /// one (RFC 2606).
@@ -15,41 +44,98 @@ pub fn id_domain(plan: &crate::cli::Plan) -> String {
         .to_owned()
 }
 
-/// The message sent when no `--data` is given.
-pub fn test_message(
+/// One header of the message: its name, and whether its value is written as given.
+struct Field {
+    name: String,
+    value: String,
+    structured: bool,
+}
+
+impl Field {
+    fn new(name: &str, value: String) -> Field {
+        let structured = STRUCTURED.iter().any(|s| s.eq_ignore_ascii_case(name));
+        Field {
+            name: name.to_owned(),
+            value,
+            structured,
+        }
+    }
+
+    fn value(self) -> HeaderType<'static> {
+        if self.structured {
+            Raw::new(self.value).into()
+        } else {
+            Text::new(self.value).into()
+        }
+    }
+}
+
+/// The message sent when no `--data` is given: the generated headers, each replaced by a
+/// `--header` of the same name (whatever its case) in its place, the other `--header`s
+/// after them in order; the body; the attachments (then `multipart/mixed`).
+pub fn compose(
+    composition: &Composition,
     from: &ReversePath,
     to: &[ForwardPath],
-    subject: &str,
     id_domain: &str,
     now: SystemTime,
 ) -> Vec<u8> {
-    let secs = now
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let nanos = now
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let (secs, nanos) = (since.as_secs(), since.subsec_nanos());
     let from_header = match from.mailbox() {
         Some(m) => format!("<{m}>"),
         None => "<postmaster@localhost>".to_owned(),
     };
     let to_header: Vec<String> = to.iter().map(ToString::to_string).collect();
-    let mut m = String::new();
-    m.push_str(&format!("Date: {}\r\n", rfc5322_date(secs)));
-    m.push_str(&format!(
-        "Message-ID: <{secs}.{nanos:09}.{}@{id_domain}>\r\n",
-        std::process::id()
-    ));
-    m.push_str(&format!("From: {from_header}\r\n"));
-    m.push_str(&format!("To: {}\r\n", to_header.join(", ")));
-    m.push_str(&format!("Subject: {subject}\r\n"));
-    m.push_str("MIME-Version: 1.0\r\n");
-    m.push_str("Content-Type: text/plain; charset=utf-8\r\n");
-    m.push_str("\r\n");
-    m.push_str("This is a test message sent by smtp-send.\r\n");
-    m.into_bytes()
+    let mut fields = vec![
+        Field::new("Date", rfc5322_date(secs)),
+        Field::new(
+            "Message-ID",
+            format!("<{secs}.{nanos:09}.{}@{id_domain}>", std::process::id()),
+        ),
+        Field::new("From", from_header),
+        Field::new("To", to_header.join(", ")),
+        Field::new(
+            "Subject",
+            composition
+                .subject
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SUBJECT.to_owned()),
+        ),
+    ];
+    let generated = fields.len();
+    let mut replaced = vec![false; generated];
+    for h in &composition.headers {
+        let slot =
+            (0..generated).find(|&i| !replaced[i] && fields[i].name.eq_ignore_ascii_case(&h.name));
+        match slot {
+            // The generated name's spelling is kept: mail-builder adds its own Date and
+            // Message-ID unless it finds those exact names.
+            Some(i) => {
+                let name = std::mem::take(&mut fields[i].name);
+                fields[i] = Field::new(&name, h.value.clone());
+                replaced[i] = true;
+            }
+            None => fields.push(Field::new(&h.name, h.value.clone())),
+        }
+    }
+    let mut builder = MessageBuilder::new();
+    for field in fields {
+        let name = field.name.clone();
+        builder = builder.header(name, field.value());
+    }
+    builder = builder.text_body(
+        composition
+            .body
+            .clone()
+            .unwrap_or_else(|| DEFAULT_BODY.to_owned()),
+    );
+    for a in &composition.attachments {
+        builder = builder.attachment(a.content_type.clone(), a.file_name.clone(), a.bytes.clone());
+    }
+    let mut out = Vec::new();
+    builder.serialize(&mut out);
+    out
 }
 
 /// `Thu, 01 Jan 1970 00:00:00 +0000` (RFC 5322 3.3), in UTC.
@@ -108,7 +194,11 @@ mod tests {
     fn message_has_the_headers() {
         let from = ReversePath::Mailbox(smtp_proto::Mailbox::new("a@example.test").unwrap());
         let to = [ForwardPath::new("b@example.test").unwrap()];
-        let m = test_message(&from, &to, "hi", "client.example", UNIX_EPOCH);
+        let c = Composition {
+            subject: Some("hi".into()),
+            ..Composition::default()
+        };
+        let m = compose(&c, &from, &to, "client.example", UNIX_EPOCH);
         let m = String::from_utf8(m).unwrap();
         assert!(m.starts_with("Date: Thu, 01 Jan 1970 00:00:00 +0000\r\nMessage-ID: <0."));
         assert!(m.contains(

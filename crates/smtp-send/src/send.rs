@@ -3,12 +3,18 @@
 use std::time::SystemTime;
 
 use rustls_pki_types::CertificateDer;
-use smtp_client::{ClientConfig, Delivery, Envelope, SmtpClient, Timeouts, TlsConfig, TlsMode};
+use smtp_client::{
+    ClientConfig, Delivery, Envelope, Error, SmtpClient, Timeouts, TlsConfig, TlsMode,
+};
+use smtp_proto::ForwardPath;
 
 use crate::auth::{authenticate, ServerName};
-use crate::cli::{Body, Plan, TlsArg};
+use crate::cli::{AuthChoice, AuthPlan, Body, Plan, TlsArg};
+use crate::composition::Composition;
 use crate::exit::{Failure, Kind};
-use crate::message::{id_domain, test_message};
+use crate::message::{compose, id_domain};
+use crate::report::{Observed, RecipientOutcome, Status};
+use crate::transcript::Printer;
 
 /// Where the server's certificate chain is trusted from.
 pub enum Trust {
@@ -76,51 +82,82 @@ pub fn client_config(plan: &Plan, trust: Trust) -> Result<ClientConfig, Failure>
     if let Some(proxy) = &plan.proxy {
         config = config.proxy(proxy.clone());
     }
-    if plan.transcript {
-        config = config.transcript(|direction, line| eprintln!("{direction} {line}"));
+    let mut printer = plan.transcript.then(|| {
+        Printer::new(
+            plan.observe
+                .transcript_time
+                .then(|| plan.observe.timeline.started()),
+        )
+    });
+    let timeline = plan.observe.json.then(|| plan.observe.timeline.clone());
+    if printer.is_some() || timeline.is_some() {
+        config = config.transcript(move |direction, line| {
+            if let Some(timeline) = &timeline {
+                timeline.record(direction, line);
+            }
+            if let Some(printer) = &mut printer {
+                printer.line(direction, line);
+            }
+        });
     }
     Ok(config)
 }
 
+/// The message composed per `plan`, with a new Date and Message-ID.
+pub fn composed(plan: &Plan, composition: &Composition, now: SystemTime) -> Vec<u8> {
+    compose(composition, &plan.from, &plan.to, &id_domain(plan), now)
+}
+
 /// Runs one send per `plan` with `config`.
 pub fn send(plan: &mut Plan, config: ClientConfig) -> Result<Sent, Failure> {
+    send_observed(plan, config, &mut Observed::default())
+}
+
+/// Runs one send per `plan` with `config`, recording in `observed` what it sees.
+pub fn send_observed(
+    plan: &mut Plan,
+    config: ClientConfig,
+    observed: &mut Observed,
+) -> Result<Sent, Failure> {
     let port = plan
         .port
         .unwrap_or_else(|| default_port(plan.tls, plan.submission));
     let mut client =
         SmtpClient::connect(config).map_err(|e| Failure::from_client("connect", &e))?;
+    observed.connected(&client, plan.tls == TlsArg::Implicit);
     let server = ServerName {
         host: plan.tls_server_name.as_deref().unwrap_or(&plan.host),
         port,
     };
+    if let Some(AuthPlan {
+        choice: AuthChoice::Mechanism(name),
+        ..
+    }) = &plan.auth
+    {
+        // The one asked for, even if it fails.
+        observed.mechanism = Some(name.clone());
+    }
     let mechanism = match &plan.auth {
         Some(auth) => Some(authenticate(&mut client, auth, server)?),
         None => None,
     };
+    observed.mechanism.clone_from(&mechanism);
     let mut envelope =
         Envelope::new(plan.from.clone(), plan.to.iter().cloned()).prefer_chunking(plan.bdat);
-    let body = std::mem::replace(
-        &mut plan.body,
-        Body::Generated {
-            subject: String::new(),
-        },
-    );
+    let body = std::mem::replace(&mut plan.body, Body::Generated(Composition::default()));
     // Recipients past the server's limit for one transaction get the message in a new
-    // one: the body is read again, which a file or a generated message allows.
+    // one: the body is read again, which a file or a composed message allows. The size
+    // declared is checked against the server's SIZE before MAIL: a message too big is
+    // refused with nothing of it sent.
     let delivery = match body {
-        Body::Generated { subject } => {
-            let id_domain = id_domain(plan);
-            let message = test_message(
-                &plan.from,
-                &plan.to,
-                &subject,
-                &id_domain,
-                SystemTime::now(),
-            );
+        Body::Generated(composition) => {
+            let message = composed(plan, &composition, SystemTime::now());
+            observed.message_size = Some(message.len() as u64);
             envelope = envelope.size(message.len() as u64);
             client.send_to_all(&envelope, std::io::Cursor::new(message))
         }
         Body::File(file, len) => {
+            observed.message_size = Some(len);
             envelope = envelope.size(len);
             client.send_to_all(&envelope, file)
         }
@@ -131,7 +168,22 @@ pub fn send(plan: &mut Plan, config: ClientConfig) -> Result<Sent, Failure> {
                 stopped: None,
             }),
     }
-    .map_err(|e| Failure::from_client("send", &e))?;
+    .map_err(|e| {
+        if let Error::RecipientsRefused { refused } = &e {
+            observed.recipients = refused
+                .iter()
+                .map(|r| RecipientOutcome {
+                    address: address(&r.recipient),
+                    status: Status::Refused,
+                    reply: Some(r.reply.clone()),
+                    data_reply: None,
+                })
+                .collect();
+        }
+        Failure::from_client("send", &e)
+    })?;
+    observed.recipients = outcomes(&delivery, &plan.to);
+    observed.reply = delivery.transactions.last().map(|t| t.reply.clone());
     // The message is in; a failed QUIT changes nothing for it.
     let _ = client.quit();
     let left_over = delivery
@@ -152,13 +204,19 @@ pub fn send(plan: &mut Plan, config: ClientConfig) -> Result<Sent, Failure> {
         .collect();
     let accepted = delivery.accepted().count();
     if !failed.is_empty() {
+        let first_refusal = delivery
+            .refused()
+            .next()
+            .or_else(|| delivery.transactions.last()?.deferred.first())
+            .map(|r| r.reply.clone());
         return Err(Failure::new(
             Kind::Refused,
             format!(
                 "rcpt failed: {} (the message went to the {accepted} other recipient(s))",
                 failed.join("; "),
             ),
-        ));
+        )
+        .with_reply(first_refusal));
     }
     let reply = delivery
         .transactions
@@ -170,4 +228,84 @@ pub fn send(plan: &mut Plan, config: ClientConfig) -> Result<Sent, Failure> {
         reply,
         accepted,
     })
+}
+
+/// An address without its angle brackets, as the JSON report gives it.
+pub fn address(path: &ForwardPath) -> String {
+    let text = path.to_string();
+    text.strip_prefix('<')
+        .and_then(|t| t.strip_suffix('>'))
+        .map(str::to_owned)
+        .unwrap_or(text)
+}
+
+/// Each recipient's outcome in `delivery`, in the order of `to`.
+fn outcomes(delivery: &Delivery, to: &[ForwardPath]) -> Vec<RecipientOutcome> {
+    let mut out: Vec<(&ForwardPath, RecipientOutcome)> = Vec::new();
+    for t in &delivery.transactions {
+        for accepted in &t.accepted_replies {
+            let data_reply = t
+                .per_recipient
+                .iter()
+                .find(|r| r.recipient == accepted.recipient)
+                .map(|r| r.reply.clone());
+            let refused_after_data = data_reply
+                .as_ref()
+                .is_some_and(|r| !r.is_positive_completion());
+            out.push((
+                &accepted.recipient,
+                RecipientOutcome {
+                    address: address(&accepted.recipient),
+                    status: if refused_after_data {
+                        Status::Refused
+                    } else {
+                        Status::Accepted
+                    },
+                    reply: Some(accepted.reply.clone()),
+                    data_reply,
+                },
+            ));
+        }
+        for refused in &t.refused {
+            out.push((
+                &refused.recipient,
+                RecipientOutcome {
+                    address: address(&refused.recipient),
+                    status: Status::Refused,
+                    reply: Some(refused.reply.clone()),
+                    data_reply: None,
+                },
+            ));
+        }
+    }
+    // Past the limit in the last transaction (the body could not be read again).
+    for deferred in delivery
+        .transactions
+        .last()
+        .into_iter()
+        .flat_map(|t| &t.deferred)
+    {
+        out.push((
+            &deferred.recipient,
+            RecipientOutcome {
+                address: address(&deferred.recipient),
+                status: Status::NotSent,
+                reply: Some(deferred.reply.clone()),
+                data_reply: None,
+            },
+        ));
+    }
+    for left in delivery.unsent() {
+        out.push((
+            left,
+            RecipientOutcome {
+                address: address(left),
+                status: Status::NotSent,
+                reply: None,
+                data_reply: None,
+            },
+        ));
+    }
+    out.sort_by_key(|(r, _)| to.iter().position(|t| t == *r).unwrap_or(usize::MAX));
+    out.into_iter().map(|(_, o)| o).collect()
 }

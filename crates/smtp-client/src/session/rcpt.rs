@@ -9,7 +9,7 @@ use super::core::{Core, Wait};
 use super::owed::Owed;
 use super::phase::Phase;
 use super::Outcome;
-use crate::envelope::RecipientsReport;
+use crate::envelope::{RecipientReply, RecipientsReport};
 use crate::error::{Error, RefusedRecipient};
 
 /// The recipients of one transaction and what became of each.
@@ -19,6 +19,8 @@ pub(super) struct RcptBatch {
     /// How many RCPT commands were written.
     sent: usize,
     accepted: Vec<ForwardPath>,
+    /// The RCPT reply of each of `accepted`, in the same order.
+    accepted_replies: Vec<RecipientReply>,
     refused: Vec<RefusedRecipient>,
     /// Past the server's limit for this transaction: for a new one.
     deferred: Vec<RefusedRecipient>,
@@ -30,6 +32,7 @@ impl RcptBatch {
             list,
             sent: 0,
             accepted: Vec::new(),
+            accepted_replies: Vec::new(),
             refused: Vec::new(),
             deferred: Vec::new(),
         }
@@ -73,6 +76,10 @@ impl RcptBatch {
         };
         if reply.is_positive_completion() {
             self.accepted.push(to.clone());
+            self.accepted_replies.push(RecipientReply {
+                recipient: to.clone(),
+                reply,
+            });
             return;
         }
         let refused = RefusedRecipient {
@@ -112,6 +119,7 @@ impl RcptBatch {
     pub(super) fn into_report(self) -> RecipientsReport {
         RecipientsReport {
             accepted: self.accepted,
+            accepted_replies: self.accepted_replies,
             refused: self.refused,
             deferred: self.deferred,
         }

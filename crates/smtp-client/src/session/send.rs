@@ -598,6 +598,7 @@ impl RcptBatch {
         TxNext::Done {
             result: Ok(SendReport {
                 accepted: report.accepted,
+                accepted_replies: report.accepted_replies,
                 refused: report.refused,
                 deferred: report.deferred,
                 reply,
