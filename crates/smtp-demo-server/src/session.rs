@@ -10,7 +10,8 @@ use smtp_proto::MAX_COMMAND_LINE;
 
 use crate::auth::offered;
 use crate::config::DemoConfig;
-use crate::server::Shared;
+use crate::log::{loggable, SessionLog};
+use crate::server::{lock, Shared};
 use crate::transport::{End, Stream};
 
 /// Errors after which the server closes the connection (421), as real servers do.
@@ -22,6 +23,8 @@ pub(crate) struct Transaction {
     pub(crate) from: Option<String>,
     pub(crate) mail_params: Vec<String>,
     pub(crate) to: Vec<String>,
+    /// The parameters of each RCPT in `to`, in the same order.
+    pub(crate) rcpt_params: Vec<Vec<String>>,
     /// BDAT chunks so far (`None` before the first).
     pub(crate) chunks: Option<Vec<u8>>,
     /// A BDAT chunk made the message too big: later chunks are read and dropped.
@@ -44,10 +47,20 @@ pub(crate) struct Connection<'a> {
     pub(crate) txn: Transaction,
     /// Errors so far; at [`MAX_ERRORS`] the session ends.
     pub(crate) errors: u32,
+    /// This session's entry in the store's session logs.
+    pub(crate) log_index: usize,
 }
 
 impl<'a> Connection<'a> {
     pub(crate) fn new(tcp: TcpStream, shared: &'a Shared) -> Connection<'a> {
+        let peer = tcp
+            .peer_addr()
+            .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+        let log_index = {
+            let mut store = lock(&shared.store);
+            store.sessions.push(SessionLog::new(peer));
+            store.sessions.len() - 1
+        };
         Connection {
             shared,
             stream: Stream::Plain(tcp),
@@ -58,6 +71,14 @@ impl<'a> Connection<'a> {
             tls: false,
             txn: Transaction::default(),
             errors: 0,
+            log_index,
+        }
+    }
+
+    /// Adds a command line to this session's log.
+    fn log_command(&self, line: &str) {
+        if let Some(log) = lock(&self.shared.store).sessions.get_mut(self.log_index) {
+            log.commands.push(loggable(line));
         }
     }
 
@@ -106,6 +127,7 @@ impl<'a> Connection<'a> {
             self.error(500, "5.5.2 Syntax error: control character in command");
             return Ok(true);
         }
+        self.log_command(line);
         let (verb, arg) = match line.split_once(' ') {
             Some((v, a)) => (v, a),
             None => (line, ""),
@@ -162,7 +184,11 @@ impl<'a> Connection<'a> {
             return;
         }
         let size = format!("SIZE {}", self.config().max_message_size);
-        let auth = format!("AUTH {}", offered(self.tls).collect::<Vec<_>>().join(" "));
+        let external = self.client_identity().is_some();
+        let auth = format!(
+            "AUTH {}",
+            offered(self.tls, external).collect::<Vec<_>>().join(" ")
+        );
         let mut lines: Vec<&str> = vec![
             &first,
             "PIPELINING",
@@ -171,6 +197,7 @@ impl<'a> Connection<'a> {
             &size,
             "CHUNKING",
             "ENHANCEDSTATUSCODES",
+            "DSN",
         ];
         if !self.tls {
             lines.push("STARTTLS");
