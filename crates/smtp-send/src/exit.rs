@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use smtp_client::{Error, ErrorKind};
 
+use crate::stage::Stage;
+
 /// What went wrong, as far as the exit status tells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -38,13 +40,16 @@ impl Kind {
     }
 }
 
-/// A failure: its kind, and the line printed on stderr (`auth failed: 535 5.7.8 ...`).
+/// A failure: its kind, the line printed on stderr (`auth failed: 535 5.7.8 ...`) and,
+/// once the run had started, the stage it failed at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     /// The kind.
     pub kind: Kind,
     /// The line, without the program name.
     pub line: String,
+    /// The stage the run failed at; `None` for a failure before any connection (usage).
+    pub stage: Option<Stage>,
 }
 
 impl fmt::Display for Failure {
@@ -61,6 +66,7 @@ impl Failure {
         Failure {
             kind: Kind::Usage,
             line: msg.into(),
+            stage: None,
         }
     }
 
@@ -69,7 +75,15 @@ impl Failure {
         Failure {
             kind,
             line: line.into(),
+            stage: None,
         }
+    }
+
+    /// The same failure, met at `stage` (an earlier stage already set is kept: it is the
+    /// more precise).
+    pub fn at(mut self, stage: Stage) -> Failure {
+        self.stage.get_or_insert(stage);
+        self
     }
 
     /// Classifies a client error met at `stage` ("connect", "mail", "data", ...).
@@ -97,7 +111,11 @@ impl Failure {
             Error::TlsRequired(_) => format!("tls failed: {err}"),
             other => format!("{stage} failed: {other}"),
         };
-        Failure { kind, line }
+        Failure {
+            kind,
+            line,
+            stage: None,
+        }
     }
 }
 

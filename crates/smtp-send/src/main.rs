@@ -6,11 +6,16 @@
 
 mod auth;
 mod cli;
+mod connection;
+mod conversation;
 mod demo;
 mod exit;
+mod extensions;
 mod load;
 mod message;
+mod recipients;
 mod send;
+mod stage;
 
 use std::process::ExitCode;
 
@@ -42,6 +47,12 @@ fn run(args: &Args) -> Result<(), exit::Failure> {
         return load::run(&mut plan, config, load);
     }
     let sent = send(&mut plan, config)?;
+    if let Some(stopped) = &sent.stopped_after {
+        if !plan.quiet {
+            println!("{}", send::stopped_line(stopped, sent.mechanism.as_deref()));
+        }
+        return Ok(());
+    }
     if !plan.quiet {
         let auth = match &sent.mechanism {
             Some(m) => format!(", authenticated with {m}"),

@@ -3,12 +3,15 @@
 use std::time::SystemTime;
 
 use rustls_pki_types::CertificateDer;
-use smtp_client::{ClientConfig, Delivery, Envelope, SmtpClient, Timeouts, TlsConfig, TlsMode};
+use smtp_client::{ClientConfig, Delivery, Timeouts, TlsConfig, TlsMode};
 
-use crate::auth::{authenticate, ServerName};
+use crate::auth::ServerName;
 use crate::cli::{Body, Plan, TlsArg};
+use crate::conversation::{self, Opened, Ready, Stopped};
 use crate::exit::{Failure, Kind};
 use crate::message::{id_domain, test_message};
+use crate::recipients;
+use crate::stage::Stage;
 
 /// Where the server's certificate chain is trusted from.
 pub enum Trust {
@@ -25,8 +28,22 @@ pub struct Sent {
     pub mechanism: Option<String>,
     /// The final reply text (`250 2.0.0 Ok: queued as ...`).
     pub reply: String,
-    /// Recipients accepted.
+    /// Recipients the message reached (under LMTP and PRDR, those whose own reply after
+    /// the data was a success).
     pub accepted: usize,
+    /// Where `--quit-after` stopped the run, when it did (nothing was delivered then).
+    pub stopped_after: Option<Stopped>,
+}
+
+impl Sent {
+    fn stopped(mechanism: Option<String>, stopped: Stopped) -> Sent {
+        Sent {
+            mechanism,
+            reply: stopped.reply.clone().unwrap_or_default(),
+            accepted: 0,
+            stopped_after: Some(stopped),
+        }
+    }
 }
 
 fn tls_mode(tls: TlsArg) -> TlsMode {
@@ -61,6 +78,7 @@ pub fn client_config(plan: &Plan, trust: Trust) -> Result<ClientConfig, Failure>
     if let Some(name) = &plan.tls_server_name {
         tls = tls.server_name(name.clone());
     }
+    let tls = crate::connection::apply_tls(&plan.link, tls)?;
     let mut config = ClientConfig::new(plan.host.clone())
         .port(
             plan.port
@@ -79,7 +97,7 @@ pub fn client_config(plan: &Plan, trust: Trust) -> Result<ClientConfig, Failure>
     if plan.transcript {
         config = config.transcript(|direction, line| eprintln!("{direction} {line}"));
     }
-    Ok(config)
+    Ok(crate::connection::apply(&plan.link, config))
 }
 
 /// Runs one send per `plan` with `config`.
@@ -87,18 +105,26 @@ pub fn send(plan: &mut Plan, config: ClientConfig) -> Result<Sent, Failure> {
     let port = plan
         .port
         .unwrap_or_else(|| default_port(plan.tls, plan.submission));
-    let mut client =
-        SmtpClient::connect(config).map_err(|e| Failure::from_client("connect", &e))?;
     let server = ServerName {
         host: plan.tls_server_name.as_deref().unwrap_or(&plan.host),
         port,
     };
-    let mechanism = match &plan.auth {
-        Some(auth) => Some(authenticate(&mut client, auth, server)?),
-        None => None,
+    let Ready {
+        mut client,
+        mechanism,
+    } = match conversation::open(plan, config, server)? {
+        Opened::Ready(ready) => *ready,
+        Opened::Stopped(stopped) => return Ok(Sent::stopped(None, stopped)),
     };
-    let mut envelope =
-        Envelope::new(plan.from.clone(), plan.to.iter().cloned()).prefer_chunking(plan.bdat);
+    if let Some(stage @ (Stage::Mail | Stage::Rcpt | Stage::Data)) = plan.link.quit_after {
+        let stopped = conversation::transaction_until(&mut client, plan, stage)?;
+        // Dropped without QUIT after DATA's 354: see `Stage::Data`.
+        return Ok(Sent::stopped(mechanism, stopped));
+    }
+    let mut envelope = plan
+        .extensions
+        .envelope(&plan.from, &plan.to)
+        .prefer_chunking(plan.bdat);
     let body = std::mem::replace(
         &mut plan.body,
         Body::Generated {
@@ -131,9 +157,15 @@ pub fn send(plan: &mut Plan, config: ClientConfig) -> Result<Sent, Failure> {
                 stopped: None,
             }),
     }
-    .map_err(|e| Failure::from_client("send", &e))?;
+    .map_err(|e| Failure::from_client("send", &e).at(Stage::of_transaction_error(&e)))?;
     // The message is in; a failed QUIT changes nothing for it.
     let _ = client.quit();
+    // Each recipient's own reply after the data (LMTP, PRDR), before the outcome.
+    if !plan.quiet {
+        for line in recipients::reply_lines(&delivery) {
+            println!("{line}");
+        }
+    }
     let left_over = delivery
         .transactions
         .last()
@@ -147,18 +179,21 @@ pub fn send(plan: &mut Plan, config: ClientConfig) -> Result<Sent, Failure> {
     let failed: Vec<String> = delivery
         .refused()
         .map(ToString::to_string)
+        .chain(recipients::refused_after_data(&delivery))
         .chain(left_over)
         .chain(unsent)
         .collect();
-    let accepted = delivery.accepted().count();
+    let accepted = recipients::delivered(&delivery);
     if !failed.is_empty() {
+        let after_data = !recipients::refused_after_data(&delivery).is_empty();
         return Err(Failure::new(
             Kind::Refused,
             format!(
                 "rcpt failed: {} (the message went to the {accepted} other recipient(s))",
                 failed.join("; "),
             ),
-        ));
+        )
+        .at(if after_data { Stage::Data } else { Stage::Rcpt }));
     }
     let reply = delivery
         .transactions
@@ -169,5 +204,26 @@ pub fn send(plan: &mut Plan, config: ClientConfig) -> Result<Sent, Failure> {
         mechanism,
         reply,
         accepted,
+        stopped_after: None,
     })
+}
+
+/// The line printed when `--quit-after` stopped the run:
+/// `stopped after auth as asked (QUIT sent): 235 2.7.0 Authentication successful`.
+pub fn stopped_line(stopped: &Stopped, mechanism: Option<&str>) -> String {
+    let how = match stopped.stage {
+        Stage::Data => "connection closed, no message sent",
+        _ => "QUIT sent",
+    };
+    let mut line = format!("stopped after {} as asked ({how})", stopped.stage);
+    if let Some(m) = mechanism {
+        line.push_str(&format!(", authenticated with {m}"));
+    }
+    if let Some(reply) = &stopped.reply {
+        line.push_str(&format!(": {reply}"));
+    }
+    if let Some(note) = &stopped.note {
+        line.push_str(&format!(" ({note})"));
+    }
+    line
 }
