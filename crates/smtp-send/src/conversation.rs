@@ -30,6 +30,8 @@ pub struct Stopped {
     /// What the run saw that it did not judge (a refused greeting under `--quit-after
     /// connect`, STARTTLS not offered under `--tls opportunistic`).
     pub note: Option<String>,
+    /// The SASL mechanism AUTH used, when the run got that far.
+    pub mechanism: Option<String>,
 }
 
 /// A connection ready for the transaction: every stage before MAIL done.
@@ -57,7 +59,12 @@ fn fail(stage: Stage, err: &Error) -> Failure {
 fn stop(mut client: SmtpClient, stage: Stage, note: Option<String>) -> Opened {
     let reply = client.last_reply().map(ToString::to_string);
     let _ = client.quit();
-    Opened::Stopped(Stopped { stage, reply, note })
+    Opened::Stopped(Stopped {
+        stage,
+        reply,
+        note,
+        mechanism: None,
+    })
 }
 
 /// True when this run must make its stages one at a time.
@@ -82,6 +89,7 @@ pub fn open(plan: &Plan, config: ClientConfig, server: ServerName<'_>) -> Result
                     stage: Stage::Connect,
                     reply: Some(reply.to_string()),
                     note: Some("the server refused service at its greeting".to_owned()),
+                    mechanism: None,
                 }))
             }
             Err(e) => return Err(fail(connect_stage(&e, mode), &e)),
@@ -110,7 +118,14 @@ pub fn open(plan: &Plan, config: ClientConfig, server: ServerName<'_>) -> Result
         (None, None) => None,
     };
     if quit_after == Some(Stage::Auth) {
-        return Ok(stop(client, Stage::Auth, None));
+        let reply = client.last_reply().map(ToString::to_string);
+        let _ = client.quit();
+        return Ok(Opened::Stopped(Stopped {
+            stage: Stage::Auth,
+            reply,
+            note: None,
+            mechanism,
+        }));
     }
     Ok(Opened::Ready(Box::new(Ready { client, mechanism })))
 }
@@ -233,6 +248,7 @@ pub fn transaction_until(
             stage,
             reply,
             note: None,
+            mechanism: None,
         });
     }
     let list: Vec<(ForwardPath, RcptParams)> = envelope.recipients().to_vec();
@@ -266,6 +282,7 @@ pub fn transaction_until(
             stage,
             reply,
             note: None,
+            mechanism: None,
         });
     }
     let reply = client.data().map_err(|e| fail(Stage::Data, &e))?;
@@ -278,5 +295,6 @@ pub fn transaction_until(
         stage,
         reply: Some(reply.to_string()),
         note: Some("the connection was closed after 354, with no message sent".to_owned()),
+        mechanism: None,
     })
 }

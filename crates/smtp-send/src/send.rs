@@ -38,7 +38,7 @@ pub struct Sent {
 impl Sent {
     fn stopped(mechanism: Option<String>, stopped: Stopped) -> Sent {
         Sent {
-            mechanism,
+            mechanism: mechanism.or_else(|| stopped.mechanism.clone()),
             reply: stopped.reply.clone().unwrap_or_default(),
             accepted: 0,
             stopped_after: Some(stopped),
@@ -185,15 +185,20 @@ pub fn send(plan: &mut Plan, config: ClientConfig) -> Result<Sent, Failure> {
         .collect();
     let accepted = recipients::delivered(&delivery);
     if !failed.is_empty() {
-        let after_data = !recipients::refused_after_data(&delivery).is_empty();
+        // Refused only by their replies after the data (LMTP, PRDR): the data stage.
+        let after_data = failed.len() == recipients::refused_after_data(&delivery).len();
+        let (verb, stage) = match after_data {
+            true => ("data", Stage::Data),
+            false => ("rcpt", Stage::Rcpt),
+        };
         return Err(Failure::new(
             Kind::Refused,
             format!(
-                "rcpt failed: {} (the message went to the {accepted} other recipient(s))",
+                "{verb} failed: {} (the message went to the {accepted} other recipient(s))",
                 failed.join("; "),
             ),
         )
-        .at(if after_data { Stage::Data } else { Stage::Rcpt }));
+        .at(stage));
     }
     let reply = delivery
         .transactions

@@ -23,10 +23,10 @@ pub enum Stage {
     Banner,
     /// EHLO (LHLO under --protocol lmtp; HELO when EHLO is refused) was answered 250.
     Ehlo,
-    /// TLS is up: STARTTLS was answered 220 and the handshake done (the server's
-    /// certificate checked), before the EHLO that follows it; or, under --tls implicit,
-    /// the handshake and the greeting after it. Under --tls opportunistic, the point where
-    /// STARTTLS would be when the server does not offer it.
+    /// TLS is up: STARTTLS was answered 220, the handshake done (the server's certificate
+    /// checked) and EHLO answered again inside TLS; or, under --tls implicit, the handshake
+    /// and the greeting after it. Under --tls opportunistic, the point where STARTTLS would
+    /// be when the server does not offer it.
     Tls,
     /// Postfix XCLIENT was answered with a new greeting and EHLO again (not a --quit-after
     /// value).
