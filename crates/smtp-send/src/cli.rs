@@ -206,8 +206,8 @@ pub struct Args {
     pub orcpt: Vec<String>,
 
     /// Postfix XCLIENT: an attribute of the client this one speaks for (NAME, REVERSE_NAME,
-    /// ADDR, PORT, PROTO, HELO, LOGIN, DESTADDR, DESTPORT; a value may be [UNAVAILABLE] or
-    /// [TEMPUNAVAIL]); repeat for several. Sent after TLS, before AUTH; the server must
+    /// ADDR, PORT, PROTO, HELO, LOGIN, DESTADDR, DESTPORT; a value may be `[UNAVAILABLE]` or
+    /// `[TEMPUNAVAIL]`); repeat for several. Sent after TLS, before AUTH; the server must
     /// offer each attribute.
     #[arg(long, value_name = "ATTR=VALUE", help_heading = "Envelope extensions")]
     pub xclient: Vec<String>,
@@ -225,7 +225,7 @@ pub struct Args {
     #[arg(long, value_name = "PATH", help_heading = "Connection")]
     pub socket: Option<PathBuf>,
 
-    /// Connect from this local address (and port): IP, IP:PORT or [IPV6]:PORT.
+    /// Connect from this local address (and port): `IP`, `IP:PORT` or `[IPV6]:PORT`.
     #[arg(long, value_name = "IP[:PORT]", help_heading = "Connection")]
     pub local_addr: Option<String>,
 
