@@ -641,3 +641,14 @@ fn the_connection_flags_are_refused_with_demo() {
         assert!(err.contains("with --demo"), "{bad:?}: {err}");
     }
 }
+
+#[test]
+fn prdr_that_the_server_does_not_offer_exits_5_before_mail() {
+    let (server, ca) = demo();
+    let out = run(&server, &ca, &[AUTH, ENVELOPE, &["--prdr"]].concat());
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("PRDR"), "{}", stderr(&out));
+    let session = only_session(&server);
+    assert!(!session.verbs().contains(&"MAIL".to_owned()), "{session:?}");
+    assert!(server.received().is_empty());
+}
