@@ -291,9 +291,9 @@ fn client_cert(args: &Args) -> Result<Option<ClientCert>, Failure> {
     }
     // Loaded and built now, so a bad file or a key that is not the certificate's stops the
     // run before it connects.
-    TlsConfig::no_default_roots()
+    TlsConfig::webpki_roots()
         .client_cert_pem_files(cert, key)
-        .and_then(|tls| tls.add_ca_der(placeholder_root()).build().map(drop))
+        .and_then(|tls| tls.build().map(drop))
         .map_err(|e| usage(format!("--tls-cert/--tls-key: {}", plain(&e))))?;
     Ok(Some(ClientCert {
         cert: cert.clone(),
@@ -307,12 +307,6 @@ fn plain(e: &smtp_client::Error) -> String {
         smtp_client::Error::Tls(smtp_client::TlsError::Config(text)) => text.clone(),
         other => other.to_string(),
     }
-}
-
-/// A root for the check build of the client certificate (a build needs one root; the
-/// demo server's CA serves, and no connection is made with it).
-fn placeholder_root() -> rustls_pki_types::CertificateDer<'static> {
-    smtp_demo_server::cert::demo_cert().ca_der.clone()
 }
 
 /// `--auth EXTERNAL`: needs the client certificate; takes no user and no password.
