@@ -19,6 +19,9 @@ pub enum Kind {
     /// Authentication: exit 4.
     Auth,
     /// The server refused the greeting, the sender, a recipient or the message: exit 5.
+    /// Also a partial failure: the message reached some recipients but not all (one refused
+    /// at RCPT, or under LMTP and PRDR by its own reply after the data); the line names each
+    /// recipient that did not get it.
     Refused,
 }
 
