@@ -3,7 +3,9 @@
 
 use std::net::SocketAddr;
 
-/// One connection as the server saw it ([`DemoServer::sessions`](crate::DemoServer::sessions)).
+/// One connection as the server saw it ([`DemoServer::sessions`](crate::DemoServer::sessions)):
+/// the first 1000 command lines of each of the first 10000 sessions, so that no client can
+/// make the log grow without bound.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionLog {
     /// The client's address: the peer of the accepted TCP connection.
@@ -17,6 +19,8 @@ pub struct SessionLog {
     pub client_certificate: Option<String>,
     /// Whether the session is over (after QUIT, the client closing, a timeout or a stop).
     pub ended: bool,
+    /// Command lines past the log's bound (1000 a session), counted but not kept.
+    pub unlogged: usize,
 }
 
 impl SessionLog {
@@ -27,6 +31,7 @@ impl SessionLog {
             commands: Vec::new(),
             client_certificate: None,
             ended: false,
+            unlogged: 0,
         }
     }
 

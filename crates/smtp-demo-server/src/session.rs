@@ -17,6 +17,13 @@ use crate::transport::{End, Stream};
 /// Errors after which the server closes the connection (421), as real servers do.
 const MAX_ERRORS: u32 = 20;
 
+/// Command lines kept in one session's log: a client sending NOOP for ever must not grow it
+/// without bound.
+pub(crate) const MAX_LOGGED_COMMANDS: usize = 1000;
+
+/// Sessions kept in the log; later ones are served but not logged.
+pub(crate) const MAX_LOGGED_SESSIONS: usize = 10_000;
+
 /// The state of the current mail transaction.
 #[derive(Default)]
 pub(crate) struct Transaction {
@@ -56,10 +63,15 @@ impl<'a> Connection<'a> {
         let peer = tcp
             .peer_addr()
             .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+        // Past the bound, sessions are served but not logged (usize::MAX matches none).
         let log_index = {
             let mut store = lock(&shared.store);
-            store.sessions.push(SessionLog::new(peer));
-            store.sessions.len() - 1
+            if store.sessions.len() < MAX_LOGGED_SESSIONS {
+                store.sessions.push(SessionLog::new(peer));
+                store.sessions.len() - 1
+            } else {
+                usize::MAX
+            }
         };
         Connection {
             shared,
@@ -75,10 +87,15 @@ impl<'a> Connection<'a> {
         }
     }
 
-    /// Adds a command line to this session's log.
+    /// Adds a command line to this session's log, up to [`MAX_LOGGED_COMMANDS`]; later ones
+    /// are only counted.
     fn log_command(&self, line: &str) {
         if let Some(log) = lock(&self.shared.store).sessions.get_mut(self.log_index) {
-            log.commands.push(loggable(line));
+            if log.commands.len() < MAX_LOGGED_COMMANDS {
+                log.commands.push(loggable(line));
+            } else {
+                log.unlogged += 1;
+            }
         }
     }
 

@@ -506,3 +506,25 @@ fn a_certificate_from_another_ca_fails_the_handshake() {
     assert!(starttls_with(&mut c, &server, Some((cert.der().clone(), key_der))).is_err());
     assert!(server.received().is_empty());
 }
+
+#[test]
+fn the_session_log_is_bounded() {
+    let server = server();
+    let mut c = Client::connect(&server);
+    for _ in 0..crate::session::MAX_LOGGED_COMMANDS + 5 {
+        c.tcp.write_all(b"NOOP\r\n").unwrap();
+    }
+    for _ in 0..crate::session::MAX_LOGGED_COMMANDS + 5 {
+        c.reply();
+    }
+    assert_eq!(c.code("QUIT"), "221");
+    let sessions = server.wait_for_sessions_to_end(Duration::from_secs(10));
+    assert_eq!(
+        sessions[0].commands.len(),
+        crate::session::MAX_LOGGED_COMMANDS
+    );
+    assert_eq!(
+        sessions[0].unlogged, 6,
+        "five NOOPs and the QUIT past the bound"
+    );
+}
