@@ -145,13 +145,28 @@ impl ClientConfig {
         self
     }
 
-    /// The local address to connect from (Net::SMTP's `LocalAddr`).
+    /// The local address to connect from (Net::SMTP's `LocalAddr`): the socket is bound to
+    /// it before connecting, so the server sees it as the client's address. An address of
+    /// the other family than the server's fails that attempt with
+    /// [`io::ErrorKind::InvalidInput`](std::io::ErrorKind::InvalidInput) (listed in
+    /// [`Error::Connect`](crate::Error::Connect)); combine with
+    /// [`family`](Self::family) to try only the server's addresses of the same family. Not
+    /// used over a Unix-domain socket.
+    ///
+    /// ```
+    /// use smtp_client::{AddressFamily, ClientConfig};
+    /// let config = ClientConfig::new("mx.example.test")
+    ///     .local_addr("192.0.2.25".parse().unwrap())
+    ///     .family(AddressFamily::Ipv4);
+    /// # let _ = config;
+    /// ```
     pub fn local_addr(mut self, addr: IpAddr) -> ClientConfig {
         self.local_addr = Some(addr);
         self
     }
 
-    /// The local port to connect from (Net::SMTP's `LocalPort`).
+    /// The local port to connect from (Net::SMTP's `LocalPort`), with the configured local
+    /// address or the unspecified one of the server's family.
     pub fn local_port(mut self, port: u16) -> ClientConfig {
         self.local_port = Some(port);
         self

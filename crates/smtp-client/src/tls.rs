@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::error::{Error, TlsError};
@@ -63,6 +63,13 @@ pub struct TlsConfig {
     accept_any: bool,
     server_name: Option<String>,
     prebuilt: Option<Arc<rustls::ClientConfig>>,
+    client_cert: Option<Arc<ClientCert>>,
+}
+
+/// A client certificate chain and its private key, presented when the server asks for one.
+struct ClientCert {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
 }
 
 impl Default for TlsConfig {
@@ -84,6 +91,11 @@ impl fmt::Debug for TlsConfig {
             .field("accept_any_certificate", &self.accept_any)
             .field("server_name", &self.server_name)
             .field("prebuilt", &self.prebuilt.is_some())
+            // The chain's length only: the key is never shown.
+            .field(
+                "client_cert",
+                &self.client_cert.as_ref().map(|c| c.chain.len()),
+            )
             .finish()
     }
 }
@@ -97,6 +109,7 @@ impl TlsConfig {
             accept_any: false,
             server_name: None,
             prebuilt: None,
+            client_cert: None,
         }
     }
 
@@ -152,6 +165,63 @@ impl TlsConfig {
         self
     }
 
+    /// Presents this certificate chain (the client's own certificate first) and its private
+    /// key when the server asks for a client certificate (TLS client authentication, which
+    /// SASL EXTERNAL then relies on). Whether the key matches the certificate is checked by
+    /// [`build`](Self::build). Without it, the client answers a certificate request with
+    /// none, and the server decides whether to go on.
+    ///
+    /// A configuration from [`from_rustls`](Self::from_rustls) keeps its own client
+    /// authentication.
+    pub fn client_cert(
+        mut self,
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> TlsConfig {
+        self.client_cert = Some(Arc::new(ClientCert { chain, key }));
+        self
+    }
+
+    /// [`client_cert`](Self::client_cert) from PEM files: every certificate in `cert` (the
+    /// client's own first, then any intermediates) and the first private key in `key`
+    /// (PKCS#8, PKCS#1 or SEC1). The two may be the same file.
+    ///
+    /// ```no_run
+    /// use smtp_client::TlsConfig;
+    /// let tls = TlsConfig::webpki_roots().client_cert_pem_files("client.pem", "client.key")?;
+    /// assert!(tls.has_client_cert());
+    /// tls.build()?; // fails if the key is not the certificate's
+    /// # Ok::<(), smtp_client::Error>(())
+    /// ```
+    pub fn client_cert_pem_files(
+        self,
+        cert: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Result<TlsConfig, Error> {
+        let (cert, key) = (cert.as_ref(), key.as_ref());
+        let chain = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| {
+                TlsError::Config(format!(
+                    "cannot read client certificate file {}: {e}",
+                    cert.display()
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| TlsError::Config(format!("bad certificate in {}: {e}", cert.display())))?;
+        if chain.is_empty() {
+            return Err(TlsError::Config(format!("no certificate in {}", cert.display())).into());
+        }
+        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+            TlsError::Config(format!("no usable private key in {}: {e}", key.display()))
+        })?;
+        Ok(self.client_cert(chain, key))
+    }
+
+    /// True when a client certificate is set ([`client_cert`](Self::client_cert)).
+    pub fn has_client_cert(&self) -> bool {
+        self.client_cert.is_some()
+    }
+
     /// Checks the certificate against this name instead of the host name connected to (for
     /// example when connecting to an IP address of a named server).
     pub fn server_name(mut self, name: impl Into<String>) -> TlsConfig {
@@ -195,10 +265,15 @@ impl TlsConfig {
             .with_safe_default_protocol_versions()
             .map_err(|e| TlsError::Config(e.to_string()))?;
         let config = if self.accept_any {
-            builder
+            let builder = builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-                .with_no_client_auth()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)));
+            match &self.client_cert {
+                None => builder.with_no_client_auth(),
+                Some(c) => builder
+                    .with_client_auth_cert(c.chain.clone(), c.key.clone_key())
+                    .map_err(client_cert_error)?,
+            }
         } else {
             let mut roots = RootCertStore::empty();
             match self.roots {
@@ -223,10 +298,22 @@ impl TlsConfig {
             if roots.is_empty() {
                 return Err(TlsError::Config("no trusted root certificate".to_owned()).into());
             }
-            builder.with_root_certificates(roots).with_no_client_auth()
+            let builder = builder.with_root_certificates(roots);
+            match &self.client_cert {
+                None => builder.with_no_client_auth(),
+                Some(c) => builder
+                    .with_client_auth_cert(c.chain.clone(), c.key.clone_key())
+                    .map_err(client_cert_error)?,
+            }
         };
         Ok(Arc::new(config))
     }
+}
+
+/// The error of a client certificate rustls refuses (a key of an unsupported type, or one
+/// that is not the certificate's).
+fn client_cert_error(e: rustls::Error) -> Error {
+    TlsError::Config(format!("client certificate: {e}")).into()
 }
 
 /// The error of a TLS handshake that did not finish within `after`.

@@ -5,8 +5,8 @@ use std::sync::LazyLock;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use sasl_mechs::server::{server_mechanism_bound, ServerStep};
-use sasl_mechs::{MechanismName, Needs};
+use sasl_mechs::server::{server_mechanism_bound, ServerMechanism, ServerStep};
+use sasl_mechs::{ExternalServer, MechanismName, Needs};
 use smtp_proto::MAX_AUTH_RESPONSE_LINE;
 
 use crate::session::Connection;
@@ -42,13 +42,16 @@ pub static PLUS_MECHANISMS: LazyLock<Vec<&'static str>> =
     LazyLock::new(|| weakest_first(Needs::PasswordAndChannelBinding));
 
 /// Every mechanism offered, in the order of the EHLO AUTH line; the -PLUS ones only over
-/// TLS, where there is a channel to bind to.
-pub(crate) fn offered(tls: bool) -> impl Iterator<Item = &'static str> {
+/// TLS, where there is a channel to bind to; EXTERNAL last, only when the TLS handshake
+/// authenticated the client with a certificate (`external`).
+pub(crate) fn offered(tls: bool, external: bool) -> impl Iterator<Item = &'static str> {
     let plus: &[&str] = if tls { &PLUS_MECHANISMS } else { &[] };
+    let external: &[&str] = if tls && external { &["EXTERNAL"] } else { &[] };
     MECHANISMS
         .iter()
         .chain(TOKEN_MECHANISMS.iter())
         .chain(plus)
+        .chain(external)
         .copied()
 }
 
@@ -71,17 +74,27 @@ impl Connection<'_> {
             Some((n, i)) => (n, Some(i)),
             None => (arg, None),
         };
-        let Some(name) = offered(self.tls).find(|m| m.eq_ignore_ascii_case(name)) else {
-            self.error(504, "5.5.4 Unrecognized authentication type");
-            return Ok(true);
-        };
-        // SCRAM checks a -PLUS client's binding against this channel, and fails a plain
-        // SCRAM client that says it could bind (`y`) while -PLUS is on offer here.
-        let bindings = self.channel_bindings();
-        let Ok(mut mech) = server_mechanism_bound(name, self.shared.lookup.clone(), bindings)
+        let identity = self.client_identity();
+        let Some(name) =
+            offered(self.tls, identity.is_some()).find(|m| m.eq_ignore_ascii_case(name))
         else {
             self.error(504, "5.5.4 Unrecognized authentication type");
             return Ok(true);
+        };
+        let mut mech: Box<dyn ServerMechanism> = if name == "EXTERNAL" {
+            // The identity is the verified client certificate's, never a claim.
+            Box::new(ExternalServer::new(identity))
+        } else {
+            // SCRAM checks a -PLUS client's binding against this channel, and fails a plain
+            // SCRAM client that says it could bind (`y`) while -PLUS is on offer here.
+            let bindings = self.channel_bindings();
+            match server_mechanism_bound(name, self.shared.lookup.clone(), bindings) {
+                Ok(mech) => mech,
+                Err(_) => {
+                    self.error(504, "5.5.4 Unrecognized authentication type");
+                    return Ok(true);
+                }
+            }
         };
         let initial = match initial {
             None => None,

@@ -140,6 +140,7 @@ impl Connection<'_> {
             from: txn.from.unwrap_or_default(),
             mail_params: txn.mail_params,
             to: txn.to,
+            rcpt_params: txn.rcpt_params,
             data,
             transfer,
         };

@@ -36,6 +36,7 @@ pub struct DemoConfig {
     pub(crate) require_auth: bool,
     pub(crate) implicit_tls: bool,
     pub(crate) refuse_local_part: Option<String>,
+    pub(crate) client_certificates: bool,
 }
 
 impl fmt::Debug for DemoConfig {
@@ -52,6 +53,7 @@ impl fmt::Debug for DemoConfig {
             .field("require_auth", &self.require_auth)
             .field("implicit_tls", &self.implicit_tls)
             .field("refuse_local_part", &self.refuse_local_part)
+            .field("client_certificates", &self.client_certificates)
             .finish()
     }
 }
@@ -79,6 +81,7 @@ impl DemoConfig {
             require_auth: true,
             implicit_tls: false,
             refuse_local_part: Some("reject".to_owned()),
+            client_certificates: false,
         }
     }
 
@@ -158,6 +161,17 @@ impl DemoConfig {
     /// `550 5.1.1`; `None` accepts every recipient. Default `Some("reject")`.
     pub fn refuse_local_part(mut self, local_part: Option<&str>) -> DemoConfig {
         self.refuse_local_part = local_part.map(str::to_owned);
+        self
+    }
+
+    /// Whether the TLS handshake asks the client for a certificate (default false). A
+    /// client may present none; one it presents must have been issued by the demo client
+    /// CA ([`DemoServer::issue_client_certificate`](crate::DemoServer::issue_client_certificate)),
+    /// else the handshake fails. Once TLS is up with such a certificate, the server offers
+    /// AUTH EXTERNAL (RFC 4422 appendix A), which authenticates the client as the user the
+    /// certificate was issued to.
+    pub fn client_certificates(mut self, yes: bool) -> DemoConfig {
+        self.client_certificates = yes;
         self
     }
 

@@ -1,5 +1,6 @@
 //! The envelope of a mail transaction: MAIL FROM with its parameters (SIZE, BODY, SMTPUTF8,
-//! AUTH) and RCPT TO with the recipient bound and the refused local part.
+//! AUTH, and DSN's RET and ENVID) and RCPT TO with its DSN parameters (NOTIFY, ORCPT), the
+//! recipient bound and the refused local part.
 
 use smtp_proto::{ForwardPath, Mailbox};
 
@@ -43,6 +44,10 @@ impl Connection<'_> {
                         .any(|b| b.eq_ignore_ascii_case(v)) => {}
                 ("SMTPUTF8", None) => {}
                 ("AUTH", Some(_)) => {}
+                // RFC 3461 4.3 and 4.4.
+                ("RET", Some(v))
+                    if v.eq_ignore_ascii_case("FULL") || v.eq_ignore_ascii_case("HDRS") => {}
+                ("ENVID", Some(v)) if is_xtext(v) && v.len() <= 100 => {}
                 _ => return self.error(555, "5.5.4 Unsupported MAIL parameter"),
             }
             kept.push(param.to_owned());
@@ -63,8 +68,24 @@ impl Connection<'_> {
         let Some((path, params)) = parse_path_arg(arg, "TO:") else {
             return self.error(501, "5.5.4 Syntax: RCPT TO:<address> [parameters]");
         };
-        if !params.trim().is_empty() {
-            return self.error(555, "5.5.4 Unsupported RCPT parameter");
+        let mut kept = Vec::new();
+        for param in params.split(' ').filter(|p| !p.is_empty()) {
+            let (key, value) = match param.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (param, None),
+            };
+            let ok = match (key.to_ascii_uppercase().as_str(), value) {
+                ("NOTIFY", Some(v)) => is_notify(v),
+                // RFC 3461 4.2: addr-type ";" xtext.
+                ("ORCPT", Some(v)) => v
+                    .split_once(';')
+                    .is_some_and(|(t, a)| !t.is_empty() && !a.is_empty() && is_xtext(a)),
+                _ => false,
+            };
+            if !ok {
+                return self.error(555, "5.5.4 Unsupported RCPT parameter");
+            }
+            kept.push(param.to_owned());
         }
         let Ok(forward) = ForwardPath::new(path) else {
             return self.error(553, "5.1.3 Bad recipient address syntax");
@@ -80,8 +101,41 @@ impl Connection<'_> {
             return self.error(452, "4.5.3 Too many recipients");
         }
         self.txn.to.push(path.to_owned());
+        self.txn.rcpt_params.push(kept);
         self.reply(250, &["2.1.5 Recipient OK"]);
     }
+}
+
+/// RFC 3461 4.1: `NEVER`, or a comma-separated list of `SUCCESS`, `FAILURE` and `DELAY`.
+fn is_notify(value: &str) -> bool {
+    if value.eq_ignore_ascii_case("NEVER") {
+        return true;
+    }
+    value.split(',').all(|v| {
+        ["SUCCESS", "FAILURE", "DELAY"]
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(v))
+    })
+}
+
+/// RFC 3461 4: printable ASCII but `+` and `=`, or `+` and two upper-case hex digits.
+fn is_xtext(value: &str) -> bool {
+    let b = value.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => {
+                let hex = |c: u8| c.is_ascii_digit() || (b'A'..=b'F').contains(&c);
+                if !(i + 2 < b.len() && hex(b[i + 1]) && hex(b[i + 2])) {
+                    return false;
+                }
+                i += 3;
+            }
+            b'!'..=b'~' if b[i] != b'=' => i += 1,
+            _ => return false,
+        }
+    }
+    true
 }
 
 /// Splits `FROM:<path> params` (keyword any case; a space after the colon tolerated) into

@@ -29,6 +29,9 @@ pub struct ReceivedMessage {
     pub mail_params: Vec<String>,
     /// Each accepted recipient, without angle brackets (`Postmaster` for `<Postmaster>`).
     pub to: Vec<String>,
+    /// The RCPT TO parameters of each recipient in [`to`](Self::to), in the same order, as
+    /// sent (`NOTIFY=SUCCESS,FAILURE`, `ORCPT=rfc822;bob@example.test`).
+    pub rcpt_params: Vec<Vec<String>>,
     /// The message, as the client meant it: dot-unstuffed (DATA) or the concatenated chunks
     /// (BDAT), end-of-data line excluded.
     pub data: Vec<u8>,
@@ -46,6 +49,7 @@ impl fmt::Debug for ReceivedMessage {
             .field("from", &self.from)
             .field("mail_params", &self.mail_params)
             .field("to", &self.to)
+            .field("rcpt_params", &self.rcpt_params)
             .field("data", &String::from_utf8_lossy(&self.data))
             .field("transfer", &self.transfer)
             .finish()

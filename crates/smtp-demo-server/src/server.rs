@@ -14,15 +14,20 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::CertificateDer;
 use sasl_mechs::server::PasswordLookup;
 
+use crate::cert::{client_ca, ClientCertificate};
 use crate::cert::{demo_cert, DemoCert};
 use crate::config::DemoConfig;
+use crate::log::SessionLog;
 use crate::message::ReceivedMessage;
 use crate::session::Connection;
 
-/// The messages accepted so far, oldest first.
+/// The messages accepted so far, oldest first, and every session seen.
 #[derive(Default)]
 pub(crate) struct Store {
     pub(crate) messages: Vec<ReceivedMessage>,
+    pub(crate) sessions: Vec<SessionLog>,
+    /// Each client certificate issued for this server, and the user it names.
+    pub(crate) client_certs: Vec<(CertificateDer<'static>, String)>,
 }
 
 /// What the acceptor and every connection thread share.
@@ -79,7 +84,11 @@ impl DemoServer {
             ));
         }
         let cert = demo_cert();
-        let tls = cert.server_config().map_err(io::Error::other)?;
+        let tls = match config.client_certificates {
+            true => cert.server_config_verifying_clients(),
+            false => cert.server_config(),
+        }
+        .map_err(io::Error::other)?;
         let listener = TcpListener::bind(config.addr)?;
         let addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
@@ -142,6 +151,38 @@ impl DemoServer {
     /// Every message accepted so far, oldest first.
     pub fn received(&self) -> Vec<ReceivedMessage> {
         lock(&self.shared.store).messages.clone()
+    }
+
+    /// Every connection so far, oldest first: the client's address and the commands it
+    /// sent.
+    pub fn sessions(&self) -> Vec<SessionLog> {
+        lock(&self.shared.store).sessions.clone()
+    }
+
+    /// Waits until every connection so far has ended, or `timeout` has passed; returns
+    /// the sessions as they are then.
+    pub fn wait_for_sessions_to_end(&self, timeout: Duration) -> Vec<SessionLog> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let sessions = self.sessions();
+            if sessions.iter().all(|s| s.ended) || Instant::now() >= deadline {
+                return sessions;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Issues a client certificate for `user` from the demo client CA
+    /// ([`cert::client_ca`](crate::cert::client_ca)). A server started with
+    /// [`DemoConfig::client_certificates`] authenticates a client presenting it as `user`
+    /// with AUTH EXTERNAL; a certificate the CA issued for another server is verified but
+    /// names nobody here, and EXTERNAL fails.
+    pub fn issue_client_certificate(&self, user: &str) -> io::Result<ClientCertificate> {
+        let issued = client_ca().issue(user).map_err(io::Error::other)?;
+        lock(&self.shared.store)
+            .client_certs
+            .push((issued.cert_der.clone(), user.to_owned()));
+        Ok(issued)
     }
 
     /// Waits until at least `count` messages have been accepted, or `timeout` has passed;
@@ -238,6 +279,9 @@ fn spawn_connection(tcp: TcpStream, shared: &Arc<Shared>) -> io::Result<JoinHand
             let mut conn = Connection::new(tcp, &shared);
             conn.serve();
             conn.close();
+            if let Some(log) = lock(&shared.store).sessions.get_mut(conn.log_index) {
+                log.ended = true;
+            }
             lock(&shared.open).remove(&id);
         })
 }

@@ -10,11 +10,19 @@ use smtp_proto::MAX_COMMAND_LINE;
 
 use crate::auth::offered;
 use crate::config::DemoConfig;
-use crate::server::Shared;
+use crate::log::{loggable, SessionLog};
+use crate::server::{lock, Shared};
 use crate::transport::{End, Stream};
 
 /// Errors after which the server closes the connection (421), as real servers do.
 const MAX_ERRORS: u32 = 20;
+
+/// Command lines kept in one session's log: a client sending NOOP for ever must not grow it
+/// without bound.
+pub(crate) const MAX_LOGGED_COMMANDS: usize = 1000;
+
+/// Sessions kept in the log; later ones are served but not logged.
+pub(crate) const MAX_LOGGED_SESSIONS: usize = 10_000;
 
 /// The state of the current mail transaction.
 #[derive(Default)]
@@ -22,6 +30,8 @@ pub(crate) struct Transaction {
     pub(crate) from: Option<String>,
     pub(crate) mail_params: Vec<String>,
     pub(crate) to: Vec<String>,
+    /// The parameters of each RCPT in `to`, in the same order.
+    pub(crate) rcpt_params: Vec<Vec<String>>,
     /// BDAT chunks so far (`None` before the first).
     pub(crate) chunks: Option<Vec<u8>>,
     /// A BDAT chunk made the message too big: later chunks are read and dropped.
@@ -44,10 +54,25 @@ pub(crate) struct Connection<'a> {
     pub(crate) txn: Transaction,
     /// Errors so far; at [`MAX_ERRORS`] the session ends.
     pub(crate) errors: u32,
+    /// This session's entry in the store's session logs.
+    pub(crate) log_index: usize,
 }
 
 impl<'a> Connection<'a> {
     pub(crate) fn new(tcp: TcpStream, shared: &'a Shared) -> Connection<'a> {
+        let peer = tcp
+            .peer_addr()
+            .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+        // Past the bound, sessions are served but not logged (usize::MAX matches none).
+        let log_index = {
+            let mut store = lock(&shared.store);
+            if store.sessions.len() < MAX_LOGGED_SESSIONS {
+                store.sessions.push(SessionLog::new(peer));
+                store.sessions.len() - 1
+            } else {
+                usize::MAX
+            }
+        };
         Connection {
             shared,
             stream: Stream::Plain(tcp),
@@ -58,6 +83,19 @@ impl<'a> Connection<'a> {
             tls: false,
             txn: Transaction::default(),
             errors: 0,
+            log_index,
+        }
+    }
+
+    /// Adds a command line to this session's log, up to [`MAX_LOGGED_COMMANDS`]; later ones
+    /// are only counted.
+    fn log_command(&self, line: &str) {
+        if let Some(log) = lock(&self.shared.store).sessions.get_mut(self.log_index) {
+            if log.commands.len() < MAX_LOGGED_COMMANDS {
+                log.commands.push(loggable(line));
+            } else {
+                log.unlogged += 1;
+            }
         }
     }
 
@@ -106,6 +144,7 @@ impl<'a> Connection<'a> {
             self.error(500, "5.5.2 Syntax error: control character in command");
             return Ok(true);
         }
+        self.log_command(line);
         let (verb, arg) = match line.split_once(' ') {
             Some((v, a)) => (v, a),
             None => (line, ""),
@@ -162,7 +201,11 @@ impl<'a> Connection<'a> {
             return;
         }
         let size = format!("SIZE {}", self.config().max_message_size);
-        let auth = format!("AUTH {}", offered(self.tls).collect::<Vec<_>>().join(" "));
+        let external = self.client_identity().is_some();
+        let auth = format!(
+            "AUTH {}",
+            offered(self.tls, external).collect::<Vec<_>>().join(" ")
+        );
         let mut lines: Vec<&str> = vec![
             &first,
             "PIPELINING",
@@ -171,6 +214,7 @@ impl<'a> Connection<'a> {
             &size,
             "CHUNKING",
             "ENHANCEDSTATUSCODES",
+            "DSN",
         ];
         if !self.tls {
             lines.push("STARTTLS");

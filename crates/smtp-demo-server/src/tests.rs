@@ -320,3 +320,211 @@ fn auth_plain_then_a_message_delivered_unstuffed() {
         b"Subject: dots\r\n\r\n.leading dot\r\n..two\r\n"
     );
 }
+
+// ----- envelope.rs: DSN (RFC 3461) ------------------------------------------
+#[test]
+fn dsn_parameters_are_kept_and_bad_ones_refused() {
+    let server = server();
+    let mut c = Client::connect(&server);
+    assert!(c
+        .cmd("EHLO client.example")
+        .iter()
+        .any(|l| &l[4..] == "DSN"));
+    c.cmd("AUTH PLAIN AGRlbW8AZGVtby1wYXNzd29yZA==");
+    // RFC 3461 4.3 and 4.4; the ENVID's "+2B" is xtext for "+".
+    assert_eq!(
+        c.code("MAIL FROM:<alice@example.test> RET=HDRS ENVID=QQ314159+2Bx"),
+        "250"
+    );
+    // RFC 3461 4.1 and 4.2.
+    assert_eq!(
+        c.code("RCPT TO:<bob@example.test> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;Bob@Example.COM"),
+        "250"
+    );
+    assert_eq!(c.code("RCPT TO:<carol@example.test> NOTIFY=NEVER"), "250");
+    for bad in [
+        "RCPT TO:<dave@example.test> NOTIFY=SOMETIMES",
+        "RCPT TO:<dave@example.test> NOTIFY",
+        "RCPT TO:<dave@example.test> ORCPT=bob@example.test",
+        "RCPT TO:<dave@example.test> ORCPT=rfc822;a+b",
+        "RCPT TO:<dave@example.test> XYZZY=1",
+    ] {
+        assert_eq!(c.code(bad), "555", "{bad}");
+    }
+    assert_eq!(c.code("DATA"), "354");
+    c.tcp
+        .write_all(b"Subject: dsn\r\n\r\nbody\r\n.\r\n")
+        .unwrap();
+    assert_eq!(c.reply()[0][..3], *"250");
+    let got = server.received();
+    assert_eq!(got[0].mail_params, ["RET=HDRS", "ENVID=QQ314159+2Bx"]);
+    assert_eq!(got[0].to, ["bob@example.test", "carol@example.test"]);
+    assert_eq!(
+        got[0].rcpt_params,
+        [
+            vec![
+                "NOTIFY=SUCCESS,DELAY".to_owned(),
+                "ORCPT=rfc822;Bob@Example.COM".to_owned()
+            ],
+            vec!["NOTIFY=NEVER".to_owned()],
+        ]
+    );
+    assert_eq!(c.code("MAIL FROM:<alice@example.test> RET=MOST"), "555");
+}
+
+// ----- log.rs ----------------------------------------------------------------
+#[test]
+fn the_session_log_has_the_peer_and_every_command_with_auth_masked() {
+    let server = server();
+    let mut c = Client::connect(&server);
+    let local = c.tcp.local_addr().unwrap();
+    c.cmd("EHLO client.example");
+    c.cmd("AUTH PLAIN AGRlbW8AZGVtby1wYXNzd29yZA==");
+    c.cmd("NOOP");
+    assert_eq!(c.code("QUIT"), "221");
+    let sessions = server.wait_for_sessions_to_end(Duration::from_secs(5));
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].peer, local);
+    assert!(sessions[0].ended);
+    assert_eq!(
+        sessions[0].commands,
+        ["EHLO client.example", "AUTH PLAIN ****", "NOOP", "QUIT"]
+    );
+    assert_eq!(sessions[0].verbs(), ["EHLO", "AUTH", "NOOP", "QUIT"]);
+}
+
+// ----- client certificates and EXTERNAL ----------------------------------------
+/// EHLO, STARTTLS and the handshake over `c`, presenting `cert` when given; then EHLO
+/// inside TLS. `Err` when the handshake fails.
+fn starttls_with(
+    c: &mut Client,
+    server: &DemoServer,
+    cert: Option<(
+        rustls::pki_types::CertificateDer<'static>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    )>,
+) -> std::io::Result<(TlsLines, Vec<String>)> {
+    c.cmd("EHLO client.example");
+    assert_eq!(c.cmd("STARTTLS"), ["220 2.0.0 Ready to start TLS"]);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(server.ca_der()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match cert {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => builder.with_client_auth_cert(vec![cert], key).unwrap(),
+    };
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut tls = TlsLines(BufReader::new(StreamOwned::new(
+        conn,
+        c.tcp.try_clone().unwrap(),
+    )));
+    let ehlo = tls.cmd("EHLO client.example")?;
+    Ok((tls, ehlo))
+}
+
+struct TlsLines(BufReader<StreamOwned<rustls::ClientConnection, TcpStream>>);
+
+impl TlsLines {
+    fn cmd(&mut self, line: &str) -> std::io::Result<Vec<String>> {
+        self.0
+            .get_mut()
+            .write_all(format!("{line}\r\n").as_bytes())?;
+        let mut lines = Vec::new();
+        loop {
+            let mut l = String::new();
+            if self.0.read_line(&mut l)? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            let last = l.as_bytes().get(3) == Some(&b' ');
+            lines.push(l.trim_end().to_owned());
+            if last {
+                return Ok(lines);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_verified_client_certificate_authenticates_with_external() {
+    let server = DemoServer::start(DemoConfig::new().port(0).client_certificates(true)).unwrap();
+    let issued = server.issue_client_certificate("certuser").unwrap();
+    let mut c = Client::connect(&server);
+    let (mut tls, ehlo) = starttls_with(
+        &mut c,
+        &server,
+        Some((issued.cert_der.clone(), issued.key())),
+    )
+    .unwrap();
+    let auth = ehlo.iter().find(|l| l[4..].starts_with("AUTH ")).unwrap();
+    assert!(auth.ends_with(" EXTERNAL"), "{auth}");
+    // RFC 4422 appendix A: an empty authorization id, "=" as the initial response.
+    assert_eq!(
+        tls.cmd("AUTH EXTERNAL =").unwrap(),
+        ["235 2.7.0 Authentication successful"]
+    );
+    assert_eq!(
+        tls.cmd("MAIL FROM:<a@example.test>").unwrap()[0][..3],
+        *"250"
+    );
+    assert_eq!(tls.cmd("RCPT TO:<b@example.test>").unwrap()[0][..3], *"250");
+    assert_eq!(tls.cmd("DATA").unwrap()[0][..3], *"354");
+    assert_eq!(tls.cmd("Subject: x\r\n\r\nx\r\n.").unwrap()[0][..3], *"250");
+    let got = server.received();
+    assert_eq!(got[0].authenticated.as_deref(), Some("certuser"));
+    assert_eq!(got[0].mechanism.as_deref(), Some("EXTERNAL"));
+    assert_eq!(
+        server.sessions()[0].client_certificate.as_deref(),
+        Some("certuser")
+    );
+}
+
+#[test]
+fn without_a_certificate_there_is_no_external() {
+    let server = DemoServer::start(DemoConfig::new().port(0).client_certificates(true)).unwrap();
+    let mut c = Client::connect(&server);
+    let (mut tls, ehlo) = starttls_with(&mut c, &server, None).unwrap();
+    assert!(!ehlo.iter().any(|l| l.contains("EXTERNAL")), "{ehlo:?}");
+    assert_eq!(tls.cmd("AUTH EXTERNAL =").unwrap()[0][..3], *"504");
+}
+
+#[test]
+fn a_certificate_from_another_ca_fails_the_handshake() {
+    let server = DemoServer::start(DemoConfig::new().port(0).client_certificates(true)).unwrap();
+    // Self-signed: not issued by the demo client CA.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["certuser".to_owned()]).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let key_der = rustls::pki_types::PrivateKeyDer::Pkcs8(
+        rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()),
+    );
+    let mut c = Client::connect(&server);
+    assert!(starttls_with(&mut c, &server, Some((cert.der().clone(), key_der))).is_err());
+    assert!(server.received().is_empty());
+}
+
+#[test]
+fn the_session_log_is_bounded() {
+    let server = server();
+    let mut c = Client::connect(&server);
+    for _ in 0..crate::session::MAX_LOGGED_COMMANDS + 5 {
+        c.tcp.write_all(b"NOOP\r\n").unwrap();
+    }
+    for _ in 0..crate::session::MAX_LOGGED_COMMANDS + 5 {
+        c.reply();
+    }
+    assert_eq!(c.code("QUIT"), "221");
+    let sessions = server.wait_for_sessions_to_end(Duration::from_secs(10));
+    assert_eq!(
+        sessions[0].commands.len(),
+        crate::session::MAX_LOGGED_COMMANDS
+    );
+    assert_eq!(
+        sessions[0].unlogged, 6,
+        "five NOOPs and the QUIT past the bound"
+    );
+}

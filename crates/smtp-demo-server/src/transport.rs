@@ -11,6 +11,7 @@ use sasl_mechs::channel_binding::tls_server_end_point;
 use sasl_mechs::ChannelBinding;
 use smtp_proto::ReplyCode;
 
+use crate::server::lock;
 use crate::session::Connection;
 
 /// Bytes read from the socket at a time.
@@ -149,7 +150,27 @@ impl Connection<'_> {
         }
         self.stream = Stream::Tls(Box::new(tls));
         self.tls = true;
+        let identity = self.client_identity();
+        if let Some(log) = lock(&self.shared.store).sessions.get_mut(self.log_index) {
+            log.client_certificate = identity;
+        }
         Ok(())
+    }
+
+    /// The user named by the client certificate presented in the TLS handshake: rustls has
+    /// verified it against the demo client CA; the user is the one it was issued to by
+    /// [`DemoServer::issue_client_certificate`](crate::DemoServer::issue_client_certificate).
+    /// `None` in clear, without a certificate, or for one issued elsewhere.
+    pub(crate) fn client_identity(&self) -> Option<String> {
+        let Stream::Tls(s) = &self.stream else {
+            return None;
+        };
+        let leaf = s.conn.peer_certificates()?.first()?;
+        lock(&self.shared.store)
+            .client_certs
+            .iter()
+            .find(|(der, _)| der == leaf)
+            .map(|(_, user)| user.clone())
     }
 }
 

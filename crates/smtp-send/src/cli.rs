@@ -11,8 +11,11 @@ use smtp_client::Proxy;
 use smtp_proto::{Domain, ForwardPath, Mailbox, ReversePath};
 
 use crate::composition::AttachTypes;
+use crate::connection::{Link, ProtocolArg};
 use crate::exit::Failure;
+use crate::extensions::{Extensions, RetArg};
 use crate::generate::Generate;
+use crate::stage::Stage;
 use crate::transcript::Observe;
 
 /// The exit codes, as `--help` and the README give them.
@@ -24,7 +27,13 @@ Exit status:
   3  connection or TLS failure (including timeouts, a server that hangs up, a proxy that
      refuses or fails)
   4  authentication failed (wrong credentials, no usable mechanism)
-  5  refused by the server (MAIL, any RCPT, DATA, or the greeting)
+  5  refused by the server (MAIL, any RCPT, DATA, or the greeting), also when the message
+     reached some recipients but not all: a recipient refused at RCPT or, under
+     --protocol lmtp or --prdr, by its own reply after the data; stderr names each one, and
+     stdout lists each recipient's reply after the data
+
+With --quit-after STAGE the status is 0 when every stage up to STAGE went well, else the
+code of the failure above.
 
 The password is never a flag: give --password-env VAR or --password-file FILE, or type it at
 the prompt (no echo) when stdin is a terminal. The same for a proxy's: --proxy-password-env VAR.
@@ -59,7 +68,7 @@ pub enum PipeliningArg {
 pub struct Args {
     /// The server: HOST or HOST:PORT (an IPv6 address in brackets before a port). Default
     /// port: 25, 465 with --tls implicit, 587 with --submission.
-    #[arg(long, value_name = "HOST[:PORT]", required_unless_present = "demo")]
+    #[arg(long, value_name = "HOST[:PORT]", required_unless_present_any = ["demo", "socket"])]
     pub server: Option<String>,
 
     /// Use the submission port 587 by default (RFC 6409).
@@ -220,6 +229,72 @@ pub struct Args {
     /// line (filled in by `composition::parse_args`), not a flag of its own.
     #[arg(skip)]
     pub attach_types: AttachTypes,
+    /// DSN (RFC 3461): when each recipient's server should send a delivery status
+    /// notification: `never`, or any of `success`, `failure`, `delay` joined by commas.
+    #[arg(
+        long,
+        value_name = "never|success,failure,delay",
+        help_heading = "Envelope extensions"
+    )]
+    pub notify: Option<String>,
+
+    /// DSN: what a notification carries back: the full message or only its headers.
+    #[arg(long, value_enum, help_heading = "Envelope extensions")]
+    pub ret: Option<RetArg>,
+
+    /// DSN: an envelope id for notifications to quote (printable ASCII, at most 100).
+    #[arg(long, value_name = "ID", help_heading = "Envelope extensions")]
+    pub envid: Option<String>,
+
+    /// DSN: the original recipient, as ADDR-TYPE;ADDRESS (rfc822;bob@example.test): one for
+    /// each --to, in the same order.
+    #[arg(long, value_name = "TYPE;ADDR", help_heading = "Envelope extensions")]
+    pub orcpt: Vec<String>,
+
+    /// Postfix XCLIENT: an attribute of the client this one speaks for (NAME, REVERSE_NAME,
+    /// ADDR, PORT, PROTO, HELO, LOGIN, DESTADDR, DESTPORT; a value may be `[UNAVAILABLE]` or
+    /// `[TEMPUNAVAIL]`); repeat for several. Sent after TLS, before AUTH; the server must
+    /// offer each attribute.
+    #[arg(long, value_name = "ATTR=VALUE", help_heading = "Envelope extensions")]
+    pub xclient: Vec<String>,
+
+    /// Ask for a reply per recipient after the data (PRDR, as Exim offers it).
+    #[arg(long, help_heading = "Envelope extensions")]
+    pub prdr: bool,
+
+    /// SMTP, or LMTP (RFC 2033: LHLO, and a reply per recipient after the data).
+    #[arg(long, value_enum, default_value_t = ProtocolArg::Smtp, help_heading = "Connection")]
+    pub protocol: ProtocolArg,
+
+    /// Connect to this Unix-domain socket instead of --server (where LMTP servers usually
+    /// listen). There is no TLS over it: give --tls none.
+    #[arg(long, value_name = "PATH", help_heading = "Connection")]
+    pub socket: Option<PathBuf>,
+
+    /// Connect from this local address (and port): `IP`, `IP:PORT` or `[IPV6]:PORT`.
+    #[arg(long, value_name = "IP[:PORT]", help_heading = "Connection")]
+    pub local_addr: Option<String>,
+
+    /// Connect over IPv4 only.
+    #[arg(short = '4', long = "ipv4", help_heading = "Connection")]
+    pub ipv4: bool,
+
+    /// Connect over IPv6 only.
+    #[arg(short = '6', long = "ipv6", help_heading = "Connection")]
+    pub ipv6: bool,
+
+    /// Present this client certificate (PEM; intermediates after it) when the server asks
+    /// for one; with --tls-key. `--auth EXTERNAL` then authenticates as its identity.
+    #[arg(long, value_name = "FILE", help_heading = "Connection")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", help_heading = "Connection")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Stop after this stage, send QUIT, and exit 0 if every stage so far went well.
+    #[arg(long, value_enum, value_name = "STAGE", help_heading = "Connection")]
+    pub quit_after: Option<Stage>,
 }
 
 /// Which SASL mechanism to use.
@@ -300,6 +375,11 @@ pub struct Plan {
     pub load: Option<Load>,
     /// `--json`, `--transcript-time`, and the record of the session's lines.
     pub observe: Observe,
+    /// How the connection is made: socket, protocol, family, local address, client
+    /// certificate, `--quit-after`.
+    pub link: Link,
+    /// DSN, XCLIENT and PRDR.
+    pub extensions: Extensions,
 }
 
 /// `--count N --concurrency C`.
@@ -317,7 +397,7 @@ fn usage(msg: impl Into<String>) -> Failure {
 
 /// Refuses CR, LF and NUL in any value, whatever it is for: a line break in a value is either
 /// a mistake or an injection attempt.
-fn no_line_breaks(flag: &str, value: &str) -> Result<(), Failure> {
+pub(crate) fn no_line_breaks(flag: &str, value: &str) -> Result<(), Failure> {
     if let Some(c) = value.chars().find(|c| matches!(c, '\r' | '\n' | '\0')) {
         let name = match c {
             '\r' => "CR",
@@ -598,12 +678,16 @@ pub fn helo(args: &Args) -> Result<Option<Domain>, Failure> {
 
 /// Checks everything for a run against `--server`, before any connection.
 pub fn plan(args: &Args) -> Result<Plan, Failure> {
-    let server = args
-        .server
-        .as_deref()
-        .ok_or_else(|| usage("--server is required"))?;
-    no_line_breaks("server", server)?;
-    let (host, port) = split_server(server)?;
+    if let Some(server) = &args.server {
+        no_line_breaks("server", server)?;
+    }
+    let link = crate::connection::plan(args)?;
+    let (host, port) = match (&args.server, &link.socket) {
+        (Some(server), _) => split_server(server)?,
+        // Over a Unix socket the host only names the server in messages.
+        (None, Some(_)) => ("localhost".to_owned(), None),
+        (None, None) => return Err(usage("--server is required")),
+    };
     if let Some(name) = &args.tls_server_name {
         no_line_breaks("tls-server-name", name)?;
     }
@@ -619,8 +703,13 @@ pub fn plan(args: &Args) -> Result<Plan, Failure> {
     let helo = helo(args)?;
     let body = body(args)?;
     let proxy = proxy(args, Duration::from_secs(args.timeout))?;
-    // Last: it may prompt, and nothing else should be wrong by then.
-    let auth = auth_plan(args, None)?;
+    let extensions = crate::extensions::plan(args, to.len())?;
+    // Last: it may prompt, and nothing else should be wrong by then. EXTERNAL has no
+    // password: the client certificate is the credential (`link.external`).
+    let auth = match link.external {
+        Some(_) => None,
+        None => auth_plan(args, None)?,
+    };
     Ok(Plan {
         host,
         port,
@@ -641,6 +730,8 @@ pub fn plan(args: &Args) -> Result<Plan, Failure> {
         quiet: args.quiet,
         load: load(args)?,
         observe: Observe::new(args),
+        link,
+        extensions,
     })
 }
 

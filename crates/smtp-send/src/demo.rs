@@ -28,6 +28,8 @@ pub fn run(args: &Args) -> Result<(), Failure> {
     let (from, to) = cli::envelope(&from, &to)?;
     let helo = cli::helo(args)?;
     cli::body(args)?;
+    crate::connection::refuse_with_demo(args)?;
+    let extensions = crate::extensions::plan(args, to.len())?;
     let own_password = args.password_env.is_some() || args.password_file.is_some();
     let mut auth_args = Args {
         user: Some(args.user.clone().unwrap_or_else(|| DEMO_USER.to_owned())),
@@ -109,6 +111,8 @@ pub fn run(args: &Args) -> Result<(), Failure> {
             quiet: args.quiet,
             load: None,
             observe: Observe::new(args),
+            link: Default::default(),
+            extensions: extensions.clone(),
         };
         let before = server.received().len();
         let config = client_config(&plan, Trust::Only(server.ca_der()))?;

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use smtp_client::{Error, ErrorKind};
 use smtp_proto::Reply;
 
+use crate::stage::Stage;
+
 /// What went wrong, as far as the exit status tells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -18,6 +20,9 @@ pub enum Kind {
     /// Authentication: exit 4.
     Auth,
     /// The server refused the greeting, the sender, a recipient or the message: exit 5.
+    /// Also a partial failure: the message reached some recipients but not all (one refused
+    /// at RCPT, or under LMTP and PRDR by its own reply after the data); the line names each
+    /// recipient that did not get it.
     Refused,
 }
 
@@ -39,7 +44,8 @@ impl Kind {
     }
 }
 
-/// A failure: its kind, and the line printed on stderr (`auth failed: 535 5.7.8 ...`).
+/// A failure: its kind, the line printed on stderr (`auth failed: 535 5.7.8 ...`) and,
+/// once the run had started, the stage it failed at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     /// The kind.
@@ -48,6 +54,8 @@ pub struct Failure {
     pub line: String,
     /// The server's reply that caused it, when one did (for `--json`).
     pub reply: Option<Reply>,
+    /// The stage the run failed at; `None` for a failure before any connection (usage).
+    pub stage: Option<Stage>,
 }
 
 impl fmt::Display for Failure {
@@ -65,6 +73,7 @@ impl Failure {
             kind: Kind::Usage,
             line: msg.into(),
             reply: None,
+            stage: None,
         }
     }
 
@@ -74,12 +83,20 @@ impl Failure {
             kind,
             line: line.into(),
             reply: None,
+            stage: None,
         }
     }
 
     /// The same failure, caused by the server's `reply`.
     pub fn with_reply(mut self, reply: Option<Reply>) -> Failure {
         self.reply = reply;
+        self
+    }
+
+    /// The same failure, met at `stage` (an earlier stage already set is kept: it is the
+    /// more precise).
+    pub fn at(mut self, stage: Stage) -> Failure {
+        self.stage.get_or_insert(stage);
         self
     }
 
@@ -112,6 +129,7 @@ impl Failure {
             kind,
             line,
             reply: err.reply().cloned(),
+            stage: None,
         }
     }
 }

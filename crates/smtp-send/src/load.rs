@@ -93,8 +93,10 @@ fn progress(count: u64, quiet: bool) -> ProgressBar {
 /// The messages: the generated one with its own Date and Message-ID each time, or the
 /// file's (or standard input's) bytes, read once.
 fn messages(plan: &mut Plan, count: u64) -> Result<Vec<(Envelope, Vec<u8>)>, Failure> {
-    let envelope =
-        Envelope::new(plan.from.clone(), plan.to.iter().cloned()).prefer_chunking(plan.bdat);
+    let envelope = plan
+        .extensions
+        .envelope(&plan.from, &plan.to)
+        .prefer_chunking(plan.bdat);
     let fixed = match &mut plan.body {
         Body::Generated(_) => None,
         Body::File(file, _) => Some(read_all(file)?),

@@ -7,13 +7,18 @@
 mod auth;
 mod cli;
 mod composition;
+mod connection;
+mod conversation;
 mod demo;
 mod exit;
+mod extensions;
 mod generate;
 mod load;
 mod message;
+mod recipients;
 mod report;
 mod send;
+mod stage;
 mod timeline;
 mod transcript;
 
@@ -84,6 +89,12 @@ fn run(args: &Args) -> Result<(), exit::Failure> {
         return result;
     }
     let sent = sent?;
+    if let Some(stopped) = &sent.stopped_after {
+        if !plan.quiet {
+            println!("{}", send::stopped_line(stopped, sent.mechanism.as_deref()));
+        }
+        return Ok(());
+    }
     if !plan.quiet {
         let auth = match &sent.mechanism {
             Some(m) => format!(", authenticated with {m}"),

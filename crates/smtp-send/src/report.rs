@@ -258,10 +258,15 @@ impl Run<'_> {
         let failure = result.as_ref().err().map(|f| {
             let stage = match f.kind {
                 Kind::Usage => "input",
-                _ => self
-                    .timeline
-                    .failed_stage(o.marks, self.end)
-                    .map(Stage::name)
+                // Where the code that failed says it was, else where the lines place it.
+                _ => f
+                    .stage
+                    .map(|s| s.name())
+                    .or_else(|| {
+                        self.timeline
+                            .failed_stage(o.marks, self.end)
+                            .map(Stage::name)
+                    })
                     .unwrap_or_else(|| stage_of_line(f)),
             };
             FailureJson {

@@ -3,17 +3,18 @@
 use std::time::SystemTime;
 
 use rustls_pki_types::CertificateDer;
-use smtp_client::{
-    ClientConfig, Delivery, Envelope, Error, SmtpClient, Timeouts, TlsConfig, TlsMode,
-};
+use smtp_client::{ClientConfig, Delivery, Error, Timeouts, TlsConfig, TlsMode};
 use smtp_proto::ForwardPath;
 
-use crate::auth::{authenticate, ServerName};
-use crate::cli::{AuthChoice, AuthPlan, Body, Plan, TlsArg};
+use crate::auth::ServerName;
+use crate::cli::{Body, Plan, TlsArg};
 use crate::composition::Composition;
+use crate::conversation::{self, Opened, Ready, Stopped};
 use crate::exit::{Failure, Kind};
 use crate::message::{compose, id_domain};
+use crate::recipients;
 use crate::report::{Observed, RecipientOutcome, Status};
+use crate::stage::Stage;
 use crate::transcript::Printer;
 
 /// Where the server's certificate chain is trusted from.
@@ -31,8 +32,22 @@ pub struct Sent {
     pub mechanism: Option<String>,
     /// The final reply text (`250 2.0.0 Ok: queued as ...`).
     pub reply: String,
-    /// Recipients accepted.
+    /// Recipients the message reached (under LMTP and PRDR, those whose own reply after
+    /// the data was a success).
     pub accepted: usize,
+    /// Where `--quit-after` stopped the run, when it did (nothing was delivered then).
+    pub stopped_after: Option<Stopped>,
+}
+
+impl Sent {
+    fn stopped(mechanism: Option<String>, stopped: Stopped) -> Sent {
+        Sent {
+            mechanism: mechanism.or_else(|| stopped.mechanism.clone()),
+            reply: stopped.reply.clone().unwrap_or_default(),
+            accepted: 0,
+            stopped_after: Some(stopped),
+        }
+    }
 }
 
 fn tls_mode(tls: TlsArg) -> TlsMode {
@@ -67,6 +82,7 @@ pub fn client_config(plan: &Plan, trust: Trust) -> Result<ClientConfig, Failure>
     if let Some(name) = &plan.tls_server_name {
         tls = tls.server_name(name.clone());
     }
+    let tls = crate::connection::apply_tls(&plan.link, tls)?;
     let mut config = ClientConfig::new(plan.host.clone())
         .port(
             plan.port
@@ -100,7 +116,7 @@ pub fn client_config(plan: &Plan, trust: Trust) -> Result<ClientConfig, Failure>
             }
         });
     }
-    Ok(config)
+    Ok(crate::connection::apply(&plan.link, config))
 }
 
 /// The message composed per `plan`, with a new Date and Message-ID.
@@ -122,28 +138,30 @@ pub fn send_observed(
     let port = plan
         .port
         .unwrap_or_else(|| default_port(plan.tls, plan.submission));
-    let mut client =
-        SmtpClient::connect(config).map_err(|e| Failure::from_client("connect", &e))?;
-    observed.connected(&client, plan.tls == TlsArg::Implicit);
     let server = ServerName {
         host: plan.tls_server_name.as_deref().unwrap_or(&plan.host),
         port,
     };
-    if let Some(AuthPlan {
-        choice: AuthChoice::Mechanism(name),
-        ..
-    }) = &plan.auth
-    {
-        // The one asked for, even if it fails.
-        observed.mechanism = Some(name.clone());
-    }
-    let mechanism = match &plan.auth {
-        Some(auth) => Some(authenticate(&mut client, auth, server)?),
-        None => None,
+    let Ready {
+        mut client,
+        mechanism,
+    } = match conversation::open(plan, config, server, observed)? {
+        Opened::Ready(ready) => *ready,
+        Opened::Stopped(stopped) => {
+            observed.stopped_after = Some(stopped.stage.name().to_owned());
+            return Ok(Sent::stopped(None, stopped));
+        }
     };
-    observed.mechanism.clone_from(&mechanism);
-    let mut envelope =
-        Envelope::new(plan.from.clone(), plan.to.iter().cloned()).prefer_chunking(plan.bdat);
+    if let Some(stage @ (Stage::Mail | Stage::Rcpt | Stage::Data)) = plan.link.quit_after {
+        let stopped = conversation::transaction_until(&mut client, plan, stage)?;
+        observed.stopped_after = Some(stopped.stage.name().to_owned());
+        // Dropped without QUIT after DATA's 354: see `Stage::Data`.
+        return Ok(Sent::stopped(mechanism, stopped));
+    }
+    let mut envelope = plan
+        .extensions
+        .envelope(&plan.from, &plan.to)
+        .prefer_chunking(plan.bdat);
     let body = std::mem::replace(&mut plan.body, Body::Generated(Composition::default()));
     // Recipients past the server's limit for one transaction get the message in a new
     // one: the body is read again, which a file or a composed message allows. The size
@@ -180,12 +198,18 @@ pub fn send_observed(
                 })
                 .collect();
         }
-        Failure::from_client("send", &e)
+        Failure::from_client("send", &e).at(Stage::of_transaction_error(&e))
     })?;
     observed.recipients = outcomes(&delivery, &plan.to);
     observed.reply = delivery.transactions.last().map(|t| t.reply.clone());
     // The message is in; a failed QUIT changes nothing for it.
     let _ = client.quit();
+    // Each recipient's own reply after the data (LMTP, PRDR), before the outcome.
+    if !plan.quiet {
+        for line in recipients::reply_lines(&delivery) {
+            println!("{line}");
+        }
+    }
     let left_over = delivery
         .transactions
         .last()
@@ -199,24 +223,42 @@ pub fn send_observed(
     let failed: Vec<String> = delivery
         .refused()
         .map(ToString::to_string)
+        .chain(recipients::refused_after_data(&delivery))
         .chain(left_over)
         .chain(unsent)
         .collect();
-    let accepted = delivery.accepted().count();
+    let accepted = recipients::delivered(&delivery);
     if !failed.is_empty() {
         let first_refusal = delivery
             .refused()
             .next()
             .or_else(|| delivery.transactions.last()?.deferred.first())
-            .map(|r| r.reply.clone());
+            .map(|r| &r.reply)
+            .or_else(|| {
+                // Refused by its own reply after the data (LMTP, PRDR).
+                delivery
+                    .transactions
+                    .iter()
+                    .flat_map(|t| &t.per_recipient)
+                    .map(|r| &r.reply)
+                    .find(|reply| !reply.is_positive_completion())
+            })
+            .cloned();
+        // Refused only by their replies after the data (LMTP, PRDR): the data stage.
+        let after_data = failed.len() == recipients::refused_after_data(&delivery).len();
+        let (verb, stage) = match after_data {
+            true => ("data", Stage::Data),
+            false => ("rcpt", Stage::Rcpt),
+        };
         return Err(Failure::new(
             Kind::Refused,
             format!(
-                "rcpt failed: {} (the message went to the {accepted} other recipient(s))",
+                "{verb} failed: {} (the message went to the {accepted} other recipient(s))",
                 failed.join("; "),
             ),
         )
-        .with_reply(first_refusal));
+        .with_reply(first_refusal)
+        .at(stage));
     }
     let reply = delivery
         .transactions
@@ -227,6 +269,7 @@ pub fn send_observed(
         mechanism,
         reply,
         accepted,
+        stopped_after: None,
     })
 }
 
@@ -308,4 +351,24 @@ fn outcomes(delivery: &Delivery, to: &[ForwardPath]) -> Vec<RecipientOutcome> {
     }
     out.sort_by_key(|(r, _)| to.iter().position(|t| t == *r).unwrap_or(usize::MAX));
     out.into_iter().map(|(_, o)| o).collect()
+}
+
+/// The line printed when `--quit-after` stopped the run:
+/// `stopped after auth as asked (QUIT sent): 235 2.7.0 Authentication successful`.
+pub fn stopped_line(stopped: &Stopped, mechanism: Option<&str>) -> String {
+    let how = match stopped.stage {
+        Stage::Data => "connection closed, no message sent",
+        _ => "QUIT sent",
+    };
+    let mut line = format!("stopped after {} as asked ({how})", stopped.stage);
+    if let Some(m) = mechanism {
+        line.push_str(&format!(", authenticated with {m}"));
+    }
+    if let Some(reply) = &stopped.reply {
+        line.push_str(&format!(": {reply}"));
+    }
+    if let Some(note) = &stopped.note {
+        line.push_str(&format!(" ({note})"));
+    }
+    line
 }

@@ -142,6 +142,35 @@ fn json_describes_a_wrong_password_with_the_stage_and_the_reply_and_exits_4() {
 }
 
 #[test]
+fn json_with_quit_after_names_the_stage_it_stopped_after_and_sends_no_message() {
+    let (server, dir) = server();
+    let out = run(
+        &server,
+        &dir,
+        DEMO_PASSWORD,
+        &flags(&[
+            &["--json", "--auth", "PLAIN", "--quit-after", "auth"],
+            AUTH_FLAGS,
+            ENVELOPE,
+        ]),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["stopped_after"], "auth", "{v}");
+    assert_eq!(v["failure"], Value::Null, "{v}");
+    assert_eq!(v["auth"]["mechanism"], "PLAIN", "{v}");
+    assert_eq!(v["tls"]["version"], "TLSv1.3", "{v}");
+    assert_eq!(v["reply"], Value::Null, "{v}");
+    let timings = v["timings_ms"].as_object().expect("timings_ms");
+    assert!(
+        timings.contains_key("auth") && !timings.contains_key("mail"),
+        "{v}"
+    );
+    assert!(server.received().is_empty());
+}
+
+#[test]
 fn json_names_a_refused_recipient_and_the_stage() {
     let (server, dir) = server();
     let out = run(

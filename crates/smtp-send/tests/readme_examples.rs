@@ -1,143 +1,280 @@
-//! The README's examples of the composition and output flags, run as written (with the
-//! README's `export` lines; a header added to find the delivered message), against the
-//! real servers (`cargo xtask servers up`); the `--generate` example needs none.
+//! The README's `smtp-send` examples, run as written against the real servers and proxies
+//! (`cargo xtask servers up`): each is found by a flag it alone uses, run through `sh` after
+//! the README's `export` lines, sometimes with `--subject` and `--transcript` added to find
+//! the message and see the conversation.
 
-mod support;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use mail_parser::{MessageParser, MimeHeaders};
-use support::*;
+const BIN: &str = env!("CARGO_BIN_EXE_smtp-send");
 
-/// The README's exports, then `command`, then `extra` after it.
-fn script(command: &str, extra: &str) -> String {
-    format!(
-        "set -e\n{}\n{command}{extra}\n",
-        readme_exports().join("\n")
-    )
-}
+/// Where the real servers deliver every message for `@example.test`.
+const MAILDIR: &str = "/var/tmp/smtp-auth-it/maildir/sink/new";
 
-#[test]
-#[ignore = "needs real servers: cargo xtask servers up"]
-fn the_readme_composition_example_delivers_its_headers_body_and_attachments() {
-    let command = readme_command("--attach report.pdf");
-    let dir = TempDir::new();
-    let notes = "Figures for the quarter attached.\n";
-    dir.file("notes.txt", notes.as_bytes());
-    let pdf: Vec<u8> = b"%PDF-1.4\n"
+/// The README's `export` lines and the `smtp-send` command with a line holding `marker`, its
+/// continuation lines joined.
+fn readme_command(marker: &str) -> (Vec<String>, String) {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .expect("README.md");
+    let lines: Vec<&str> = readme.lines().collect();
+    let exports = lines
         .iter()
-        .copied()
-        .chain((0..4096u32).map(|i| (i % 256) as u8))
+        .filter(|l| l.starts_with("export "))
+        .map(|l| (*l).to_owned())
         .collect();
-    dir.file("report.pdf", &pdf);
-    dir.file("q1.data", b"month,total\njan,1\n");
-    dir.file("q2.data", b"month,total\napr,2\n");
-    let marker = marker("readme-compose");
-    let script = script(&command, &format!(" --header 'X-Readme-Marker: {marker}'"));
-    let out = run_script("sh", &script, dir.path());
-    assert!(out.status.success(), "{script}\n{}", stderr(&out));
-
-    let raw = delivered_with(&marker);
-    let m = MessageParser::default().parse(&raw).expect("a message");
-    assert_eq!(m.subject(), Some("Quarterly figures"));
-    let reply_to = m.reply_to().and_then(|a| a.first()).expect("a Reply-To");
-    assert_eq!(reply_to.address(), Some("bob@example.test"));
-    assert_eq!(m.header("X-Priority").and_then(|v| v.as_text()), Some("3"));
-    assert_eq!(
-        m.body_text(0).map(|b| b.replace("\r\n", "\n")).as_deref(),
-        Some(notes)
-    );
-    let expected: [(&str, &str, &[u8]); 3] = [
-        ("report.pdf", "application/pdf", &pdf),
-        ("q1.data", "text/csv", b"month,total\njan,1\n"),
-        ("q2.data", "text/csv", b"month,total\napr,2\n"),
-    ];
-    assert_eq!(m.attachment_count(), expected.len());
-    for (i, (name, ctype, bytes)) in expected.iter().enumerate() {
-        let a = m.attachment(i as u32).unwrap();
-        assert_eq!(a.attachment_name(), Some(*name));
-        let ct = a.content_type().unwrap();
-        assert_eq!(
-            format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or("")),
-            *ctype
-        );
-        assert_eq!(a.contents(), *bytes, "{name}");
+    let at = lines
+        .iter()
+        // Not the synopsis, whose optional flags are in brackets.
+        .position(|l| !l.trim_start().starts_with('[') && l.contains(marker))
+        .unwrap_or_else(|| panic!("a README example with {marker:?}"));
+    let start = (0..=at)
+        .rev()
+        .find(|&i| lines[i].starts_with("smtp-send ") || lines[i].contains(" smtp-send "))
+        .expect("the command's first line");
+    let mut command = String::new();
+    for line in &lines[start..] {
+        match line.trim_end().strip_suffix('\\') {
+            Some(part) => command.push_str(part),
+            None => {
+                command.push_str(line);
+                break;
+            }
+        }
     }
+    (exports, command)
 }
 
-#[test]
-#[ignore = "needs real servers: cargo xtask servers up"]
-fn the_readme_transcript_time_example_times_every_line_and_masks_auth() {
-    let command = readme_command("--transcript-time");
-    let dir = TempDir::new();
-    let script = script(&command, "");
-    let out = run_script("sh", &script, dir.path());
-    let err = stderr(&out);
-    assert!(out.status.success(), "{script}\n{err}");
-    assert!(!err.contains('\u{1b}'), "piped: plain text: {err:?}");
-    for line in err.lines() {
-        let rest = line
-            .strip_prefix('[')
-            .and_then(|l| l.split_once("s] "))
-            .unwrap_or_else(|| panic!("no time on {line:?}"));
-        assert!(rest.0.trim().parse::<f64>().is_ok(), "{line:?}");
+/// Runs the README's command found by `marker`, with `extra` appended.
+fn run_example(marker: &str, extra: &str) -> (String, std::process::Output) {
+    let (exports, command) = readme_command(marker);
+    let script = format!("set -e\n{}\n{command} {extra}\n", exports.join("\n"));
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .env("PATH", path_with_the_binary())
+        .output()
+        .expect("sh");
+    (script, out)
+}
+
+/// A subject no other run uses.
+fn unique(tag: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("readme-{tag}-{}-{nanos}", std::process::id())
+}
+
+/// The message in [`MAILDIR`] holding every one of `needles`, waiting up to 30 s.
+fn wait_for(needles: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = std::fs::read_dir(MAILDIR)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path()).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .find(|text| needles.iter().all(|n| text.contains(n)));
+        if let Some(text) = found {
+            return text;
+        }
         assert!(
-            rest.1.starts_with(">>> ") || rest.1.starts_with("<<< "),
-            "{line:?}"
+            Instant::now() < deadline,
+            "no message in {MAILDIR} with {needles:?}"
         );
+        std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(err.contains("s] >>> AUTH LOGIN\n"), "{err}");
-    assert!(err.contains("s] >>> ****\n"), "{err}");
-    assert!(!err.contains("Alice-Secret-1"), "{err}");
-    assert!(!err.contains(&base64(b"Alice-Secret-1")), "{err}");
+}
+
+/// `PATH` with the built binary's directory first: the example says `smtp-send`.
+fn path_with_the_binary() -> std::ffi::OsString {
+    let dir = Path::new(BIN).parent().expect("the binary's directory");
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&rest)))
+        .expect("PATH")
 }
 
 #[test]
 #[ignore = "needs real servers: cargo xtask servers up"]
-fn the_readme_json_example_prints_what_the_readme_shows() {
-    let command = readme_command("--json");
-    let dir = TempDir::new();
-    let script = script(&command, "");
-    let out = run_script("sh", &script, dir.path());
-    // One recipient refused: exit 5, as the README says.
-    assert_eq!(out.status.code(), Some(5), "{script}\n{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
-    assert_eq!(v["schema_version"], 1);
-    assert_eq!(v["ok"], false);
-    assert_eq!(v["exit_code"], 5);
-    assert_eq!(v["server"]["port"], 12587);
-    assert_eq!(v["server"]["banner"]["code"], 220);
-    assert_eq!(v["tls"]["version"], "TLSv1.3");
-    assert_eq!(v["auth"]["mechanism"], "SCRAM-SHA-256");
-    assert_eq!(v["recipients"][0]["status"], "accepted");
-    assert_eq!(v["recipients"][0]["reply"]["enhanced_code"], "2.1.5");
-    assert_eq!(v["recipients"][1]["address"], "refused@example.test");
-    assert_eq!(v["recipients"][1]["status"], "refused");
-    assert_eq!(v["recipients"][1]["reply"]["code"], 550);
-    assert_eq!(v["reply"]["code"], 250);
-    assert_eq!(v["failure"]["stage"], "rcpt");
-    assert_eq!(v["failure"]["reply"]["code"], 550);
-    assert_eq!(v["stopped_after"], serde_json::Value::Null);
-    let timings = v["timings_ms"].as_object().expect("timings_ms");
-    for stage in [
-        "connect", "banner", "ehlo", "tls", "auth", "mail", "rcpt", "data", "quit", "total",
-    ] {
-        assert!(timings[stage].as_f64().is_some(), "{stage}: {v}");
+fn the_readme_proxy_example_delivers_through_dante() {
+    let (exports, command) = readme_command("--proxy socks5://");
+    assert!(command.contains("--proxy-password-env"), "{command}");
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let marker = format!("readme-proxy-{}-{nanos}", std::process::id());
+    let script = format!(
+        "set -e\n{}\n{command} --subject {marker} --transcript\n",
+        exports.join("\n")
+    );
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(&script)
+        .env("PATH", path_with_the_binary())
+        .output()
+        .expect("sh");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{script}\n{stderr}");
+    assert!(
+        stderr.starts_with(
+            ">>> SOCKS5 methods: no authentication, username/password\n\
+             <<< SOCKS5 method: username/password\n\
+             >>> SOCKS5 username/password: smtpauthproxy ****\n\
+             <<< SOCKS5 username/password: accepted\n\
+             >>> SOCKS5 CONNECT localhost:12587\n"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Proxy-Secret-7") && !stderr.contains("Alice-Secret-1"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = std::fs::read_dir(MAILDIR)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                std::fs::read(e.path())
+                    .is_ok_and(|b| b.windows(marker.len()).any(|w| w == marker.as_bytes()))
+            });
+        if found {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{marker} not delivered to {MAILDIR}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 #[test]
-fn the_readme_generate_example_completes_the_new_flags() {
-    let command = readme_command("--generate bash");
-    let dir = TempDir::new();
-    // The example, then what its comment says to do: complete `--att`.
-    let script = format!(
-        "set -e\n{command}\n\
-         f=$(complete -p smtp-send | sed 's/.* -F \\([^ ]*\\) .*/\\1/')\n\
-         COMP_WORDS=(smtp-send --att); COMP_CWORD=1\n\
-         \"$f\" smtp-send --att smtp-send\n\
-         echo \"${{COMPREPLY[@]}}\"\n"
+#[ignore = "needs real servers: cargo xtask servers up"]
+fn the_readme_dsn_example_gets_a_notification_quoting_the_envelope() {
+    let marker = unique("dsn");
+    let (script, out) = run_example("--notify success,failure", &format!("--subject {marker}"));
+    assert!(
+        out.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    let out = run_script("bash", &script, dir.path());
-    assert!(out.status.success(), "{script}\n{}", stderr(&out));
-    assert_eq!(stdout(&out).trim(), "--attach --attach-type", "{script}");
-    assert!(dir.path().join("smtp-send.bash").is_file());
+    // NOTIFY=SUCCESS: Postfix sends alice a notice (RFC 3464), RET=HDRS: with the headers.
+    let dsn = wait_for(&[&marker, "Content-Type: message/delivery-status"]);
+    for field in [
+        "Original-Envelope-Id: order-4711",
+        "Original-Recipient: rfc822;bob@example.test",
+        "Action: delivered",
+        "Content-Type: text/rfc822-headers",
+    ] {
+        assert!(dsn.contains(field), "{field:?} missing from\n{dsn}");
+    }
+}
+
+#[test]
+#[ignore = "needs real servers: cargo xtask servers up"]
+fn the_readme_xclient_example_is_received_from_the_forwarded_client() {
+    let marker = unique("xclient");
+    let (script, out) = run_example("--xclient NAME=", &format!("--subject {marker}"));
+    assert!(
+        out.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let message = wait_for(&[&marker]);
+    assert!(
+        message.contains("Received: from proxy.example.test (mail.forwarded.example [192.0.2.7])"),
+        "{message}"
+    );
+}
+
+#[test]
+#[ignore = "needs real servers: cargo xtask servers up"]
+fn the_readme_prdr_example_prints_a_reply_per_recipient() {
+    let (script, out) = run_example("--prdr --from", "");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{script}\n{stderr}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "<alice@example.test>: 250 PRDR R=<alice@example.test> acceptance",
+            "<bob@example.test>: 550 5.7.1 bob refuses this message",
+            "<dave@example.test>: 450 4.2.0 dave cannot take it now",
+        ]
+    );
+    assert!(
+        stderr.starts_with(
+            "smtp-send: data failed: <bob@example.test>: 550 5.7.1 bob refuses this message (after the data); <dave@example.test>: 450"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("(the message went to the 1 other recipient(s))"),
+        "{stderr}"
+    );
+}
+
+#[test]
+#[ignore = "needs real servers: cargo xtask servers up"]
+fn the_readme_lmtp_example_delivers_to_alice_and_not_bob() {
+    let (script, out) = run_example("--socket /var/tmp", "");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{script}\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with("<alice@example.test>: 250 2.0.0 <alice@example.test> "),
+        "{stdout}"
+    );
+    assert!(lines[0].ends_with(" Saved"), "{stdout}");
+    assert_eq!(
+        lines[1],
+        "<bob@example.test>: 552 5.2.2 <bob@example.test> Quota exceeded (mailbox for user is full)"
+    );
+    assert!(
+        stderr.starts_with("smtp-send: data failed: <bob@example.test>: 552 5.2.2"),
+        "{stderr}"
+    );
+}
+
+#[test]
+#[ignore = "needs real servers: cargo xtask servers up"]
+fn the_readme_connection_example_comes_from_127_0_0_2() {
+    let marker = unique("local-addr");
+    let (script, out) = run_example("-4 --local-addr", &format!("--subject {marker}"));
+    assert!(
+        out.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let message = wait_for(&[&marker]);
+    assert!(message.contains("(unknown [127.0.0.2])"), "{message}");
+}
+
+#[test]
+#[ignore = "needs real servers: cargo xtask servers up"]
+fn the_readme_quit_after_example_stops_after_auth() {
+    let (script, out) = run_example("--quit-after auth", "--transcript");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{script}\n{stderr}");
+    assert_eq!(
+        stdout.trim_end(),
+        "stopped after auth as asked (QUIT sent), authenticated with SCRAM-SHA-256: 235 2.7.0 \
+         Authentication successful"
+    );
+    // AUTH, then QUIT: no MAIL.
+    let sent: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix(">>> "))
+        .map(|l| l.split(' ').next().unwrap_or_default())
+        .collect();
+    assert_eq!(sent.last(), Some(&"QUIT"), "{stderr}");
+    assert!(sent.contains(&"AUTH"), "{stderr}");
+    assert!(!sent.contains(&"MAIL"), "{stderr}");
 }
