@@ -214,7 +214,7 @@ impl Inner {
                 let index = work.next()?;
                 given.push(index);
                 let (envelope, body) = &work.messages[index];
-                Some((envelope.clone(), std::io::Cursor::new(body.clone())))
+                Some((envelope.clone(), std::io::Cursor::new(body.as_slice())))
             });
             let mut ended = Vec::new();
             let result = lease
