@@ -373,11 +373,13 @@ impl<'a> Command<'a> {
                         mailbox: from.mailbox().map(|m| m.to_string()).unwrap_or_default(),
                     });
                 }
-                push_fmt(out, format_args!("MAIL FROM:{from}"));
+                out.extend_from_slice(b"MAIL FROM:");
+                from.encode(out);
                 params.encode(out);
             }
             Command::Rcpt { to, params } => {
-                push_fmt(out, format_args!("RCPT TO:{to}"));
+                out.extend_from_slice(b"RCPT TO:");
+                to.encode(out);
                 params.encode(out);
             }
             Command::Data => word("DATA", None),
@@ -439,7 +441,9 @@ impl<'a> Command<'a> {
                         InvalidReason::NonAscii,
                     )));
                 }
-                push_fmt(out, format_args!("{} FROM:{from}", self.verb()));
+                out.extend_from_slice(self.verb().as_bytes());
+                out.extend_from_slice(b" FROM:");
+                from.encode(out);
             }
             Command::Extension { verb, args } => {
                 let len = verb.as_str().len()
