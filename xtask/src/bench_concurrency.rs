@@ -234,7 +234,7 @@ fn built(cmd: &mut Command, name: &str) -> Result<PathBuf, String> {
 }
 
 /// True when `perf stat -e task-clock` runs here (it needs perf_event_open).
-fn perf_works() -> bool {
+pub(crate) fn perf_works() -> bool {
     Command::new("perf")
         .args(["stat", "-x,", "-e", "task-clock", "--", "true"])
         .stdout(Stdio::null())
@@ -513,7 +513,7 @@ Reading the figures:
   1,400 per message for building the messages). The pool's own path (`send_all`'s
   tasks) went from 28,600 to 20,400. What is left is spread thin: moving the session's
   state values (about 50 `memcpy` calls per message, 3,800 instructions: a transaction,
-  now 200-odd octets, is moved several times per reply), about 14 small allocations per message (the reply,
+  200 octets (296 before), is moved several times per reply), about 14 small allocations per message (the reply,
   the envelope clone, the commands' lines for error messages, the first body chunk kept
   until the 354), dot-stuffing (2,300), the tokio timeout around each read and write
   (5 %). Of the client's CPU time about 60 % is user time, 40 % the kernel's
