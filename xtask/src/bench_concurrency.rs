@@ -26,7 +26,7 @@ const MESSAGES: usize = 200;
 const MESSAGES_QUICK: usize = 20;
 const SIZE: usize = 1024;
 /// Runs of each contender; the table shows medians.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 /// Any run still going after this long is killed (by its pid).
 const KILL_AFTER: Duration = Duration::from_secs(120);
 const TIME: &str = "/usr/bin/time";
@@ -546,4 +546,9 @@ Reading the figures:
   hand-offs; the blocking client needs one OS thread per connection.
 - The machine has 2 cores shared by the sink, the client and anything else running: a
   run of 10 000 messages lasts a fraction of a second, so differences of 10-20 % between
-  runs are noise. CPU time per message is steadier than messages per second.";
+  runs are noise, hence 5 rounds and medians. On the virtual machine these figures come
+  from, even the client's CPU time for the same run varied up to 2-3x between
+  consecutive runs (28 to 203 ms of user time for the pool) while the load average was
+  below 0.5; a quiet ping-pong also runs slower than a busy one (idle CPUs wake up late).
+  Instruction counts (`valgrind --tool=callgrind`) are the repeatable measure of the
+  client's own work.";
