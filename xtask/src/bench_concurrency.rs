@@ -508,18 +508,18 @@ Reading the figures:
   `from_utf8_lossy`; the async pool's workers lend each body to the batch as a slice
   instead of copying it, and hand each envelope over instead of cloning it when the
   attempt is the message's last (every attempt, with the default of no retries); a
-  transaction's rarely used parts (the error of a failing
-  one, LMTP and PRDR replies) are boxed, so the value moved with every reply is smaller;
-  the example builds the envelope once and clones it for each
-  message (as the lettre client does) instead of parsing the addresses again (3,500 to
-  1,400 per message for building the messages). The pool's own path (`send_all`'s
-  tasks) went from 28,600 to 19,800. What is left is spread thin: moving the session's
-  state values (about 50 `memcpy` calls per message, 3,900 instructions: a transaction,
-  200 octets (296 before), is moved several times per reply), about 14 small allocations per message (the reply,
-  the envelope clone, the commands' lines for error messages, the first body chunk kept
-  until the 354, the results kept for the caller), dot-stuffing (2,300), the tokio timeout around each read and write
-  (5 %). Of the client's CPU time about 60 % is user time, 40 % the kernel's
-  (`perf stat -e user_time,system_time`).
+  transaction's rarely used parts (a failing one's error, LMTP and PRDR replies) are
+  boxed, so the value moved with every reply is smaller; the example builds the
+  envelope once and clones it for each message (as the lettre client does) instead of
+  parsing the addresses again (3,500 to 1,400 per message for building the messages).
+  The pool's own path (`send_all`'s tasks) went from 28,600 to 19,800. What is left is
+  spread thin: moving the session's state values (about 50 `memcpy` calls per message,
+  3,900 instructions: a transaction, 200 octets (296 before), is moved several times
+  per reply), about a dozen small allocations per message (the reply, the envelope's
+  parts, the commands' lines for error messages, the first body chunk kept until the
+  354, the result kept for the caller), dot-stuffing (2,300), the tokio timeout around
+  each read and write (5 %). Of the client's CPU time about 60 % is user time, 40 % the
+  kernel's (`perf stat -e user_time,system_time`).
 - `smtp-source -s 50 -d` does not pipeline: MAIL, RCPT, DATA and the end of data each
   wait for their reply, four round trips per message.
 - lettre's pool (`AsyncSmtpTransport` with `PoolConfig::max_size(50)`, 50 tasks each
@@ -531,10 +531,9 @@ Reading the figures:
   connections than tasks: a connection goes back to the pool in a spawned task, and a
   task that asks before that has run opens a new one (strace: 88 `connect` for 50 tasks
   of 10 messages each; the surplus is closed with QUIT when the pool is full). lettre
-  has no setting for
-  TCP_NODELAY, and its pool's connector cannot be replaced (it connects through its
-  sealed `Executor` trait). The TCP_NODELAY row therefore opens its own
-  `tokio::net::TcpStream`s, sets TCP_NODELAY, and hands each to lettre's public
+  has no setting for TCP_NODELAY, and its pool's connector cannot be replaced (it
+  connects through its sealed `Executor` trait). The TCP_NODELAY row therefore opens
+  its own `tokio::net::TcpStream`s, sets TCP_NODELAY, and hands each to lettre's public
   `AsyncSmtpConnection::connect_with_transport`; each task then does what the pool does
   per message (a NOOP when the connection is used again, then `send`). lettre itself is
   not changed. The pool ratio is taken against the faster of the two lettre rows.
