@@ -5,6 +5,9 @@
 //! file starts with a header naming the machine (cores, rustc, date). Sections of suites
 //! not run this time are kept as they were, so suites can be refreshed one at a time.
 //!
+//! `--quick` makes it a check run (see [`quick`]); every new section names the date and the
+//! load average, and says when its figures are provisional.
+//!
 //! To add a suite: write a `fn() -> Result<String, String>` that runs it and returns the
 //! section body, and list it in [`SUITES`].
 
@@ -58,7 +61,8 @@ const SUITES: &[Suite] = &[
 
 const TITLE: &str = "# Performance";
 
-/// `--quick`: suites that support it run a small load once, to show that every row works.
+/// `--quick`: a check run, to show that every row works. The concurrency suite runs a small
+/// load once; the others run as usual. Every section it writes says it is provisional.
 static QUICK: AtomicBool = AtomicBool::new(false);
 
 /// True under `cargo xtask bench --quick`.
@@ -120,10 +124,10 @@ fn doc_path() -> PathBuf {
 }
 
 /// When and under what load a suite ran, for its section: the date, the load average at
-/// its start, and "provisional" when the figures are not a measurement to keep (`quick`:
-/// the suite ran a small load, or a machine already busy: a 1-minute load average above
-/// half its cores).
-pub fn conditions(quick: bool) -> String {
+/// its start, and "provisional" when the figures are not a measurement to keep (a check
+/// run, `--quick`, or a machine already busy: a 1-minute load average above half its
+/// cores).
+pub fn conditions() -> String {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let date = output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
         .unwrap_or_else(|_| "unknown".into());
@@ -132,8 +136,8 @@ pub fn conditions(quick: bool) -> String {
         .and_then(|s| s.split_whitespace().next()?.parse().ok());
     let busy = load.is_some_and(|l| l > cores as f64 / 2.0);
     let load_text = load.map_or("unknown".to_owned(), |l| format!("{l:.2}"));
-    let verdict = if quick {
-        " **Provisional: a quick run (small load, once), to be replaced by a full run on a quiet machine.**"
+    let verdict = if quick() {
+        " **Provisional: a check run (`cargo xtask bench --quick`), to be replaced by a full run on a quiet machine.**"
     } else if busy {
         " **Provisional: the machine was busy (other work running), to be replaced by a run on a quiet machine.**"
     } else {

@@ -192,7 +192,7 @@ connection, if one did). What stays is per connection: the \
 64 KiB read buffer, the 64 KiB body chunk buffer and the output buffer. A caller that \
 keeps every result (as the pool's `send_all` does, one `MessageResult` per message) \
 keeps them in its own memory.",
-        crate::bench::conditions(false),
+        crate::bench::conditions(),
         if flat { "yes" } else { "no" },
         sizes = BATCH_SIZES.map(|n| n.to_string()).join(", "),
         big = BATCH_SIZES[BATCH_SIZES.len() - 1],
@@ -517,7 +517,7 @@ lasts about 140 ms; when the client's CPU time is a small part of that, the rati
 Postfix's BDAT path against its DATA path more than ours (dot-stuffing 20 MiB costs the \
 client a few milliseconds: the codec suite's `dot_stuffer` runs at GB/s; most of the \
 client's time is making the generated body and the system calls).",
-        crate::bench::conditions(false),
+        crate::bench::conditions(),
         bdat_ratio.map_or("-".into(), |v| format!("{v:.2}")),
     ))
 }

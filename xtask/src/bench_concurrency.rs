@@ -167,7 +167,7 @@ pub fn concurrency() -> Result<String, String> {
 
     let perf = perf_works();
     let has_time = Path::new(TIME).is_file();
-    let conditions = crate::bench::conditions(quick);
+    let conditions = crate::bench::conditions();
     let work = WorkDir::new()?;
     let sink = Sink::start_on(&work.0, PORT)?;
     let mut samples: Vec<Vec<Sample>> = contenders.iter().map(|_| Vec::new()).collect();
