@@ -517,7 +517,7 @@ lasts about 140 ms; when the client's CPU time is a small part of that, the rati
 Postfix's BDAT path against its DATA path more than ours (dot-stuffing 20 MiB costs the \
 client a few milliseconds: the codec suite's `dot_stuffer` runs at GB/s; most of the \
 client's time is making the generated body and the system calls). In the check runs of \
-2026-11-30 (Postfix 3.7) BDAT was 10-25 % slower than DATA with the same client CPU time, \
+2026-11-30 (Postfix 3.7) BDAT was 10-30 % slower than DATA with the same client CPU time, \
 and a window of 64 chunks instead of 8 changed nothing (strace: 323 `sendto` and 137 \
 `recvfrom` for BDAT, 323 and 5 for DATA): the difference is on the server's side.",
         crate::bench::conditions(),
