@@ -5,11 +5,15 @@
 //! file starts with a header naming the machine (cores, rustc, date). Sections of suites
 //! not run this time are kept as they were, so suites can be refreshed one at a time.
 //!
+//! `--quick` makes it a check run (see [`quick`]); every new section names the date and the
+//! load average, and says when its figures are provisional.
+//!
 //! To add a suite: write a `fn() -> Result<String, String>` that runs it and returns the
 //! section body, and list it in [`SUITES`].
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cmd::{cargo, describe, root};
 
@@ -43,12 +47,39 @@ const SUITES: &[Suite] = &[
         heading: "SMTP throughput (smtp-client against smtp-sink)",
         run: crate::bench_smtp::run,
     },
+    Suite {
+        name: "batch-memory",
+        heading: "Peak memory of one large batch (smtp-client against smtp-sink)",
+        run: crate::bench_bulk::batch_memory,
+    },
+    Suite {
+        name: "bdat",
+        heading: "BDAT against DATA (one 20 MiB message, Postfix)",
+        run: crate::bench_bulk::bdat,
+    },
 ];
 
 const TITLE: &str = "# Performance";
 
-/// Runs `cargo xtask bench` with the arguments after the command name.
+/// `--quick`: a check run, to show that every row works. The concurrency suite runs a small
+/// load once; the others run as usual. Every section it writes says it is provisional.
+static QUICK: AtomicBool = AtomicBool::new(false);
+
+/// True under `cargo xtask bench --quick`.
+pub fn quick() -> bool {
+    QUICK.load(Ordering::Relaxed)
+}
+
+/// Runs `cargo xtask bench [--quick] [SUITE...]` with the arguments after the command name.
 pub fn run(args: &[String]) -> Result<(), String> {
+    let (flags, args): (Vec<String>, Vec<String>) =
+        args.iter().cloned().partition(|a| a.starts_with("--"));
+    for flag in &flags {
+        match flag.as_str() {
+            "--quick" => QUICK.store(true, Ordering::Relaxed),
+            other => return Err(format!("unknown bench flag {other}; flags: --quick")),
+        }
+    }
     let selected: Vec<&Suite> = if args.is_empty() {
         SUITES.iter().collect()
     } else {
@@ -92,6 +123,29 @@ fn doc_path() -> PathBuf {
     root().join("docs").join("performance.md")
 }
 
+/// When and under what load a suite ran, for its section: the date, the load average at
+/// its start, and "provisional" when the figures are not a measurement to keep (a check
+/// run, `--quick`, or a machine already busy: a 1-minute load average above half its
+/// cores).
+pub fn conditions() -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let date = output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
+        .unwrap_or_else(|_| "unknown".into());
+    let load: Option<f64> = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok());
+    let busy = load.is_some_and(|l| l > cores as f64 / 2.0);
+    let load_text = load.map_or("unknown".to_owned(), |l| format!("{l:.2}"));
+    let verdict = if quick() {
+        " **Provisional: a check run (`cargo xtask bench --quick`), to be replaced by a full run on a quiet machine.**"
+    } else if busy {
+        " **Provisional: the machine was busy (other work running), to be replaced by a run on a quiet machine.**"
+    } else {
+        ""
+    };
+    format!("Run {date}; 1-minute load average at the start {load_text} on {cores} cores.{verdict}")
+}
+
 /// The `## ` sections of an existing document: (heading, body). The header above the
 /// first section is regenerated, not kept.
 fn parse_sections(doc: &str) -> Vec<(String, String)> {
@@ -125,7 +179,7 @@ fn machine_header() -> String {
     format!(
         "Written by `cargo xtask bench`; numbers are from one run on one machine, for \
 comparison within a run (each figure sits beside its baseline), not across machines.\n\n\
-- machine: {cores} cores ({cpu})\n- rustc: {rustc}\n- date: {date}"
+- machine: {cores} cores ({cpu})\n- rustc: {rustc}\n- last written: {date} (a section written by a suite since then says when it ran)"
     )
 }
 

@@ -134,7 +134,7 @@ fn addr() -> String {
 // ----- Tools -----------------------------------------------------------------------------
 
 /// Installs the `postfix` package (which holds smtp-sink and smtp-source) when missing.
-fn ensure_postfix_tools() -> Result<(), String> {
+pub(crate) fn ensure_postfix_tools() -> Result<(), String> {
     if which("smtp-sink") && which("smtp-source") {
         return Ok(());
     }
@@ -185,7 +185,7 @@ fn which(program: &str) -> bool {
         .any(|dir| dir.join(program).is_file())
 }
 
-fn sbin(program: &str) -> String {
+pub(crate) fn sbin(program: &str) -> String {
     let path = Path::new("/usr/sbin").join(program);
     if path.is_file() {
         path.display().to_string()
@@ -204,7 +204,7 @@ fn is_root() -> bool {
 }
 
 /// Builds the bench binary and returns its path (from cargo's JSON messages).
-fn build_bench() -> Result<PathBuf, String> {
+pub(crate) fn build_bench() -> Result<PathBuf, String> {
     let mut cmd = cargo();
     cmd.args([
         "bench",
@@ -234,11 +234,13 @@ fn build_bench() -> Result<PathBuf, String> {
 }
 
 /// A scratch directory, removed when dropped.
-struct WorkDir(PathBuf);
+pub(crate) struct WorkDir(pub(crate) PathBuf);
 
 impl WorkDir {
-    fn new() -> Result<WorkDir, String> {
-        let dir = std::env::temp_dir().join(format!("smtp-bench-{}", std::process::id()));
+    pub(crate) fn new() -> Result<WorkDir, String> {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("smtp-bench-{}-{n}", std::process::id()));
         fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         Ok(WorkDir(dir))
     }
@@ -296,8 +298,9 @@ impl Files {
 
 // ----- The sink --------------------------------------------------------------------------
 
-/// `smtp-sink` on [`PORT`], counting messages (`-c`) into a log; killed by pid on drop.
-struct Sink {
+/// `smtp-sink` on a loopback port, counting messages (`-c`) into a log; killed by pid on
+/// drop. Also used by the concurrency and batch-memory suites.
+pub(crate) struct Sink {
     child: Child,
     log: PathBuf,
     command: String,
@@ -305,8 +308,16 @@ struct Sink {
 }
 
 impl Sink {
+    /// The sink of this suite, on [`PORT`].
     fn start(dir: &Path) -> Result<Sink, String> {
-        let target: SocketAddr = addr().parse().map_err(|e| format!("{e}"))?;
+        Sink::start_on(dir, PORT)
+    }
+
+    /// Starts `smtp-sink` on 127.0.0.1:`port`, its log in `dir`; fails when something
+    /// already listens there.
+    pub(crate) fn start_on(dir: &Path, port: u16) -> Result<Sink, String> {
+        let addr = format!("{HOST}:{port}");
+        let target: SocketAddr = addr.parse().map_err(|e| format!("{e}"))?;
         if TcpStream::connect_timeout(&target, Duration::from_millis(200)).is_ok() {
             return Err(format!(
                 "something already listens on {target}; stop it first"
@@ -319,7 +330,7 @@ impl Sink {
             // smtp-sink refuses to keep root privileges.
             cmd.args(["-u", "nobody"]);
         }
-        cmd.args(["-c", &addr(), "256"])
+        cmd.args(["-c", &addr, "256"])
             .stdin(Stdio::null())
             .stderr(
                 out.try_clone()
@@ -356,8 +367,18 @@ impl Sink {
         }
     }
 
+    /// The sink's process id (for its CPU time).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The command line the sink was started with.
+    pub(crate) fn argv(&self) -> &[String] {
+        &self.argv
+    }
+
     /// Messages the sink has counted so far (its last `mesg=` counter).
-    fn messages(&self) -> u64 {
+    pub(crate) fn messages(&self) -> u64 {
         fs::read_to_string(&self.log)
             .unwrap_or_default()
             .rsplit("mesg=")
@@ -371,7 +392,7 @@ impl Sink {
     }
 
     /// Waits (up to 2 s) until the sink's counter reaches `want`; returns what it counted.
-    fn wait_count(&self, want: u64) -> u64 {
+    pub(crate) fn wait_count(&self, want: u64) -> u64 {
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
             let n = self.messages();

@@ -3,6 +3,7 @@
 //! Each command lives in its own module; this file only dispatches.
 
 mod bench;
+mod bench_bulk;
 mod bench_concurrency;
 mod bench_smtp;
 mod ci;
@@ -29,7 +30,9 @@ commands:
   fuzz [TARGET] [SECONDS]  run one fuzz target, or every target, for SECONDS each
   fuzz --long [SECONDS]    the campaign: every target for 10M runs or SECONDS (60), corpus
                            kept minimised in fuzz/corpus/, figures into docs/security.md
-  bench                    benchmarks beside their references; writes docs/performance.md
+  bench [--quick] [SUITE...]  benchmarks beside their references; writes docs/performance.md
+                           (suites: codec sasl concurrency smtp batch-memory bdat; all by
+                           default; --quick: a small load, once, to check the rows work)
   demo                     start the embedded demo server and send through each mechanism
   dist                     smtp-send's man page and shell completions, into target/dist/
 ";

@@ -17,7 +17,7 @@
 //! `many` and `big` time one session, from connect to the reply to QUIT, and print:
 //!
 //! ```text
-//! result mode=<many|big> pipelining=<yes|no> msgs=<n> bytes=<n> secs=<f> hwm_start_kib=<n> hwm_end_kib=<n>
+//! result mode=<many|big|batch> pipelining=<yes|no> bdat=<yes|no> msgs=<n> bytes=<n> secs=<f> hwm_start_kib=<n> hwm_end_kib=<n>
 //! ```
 //!
 //! `bytes` counts message octets as given (before dot-stuffing). `hwm_*` is the process's
@@ -181,6 +181,8 @@ fn session(
     let start = Instant::now();
     let mut client = connect(addr, pipelining)?;
     let writer = std::env::args().any(|a| a == "--writer");
+    // The session sends BDAT when asked and CHUNKING is offered (and DATA otherwise).
+    let bdat = std::env::args().any(|a| a == "--bdat") && client.supports("CHUNKING");
     for _ in 0..count {
         if writer {
             write_message(&mut client, &envelope, make())?;
@@ -192,9 +194,10 @@ fn session(
     let secs = start.elapsed().as_secs_f64();
     let hwm_end = vm_hwm_kib();
     println!(
-        "result mode={mode} pipelining={} msgs={count} bytes={bytes} secs={secs:.6} \
+        "result mode={mode} pipelining={} bdat={} msgs={count} bytes={bytes} secs={secs:.6} \
 hwm_start_kib={hwm_start} hwm_end_kib={hwm_end}",
-        if pipelining { "yes" } else { "no" }
+        if pipelining { "yes" } else { "no" },
+        if bdat { "yes" } else { "no" }
     );
     Ok(())
 }
@@ -243,7 +246,7 @@ fn batch_session(
     let secs = start.elapsed().as_secs_f64();
     let hwm_end = vm_hwm_kib();
     println!(
-        "result mode=batch pipelining={} msgs={count} bytes={bytes} secs={secs:.6} \
+        "result mode=batch pipelining={} bdat=no msgs={count} bytes={bytes} secs={secs:.6} \
 hwm_start_kib={hwm_start} hwm_end_kib={hwm_end}",
         if pipelining { "yes" } else { "no" }
     );

@@ -173,8 +173,9 @@ fn run_pool(args: &Args, body: Arc<Vec<u8>>) -> Result<usize, Error> {
                 .max_connections(args.connections)
                 .max_messages_per_connection(args.messages),
         );
+        let env = envelope();
         let messages = (0..args.connections * args.messages)
-            .map(|_| (envelope(), body.to_vec()))
+            .map(|_| (env.clone(), body.to_vec()))
             .collect();
         let (summary, _) = pool.send_all(messages).await;
         pool.shutdown().await;

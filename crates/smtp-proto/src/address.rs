@@ -169,6 +169,21 @@ impl From<Mailbox> for ReversePath {
     }
 }
 
+impl ReversePath {
+    /// Appends the path with its angle brackets to `out`: the octets [`Display`](fmt::Display)
+    /// shows, without the formatting machinery (MAIL is encoded once per message).
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            ReversePath::Null => out.extend_from_slice(b"<>"),
+            ReversePath::Mailbox(m) => {
+                out.push(b'<');
+                out.extend_from_slice(m.as_str().as_bytes());
+                out.push(b'>');
+            }
+        }
+    }
+}
+
 impl fmt::Display for ReversePath {
     /// The path with its angle brackets: `<>` or `<a@b>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -222,6 +237,21 @@ impl From<Mailbox> for ForwardPath {
     }
 }
 
+impl ForwardPath {
+    /// Appends the path with its angle brackets to `out`: the octets [`Display`](fmt::Display)
+    /// shows, without the formatting machinery (RCPT is encoded once per recipient).
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        match &self.0 {
+            None => out.extend_from_slice(b"<Postmaster>"),
+            Some(m) => {
+                out.push(b'<');
+                out.extend_from_slice(m.as_str().as_bytes());
+                out.push(b'>');
+            }
+        }
+    }
+}
+
 impl fmt::Display for ForwardPath {
     /// The path with its angle brackets.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -235,6 +265,41 @@ impl fmt::Display for ForwardPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_encode_as_rfc5321_paths_with_angle_brackets() {
+        // RFC 5321 4.1.2: Reverse-path = Path / "<>"; Forward-path = Path;
+        // 4.1.1.3: "<Postmaster>" as a special local recipient.
+        let cases: [(Vec<u8>, &str); 4] = [
+            (encoded_reverse(&ReversePath::Null), "<>"),
+            (
+                encoded_reverse(&ReversePath::Mailbox(
+                    Mailbox::new("a@example.com").unwrap(),
+                )),
+                "<a@example.com>",
+            ),
+            (encoded_forward(&ForwardPath::postmaster()), "<Postmaster>"),
+            (
+                encoded_forward(&ForwardPath::new("jane.doe@example.com").unwrap()),
+                "<jane.doe@example.com>",
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(String::from_utf8(got).unwrap(), want);
+        }
+    }
+
+    fn encoded_reverse(p: &ReversePath) -> Vec<u8> {
+        let mut out = b"x".to_vec();
+        p.encode(&mut out);
+        out.split_off(1)
+    }
+
+    fn encoded_forward(p: &ForwardPath) -> Vec<u8> {
+        let mut out = b"x".to_vec();
+        p.encode(&mut out);
+        out.split_off(1)
+    }
 
     #[test]
     fn accepts_rfc5321_and_rfc6531_mailboxes() {

@@ -373,16 +373,18 @@ impl<'a> Command<'a> {
                         mailbox: from.mailbox().map(|m| m.to_string()).unwrap_or_default(),
                     });
                 }
-                out.extend_from_slice(format!("MAIL FROM:{from}").as_bytes());
+                out.extend_from_slice(b"MAIL FROM:");
+                from.encode(out);
                 params.encode(out);
             }
             Command::Rcpt { to, params } => {
-                out.extend_from_slice(format!("RCPT TO:{to}").as_bytes());
+                out.extend_from_slice(b"RCPT TO:");
+                to.encode(out);
                 params.encode(out);
             }
             Command::Data => word("DATA", None),
             Command::Bdat { size, last } => {
-                out.extend_from_slice(format!("BDAT {size}").as_bytes());
+                push_fmt(out, format_args!("BDAT {size}"));
                 if *last {
                     out.extend_from_slice(b" LAST");
                 }
@@ -439,7 +441,9 @@ impl<'a> Command<'a> {
                         InvalidReason::NonAscii,
                     )));
                 }
-                out.extend_from_slice(format!("{} FROM:{from}", self.verb()).as_bytes());
+                out.extend_from_slice(self.verb().as_bytes());
+                out.extend_from_slice(b" FROM:");
+                from.encode(out);
             }
             Command::Extension { verb, args } => {
                 let len = verb.as_str().len()
@@ -579,6 +583,13 @@ pub fn decode_challenge(reply: &Reply) -> Result<Vec<u8>, ChallengeError> {
         .map_err(|e| ChallengeError::BadBase64 {
             reason: e.to_string(),
         })
+}
+
+/// Appends formatted text to `out` without an intermediate `String` (one allocation less
+/// per command on the sending path). Writing to a `Vec` cannot fail.
+pub(crate) fn push_fmt(out: &mut Vec<u8>, args: fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = out.write_fmt(args);
 }
 
 #[cfg(test)]

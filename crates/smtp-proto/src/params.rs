@@ -37,7 +37,7 @@ impl MailParams {
     /// Appends each parameter as `" KEY=value"`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         if let Some(size) = self.size {
-            out.extend_from_slice(format!(" SIZE={size}").as_bytes());
+            crate::command::push_fmt(out, format_args!(" SIZE={size}"));
         }
         if let Some(body) = self.body {
             out.extend_from_slice(b" BODY=");

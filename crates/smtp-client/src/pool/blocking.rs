@@ -228,10 +228,9 @@ impl Inner {
                 if given.len() >= budget {
                     return None;
                 }
-                let index = work.next()?;
+                let (index, envelope) = work.next()?;
                 given.push(index);
-                let (envelope, body) = &work.messages[index];
-                Some((envelope.clone(), Cursor::new(body.as_slice())))
+                Some((envelope, Cursor::new(work.body(index))))
             });
             let mut ended = Vec::new();
             let result = lease.client.send_batch_ready(messages, |r| ended.push(r));
@@ -253,7 +252,8 @@ type Observer<'o> = dyn Fn(usize, &MessageState) + Sync + 'o;
 
 /// The messages of one `send_all`: the queue, the attempts, the results.
 pub(crate) struct Work<'o> {
-    pub(crate) messages: Vec<(Envelope, Vec<u8>)>,
+    /// The bodies, lent to the connections as slices.
+    bodies: Vec<Vec<u8>>,
     retries: usize,
     state: Mutex<WorkState>,
     observe: Option<&'o Observer<'o>>,
@@ -262,19 +262,25 @@ pub(crate) struct Work<'o> {
 struct WorkState {
     queue: VecDeque<usize>,
     attempts: Vec<usize>,
+    /// Each message's envelope until its last allowed attempt takes it (a session consumes
+    /// the envelope it sends; an earlier attempt gets a copy, for the retry).
+    envelopes: Vec<Option<Envelope>>,
     results: Vec<Option<MessageState>>,
 }
 
 impl<'o> Work<'o> {
     pub(crate) fn new(messages: Vec<(Envelope, Vec<u8>)>, retries: usize) -> Work<'o> {
         let n = messages.len();
+        let (envelopes, bodies): (Vec<_>, Vec<_>) =
+            messages.into_iter().map(|(e, b)| (Some(e), b)).unzip();
         Work {
-            messages,
+            bodies,
             retries,
             observe: None,
             state: Mutex::new(WorkState {
                 queue: (0..n).collect(),
                 attempts: vec![0; n],
+                envelopes,
                 results: (0..n).map(|_| None).collect(),
             }),
         }
@@ -290,19 +296,42 @@ impl<'o> Work<'o> {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.messages.len()
+        self.bodies.len()
+    }
+
+    /// The body of message `index`.
+    pub(crate) fn body(&self, index: usize) -> &[u8] {
+        &self.bodies[index]
     }
 
     pub(crate) fn has_queued(&self) -> bool {
         !self.lock().queue.is_empty()
     }
 
-    /// The next message to send, counted as an attempt.
-    pub(crate) fn next(&self) -> Option<usize> {
-        let mut s = self.lock();
-        let index = s.queue.pop_front()?;
-        s.attempts[index] += 1;
-        Some(index)
+    /// The next message to send and its envelope, counted as an attempt. The last attempt
+    /// [`record`](Self::record) allows takes the envelope; an earlier one gets a copy.
+    pub(crate) fn next(&self) -> Option<(usize, Envelope)> {
+        loop {
+            let mut s = self.lock();
+            let index = s.queue.pop_front()?;
+            s.attempts[index] += 1;
+            let envelope = if s.attempts[index] > self.retries {
+                s.envelopes[index].take()
+            } else {
+                s.envelopes[index].clone()
+            };
+            drop(s);
+            match envelope {
+                Some(envelope) => return Some((index, envelope)),
+                // Cannot happen: a message is queued again only while attempts remain.
+                None => self.record(
+                    index,
+                    MessageState::NotSent(Arc::new(Error::Internal(
+                        "a message was queued after its last attempt",
+                    ))),
+                ),
+            }
+        }
     }
 
     /// A message ended: final, unless it was not sent and may be tried again.
@@ -320,7 +349,7 @@ impl<'o> Work<'o> {
 
     /// No connection could be had: the next message is not sent (or queued again).
     pub(crate) fn fail_one(&self, err: &Error) {
-        if let Some(index) = self.next() {
+        if let Some((index, _)) = self.next() {
             self.record(index, MessageState::NotSent(shared(err)));
         }
     }
@@ -342,5 +371,69 @@ impl<'o> Work<'o> {
             })
             .collect();
         (summary, results)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use smtp_proto::{ForwardPath, Mailbox, ReversePath};
+
+    use super::*;
+
+    fn message(to: &str) -> (Envelope, Vec<u8>) {
+        let from = ReversePath::Mailbox(Mailbox::new("a@example.test").unwrap());
+        let to = ForwardPath::new(to).unwrap();
+        (
+            Envelope::new(from, [to]),
+            b"Subject: x\r\n\r\nx\r\n".to_vec(),
+        )
+    }
+
+    fn not_sent() -> MessageState {
+        MessageState::NotSent(Arc::new(Error::Internal("the connection failed")))
+    }
+
+    fn recipient(e: &Envelope) -> String {
+        e.recipients()[0].0.to_string()
+    }
+
+    #[test]
+    fn each_attempt_gets_the_messages_envelope_and_the_last_one_ends_it() {
+        let work = Work::new(
+            vec![message("b@example.test"), message("c@example.test")],
+            1,
+        );
+        let (i, e) = work.next().unwrap();
+        assert_eq!((i, recipient(&e)), (0, "<b@example.test>".to_owned()));
+        assert_eq!(work.body(i), b"Subject: x\r\n\r\nx\r\n");
+        // Not sent with a retry left: queued again behind the other message, with its
+        // envelope.
+        work.record(i, not_sent());
+        let (i, e) = work.next().unwrap();
+        assert_eq!((i, recipient(&e)), (1, "<c@example.test>".to_owned()));
+        work.record(i, not_sent());
+        let (i, e) = work.next().unwrap();
+        assert_eq!((i, recipient(&e)), (0, "<b@example.test>".to_owned()));
+        // The second attempt was the last: not sent again, it ends so.
+        work.record(i, not_sent());
+        let (i, e) = work.next().unwrap();
+        assert_eq!((i, recipient(&e)), (1, "<c@example.test>".to_owned()));
+        work.record(i, not_sent());
+        assert!(work.next().is_none());
+        let (summary, results) = work.finish();
+        assert_eq!((summary.not_sent, results.len()), (2, 2));
+        assert!(results
+            .iter()
+            .all(|r| matches!(&r.state, MessageState::NotSent(e) if matches!(**e, Error::Internal("the connection failed")))));
+    }
+
+    #[test]
+    fn without_retries_a_message_is_tried_once() {
+        let work = Work::new(vec![message("b@example.test")], 0);
+        let (i, e) = work.next().unwrap();
+        assert_eq!((i, recipient(&e)), (0, "<b@example.test>".to_owned()));
+        work.record(i, not_sent());
+        assert!(work.next().is_none());
+        assert_eq!(work.finish().0.not_sent, 1);
     }
 }

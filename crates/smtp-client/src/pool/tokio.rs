@@ -211,10 +211,9 @@ impl Inner {
                 if given.len() >= budget {
                     return None;
                 }
-                let index = work.next()?;
+                let (index, envelope) = work.next()?;
                 given.push(index);
-                let (envelope, body) = &work.messages[index];
-                Some((envelope.clone(), std::io::Cursor::new(body.clone())))
+                Some((envelope, std::io::Cursor::new(work.body(index))))
             });
             let mut ended = Vec::new();
             let result = lease

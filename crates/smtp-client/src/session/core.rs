@@ -127,7 +127,12 @@ impl Core {
         } else {
             let line = &self.output[start..];
             let line = line.strip_suffix(b"\r\n").unwrap_or(line);
-            String::from_utf8_lossy(line).into_owned()
+            // Commands are ASCII, or UTF-8 under SMTPUTF8: the checked conversion (a
+            // word at a time over ASCII) nearly always succeeds.
+            match std::str::from_utf8(line) {
+                Ok(text) => text.to_owned(),
+                Err(_) => String::from_utf8_lossy(line).into_owned(),
+            }
         };
         self.transcript.line(Direction::Sent, &shown);
         Ok(shown)

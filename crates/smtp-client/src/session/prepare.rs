@@ -142,6 +142,7 @@ pub(super) fn declare_body(
     Ok(())
 }
 
+/// Whether any octet has its high bit set (`is_ascii` tests a word at a time).
 pub(super) fn has_8bit(bytes: &[u8]) -> bool {
-    bytes.iter().any(|&b| b >= 0x80)
+    !bytes.is_ascii()
 }

@@ -69,9 +69,11 @@ enum Step {
     /// The end of data (or BDAT LAST) was sent; the final reply is awaited.
     AwaitEnd,
     /// The transaction failed; replies still owed are read before the error is returned.
-    Failing(Error),
+    /// (Boxed, as is the rarely used per-recipient state: a transaction is moved with
+    /// every reply, so its size is paid on every message.)
+    Failing(Box<Error>),
     /// RSET sent to leave the session clean; its reply comes before the error.
-    Resetting(Error),
+    Resetting(Box<Error>),
 }
 
 /// Where a transaction stands after a reply or a chunk of the body.
@@ -138,7 +140,7 @@ pub(super) struct Transaction {
     owed: Owed<Awaited>,
     step: Step,
     /// LMTP, PRDR: the replies after the end of data, once they are awaited.
-    per_recipient: Option<PerRecipient>,
+    per_recipient: Option<Box<PerRecipient>>,
     /// `MAIL ... PRDR` was sent.
     prdr: bool,
 }
@@ -362,27 +364,27 @@ impl Transaction {
     /// once per accepted recipient.
     fn await_per_recipient(&mut self, core: &Core, now: Instant) {
         let accepted = self.rcpts.accepted();
-        self.per_recipient = Some(PerRecipient::await_replies(
+        self.per_recipient = Some(Box::new(PerRecipient::await_replies(
             accepted,
             core,
             &mut self.owed,
             Awaited::PerRecipient,
             true,
             now,
-        ));
+        )));
     }
 
     /// PRDR: after the 353, a reply per accepted recipient, then the final reply.
     fn await_prdr_replies(&mut self, core: &Core, now: Instant) {
         let accepted = self.rcpts.accepted();
-        self.per_recipient = Some(PerRecipient::await_replies(
+        self.per_recipient = Some(Box::new(PerRecipient::await_replies(
             accepted,
             core,
             &mut self.owed,
             Awaited::PerRecipient,
             false,
             now,
-        ));
+        )));
         let timeout = core.config.timeouts.data_end;
         self.owed
             .push(Awaited::DataEnd, Label::EndOfData, timeout, now);
@@ -412,7 +414,7 @@ impl Transaction {
 
     fn fail(&mut self, err: Error) {
         if !matches!(self.step, Step::Failing(_) | Step::Resetting(_)) {
-            self.step = Step::Failing(err);
+            self.step = Step::Failing(Box::new(err));
         }
     }
 
@@ -523,7 +525,7 @@ impl Transaction {
             }
             Awaited::Rset => {
                 return match self.step {
-                    Step::Resetting(err) | Step::Failing(err) => TxNext::failed(err),
+                    Step::Resetting(err) | Step::Failing(err) => TxNext::failed(*err),
                     step => {
                         self.step = step;
                         TxNext::Continue(self)
@@ -533,7 +535,7 @@ impl Transaction {
         }
         if let Some(closing) = closing {
             let err = match self.step {
-                Step::Failing(err) | Step::Resetting(err) => err,
+                Step::Failing(err) | Step::Resetting(err) => *err,
                 _ => closing,
             };
             return TxNext::broken(err);
@@ -558,7 +560,7 @@ impl Transaction {
                     Err(e) => TxNext::failed(e),
                 }
             }
-            Step::Failing(err) => TxNext::failed(err),
+            Step::Failing(err) => TxNext::failed(*err),
             Step::Envelope { first, last } if self.bdat => {
                 self.step = Step::AwaitEnd;
                 self.start_body(Stream::Bdat, &first, last, core, now)
