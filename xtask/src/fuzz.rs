@@ -19,8 +19,8 @@ use crate::cmd::{cargo, describe, exec, root};
 /// Seconds per target when none are given.
 const DEFAULT_SECONDS: u64 = 10;
 
-/// Seconds per target in the campaign when none are given: with twelve targets on one
-/// core the campaign, builds and minimisation included, fits in about fifteen minutes.
+/// Seconds per target in the campaign when none are given: with seventeen targets on one
+/// core the campaign, builds and minimisation included, fits in about twenty minutes.
 const LONG_SECONDS: u64 = 60;
 
 /// Executions per target after which the campaign moves on before its time is up.
