@@ -1,7 +1,7 @@
 //! The server-side parsers (PLAIN, LOGIN, CRAM-MD5, DIGEST-MD5, SCRAM, NTLM, OAUTHBEARER,
 //! XOAUTH2, EXTERNAL client messages): arbitrary client bytes give a step or a typed error,
 //! never a panic, and never success for a wrong secret. (ANONYMOUS accepts anyone, so it
-//! is not here; its bounds are unit-tested.)
+//! is not here; its bounds are unit-tested. GSSAPI has no server side in the crate.)
 #![no_main]
 
 use std::sync::Arc;
@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((sel, data)) = data.split_first() else { return };
     let names: Vec<MechanismName> = MechanismName::ALL_KNOWN
         .into_iter()
-        .filter(|m| *m != MechanismName::Anonymous)
+        .filter(|m| !matches!(m, MechanismName::Anonymous | MechanismName::Gssapi))
         .collect();
     let name = names[usize::from(*sel) % names.len()];
     let lookup = Arc::new(|u: &str| (u == "user").then(|| Secret::new("a password no fuzzer guesses 7f3a")));
