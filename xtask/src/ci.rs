@@ -24,7 +24,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::cmd::{cargo, describe, exec};
+use crate::cmd::{cargo, describe, exec, root};
 use crate::servers;
 
 /// The Debian packages `cargo build --all-features` needs beyond the Rust toolchain:
@@ -256,6 +256,7 @@ fn build_dependencies() -> Result<(), String> {
 /// network and it typically takes well under a minute. `--allow-dirty` because it checks
 /// what would be packaged, not whether it is committed.
 fn package() -> Result<(), String> {
+    forget_earlier_packages()?;
     let mut cmd = cargo();
     cmd.args(["package", "--workspace", "--offline", "--allow-dirty"]);
     for name in UNPUBLISHED {
@@ -264,9 +265,95 @@ fn package() -> Result<(), String> {
     exec(&mut cmd)
 }
 
+/// Removes what an earlier `cargo package` left behind that the next one would trust.
+///
+/// Cargo unpacks each `.crate` of its overlay registry into
+/// `$CARGO_HOME/registry/src/-<hash of the overlay's path>/<name>-<version>/` and, finding that
+/// folder already there (its `.cargo-ok` marker), never unpacks it again. The overlay's path is
+/// the same on every run from one checkout and our version does not change between commits, so
+/// without this the verification builds a crate against a dependent's sources from an earlier
+/// run (a field added since is "unknown"). Only our own crates' folders are removed, in the
+/// unnamed (local) registries' caches; crates.io's cache is left alone.
+fn forget_earlier_packages() -> Result<(), String> {
+    let stale_dir = root().join("target").join("package");
+    if stale_dir.exists() {
+        std::fs::remove_dir_all(&stale_dir)
+            .map_err(|e| format!("cannot remove {}: {e}", stale_dir.display()))?;
+    }
+    let ours = workspace_crate_names()?;
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")));
+    let Some(src) = cargo_home.map(|h| h.join("registry").join("src")) else {
+        return Ok(());
+    };
+    let Ok(registries) = std::fs::read_dir(&src) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        let Ok(unpacked) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for entry in unpacked.flatten() {
+            let file_name = entry.file_name();
+            let file_name = file_name.to_string_lossy();
+            if is_unpacked_copy_of(&file_name, &ours) {
+                std::fs::remove_dir_all(entry.path())
+                    .map_err(|e| format!("cannot remove {}: {e}", entry.path().display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The `[package]` names of the crates under `crates/`.
+fn workspace_crate_names() -> Result<Vec<String>, String> {
+    let crates = root().join("crates");
+    let entries =
+        std::fs::read_dir(&crates).map_err(|e| format!("cannot list {}: {e}", crates.display()))?;
+    let mut names = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(manifest) = std::fs::read_to_string(entry.path().join("Cargo.toml")) else {
+            continue;
+        };
+        let name = manifest
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("name = "))
+            .map(|v| v.trim().trim_matches('"').to_string());
+        names.extend(name);
+    }
+    Ok(names)
+}
+
+/// Whether `dir_name` is `<one of names>-<version>`, the form of an unpacked `.crate`.
+fn is_unpacked_copy_of(dir_name: &str, names: &[String]) -> bool {
+    names.iter().any(|name| {
+        dir_name
+            .strip_prefix(name.as_str())
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|version| version.starts_with(|c: char| c.is_ascii_digit()))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::TestCounts;
+
+    #[test]
+    fn unpacked_copies_are_told_by_name_and_version() {
+        let names = vec!["smtp-client".to_string(), "smtp-auth".to_string()];
+        assert!(super::is_unpacked_copy_of("smtp-client-0.1.0", &names));
+        assert!(super::is_unpacked_copy_of("smtp-auth-12.0.0-rc.1", &names));
+        assert!(!super::is_unpacked_copy_of(
+            "smtp-client-extra-0.1.0",
+            &names
+        ));
+        assert!(!super::is_unpacked_copy_of("smtp-proto-0.1.0", &names));
+        assert!(!super::is_unpacked_copy_of("smtp-client", &names));
+    }
 
     #[test]
     fn counts_cargo_test_result_lines() {
