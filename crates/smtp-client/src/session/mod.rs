@@ -613,45 +613,56 @@ impl Session {
     /// ([`Error::is_fatal`]) the session refuses further operations.
     pub fn poll(&mut self, now: Instant) -> Result<Event, Error> {
         loop {
-            match std::mem::replace(&mut self.phase, Phase::Ready) {
-                Phase::Done(done) => return self.settle(done),
-                Phase::Ready => return Err(Misuse::NoOperation.into()),
-                phase @ (Phase::InData(_) | Phase::Streaming(_)) => {
-                    self.phase = phase;
-                    return Err(Misuse::NoOperation.into());
-                }
-                Phase::Setup(setup) if setup.is_handshaking() => {
-                    self.phase = Phase::Setup(setup);
-                    return Ok(Event::StartTls);
-                }
-                Phase::Batch(mut batch) => match batch.next_event(&mut self.core) {
-                    Some(Event::Done(outcome)) => return Ok(Event::Done(outcome)),
-                    Some(event) => {
-                        self.phase = Phase::Batch(batch);
-                        return Ok(event);
+            // A batch is polled in place: it lasts the whole connection, and moving the phase
+            // out and back for every event and reply would cost more than the batch's work.
+            if let Phase::Batch(batch) = &mut self.phase {
+                match batch.next_event(&mut self.core) {
+                    Some(Event::Done(outcome)) => {
+                        self.phase = Phase::Ready;
+                        return Ok(Event::Done(outcome));
                     }
-                    None => self.phase = Phase::Batch(batch),
-                },
-                Phase::Send(send) if send.wants_body() => {
-                    // Bytes while replies are owed are those replies, read later; bytes when
-                    // none is owed (with the 354, or the last RCPT reply before BDAT) would
-                    // be read as the answer to this message.
-                    let owes_nothing = send.owed().is_none_or(|o| o.owes_nothing());
-                    if let Some(err) = owes_nothing.then(|| self.core.unsolicited()).flatten() {
-                        self.phase = Phase::broken(err);
-                        continue;
-                    }
-                    self.phase = Phase::Send(send);
-                    return Ok(Event::NeedBody);
+                    Some(event) => return Ok(event),
+                    None => {}
                 }
-                waiting => self.phase = waiting,
+            } else {
+                match std::mem::replace(&mut self.phase, Phase::Ready) {
+                    Phase::Done(done) => return self.settle(done),
+                    Phase::Ready => return Err(Misuse::NoOperation.into()),
+                    phase @ (Phase::InData(_) | Phase::Streaming(_)) => {
+                        self.phase = phase;
+                        return Err(Misuse::NoOperation.into());
+                    }
+                    Phase::Setup(setup) if setup.is_handshaking() => {
+                        self.phase = Phase::Setup(setup);
+                        return Ok(Event::StartTls);
+                    }
+                    Phase::Send(send) if send.wants_body() => {
+                        // Bytes while replies are owed are those replies, read later;
+                        // bytes when none is owed (with the 354, or the last RCPT reply
+                        // before BDAT) would be read as the answer to this message.
+                        let owes_nothing = send.owed().is_none_or(|o| o.owes_nothing());
+                        if let Some(err) = owes_nothing.then(|| self.core.unsolicited()).flatten() {
+                            self.phase = Phase::broken(err);
+                            continue;
+                        }
+                        self.phase = Phase::Send(send);
+                        return Ok(Event::NeedBody);
+                    }
+                    waiting => self.phase = waiting,
+                }
             }
             match self.core.parser.next_reply() {
                 Ok(Some(reply)) => {
                     self.core.transcript.reply(reply.raw());
                     self.core.last_reply = Some(reply.clone());
-                    let phase = std::mem::replace(&mut self.phase, Phase::Ready);
-                    self.phase = phase.on_reply(reply, &mut self.core, now);
+                    if let Phase::Batch(batch) = &mut self.phase {
+                        if batch.on_reply(reply, &mut self.core, now) {
+                            self.core.link = Link::Broken;
+                        }
+                    } else {
+                        let phase = std::mem::replace(&mut self.phase, Phase::Ready);
+                        self.phase = phase.on_reply(reply, &mut self.core, now);
+                    }
                 }
                 Ok(None) if self.core.link != Link::EndOfStream => return Ok(Event::NeedInput),
                 Ok(None) => match self.phase {
