@@ -158,3 +158,72 @@ fn async_pool_sends_every_message_once_over_reused_authenticated_connections() {
     });
     each_received_once(&server, 50);
 }
+
+/// `n` messages, each to its own recipient, all lending one shared body.
+fn shared_body_messages(
+    n: usize,
+    body: &std::sync::Arc<[u8]>,
+) -> Vec<(Envelope, std::sync::Arc<[u8]>)> {
+    let from = ReversePath::Mailbox(Mailbox::new("alice@example.test").unwrap());
+    (0..n)
+        .map(|i| {
+            let to = ForwardPath::new(&format!("s{i:03}@example.test")).unwrap();
+            (
+                Envelope::new(from.clone(), [to]),
+                std::sync::Arc::clone(body),
+            )
+        })
+        .collect()
+}
+
+/// Every recipient of `n` got `body`, once.
+fn each_got_the_shared_body(server: &DemoServer, n: usize, body: &[u8]) {
+    let received = server.received();
+    assert_eq!(received.len(), n);
+    assert!(received.iter().all(|m| m.data == body));
+    let mut to: Vec<String> = received.iter().flat_map(|m| m.to.clone()).collect();
+    to.sort();
+    let expected: Vec<String> = (0..n).map(|i| format!("s{i:03}@example.test")).collect();
+    assert_eq!(to, expected);
+}
+
+#[test]
+fn blocking_pool_sends_one_shared_body_to_every_recipient() {
+    let server = server();
+    let pool = blocking::Pool::with_connector(
+        pool_config(&server),
+        authenticating(credentials(), AuthOptions::default()),
+    );
+    // A dot line: the shared body is stuffed afresh for each message, never in place.
+    let body: std::sync::Arc<[u8]> =
+        std::sync::Arc::from(&b"Subject: shared\r\n\r\n.dot line\r\n"[..]);
+    let (summary, _) = pool.send_all(shared_body_messages(12, &body));
+    assert_eq!(summary.accepted, 12, "{summary:?}");
+    pool.shutdown();
+    each_got_the_shared_body(&server, 12, &body);
+    // Only the messages' references were dropped: the caller's body is whole.
+    assert_eq!(std::sync::Arc::strong_count(&body), 1);
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn async_pool_sends_one_shared_body_to_every_recipient() {
+    use smtp_client::pool::tokio::Pool;
+    let server = server();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let body: std::sync::Arc<[u8]> =
+        std::sync::Arc::from(&b"Subject: shared\r\n\r\n.dot line\r\n"[..]);
+    rt.block_on(async {
+        let pool = Pool::with_connector(
+            pool_config(&server),
+            smtp_auth::pool::tokio::authenticating(credentials(), AuthOptions::default()),
+        );
+        let (summary, _) = pool.send_all(shared_body_messages(12, &body)).await;
+        assert_eq!(summary.accepted, 12, "{summary:?}");
+        pool.shutdown().await;
+    });
+    each_got_the_shared_body(&server, 12, &body);
+}

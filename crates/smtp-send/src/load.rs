@@ -3,6 +3,7 @@
 //! messages per second and how many ended in each state.
 
 use std::io::{IsTerminal, Read};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -90,17 +91,20 @@ fn progress(count: u64, quiet: bool) -> ProgressBar {
     bar
 }
 
+/// One message of the load: its envelope and its body, which may be shared.
+type Message = (Envelope, Arc<[u8]>);
+
 /// The messages: the generated one with its own Date and Message-ID each time, or the
-/// file's (or standard input's) bytes, read once.
-fn messages(plan: &mut Plan, count: u64) -> Result<Vec<(Envelope, Vec<u8>)>, Failure> {
+/// file's (or standard input's) bytes, read once and shared by every message.
+fn messages(plan: &mut Plan, count: u64) -> Result<Vec<Message>, Failure> {
     let envelope = plan
         .extensions
         .envelope(&plan.from, &plan.to)
         .prefer_chunking(plan.bdat);
     let fixed = match &mut plan.body {
         Body::Generated(_) => None,
-        Body::File(file, _) => Some(read_all(file)?),
-        Body::Stdin => Some(read_all(&mut std::io::stdin().lock())?),
+        Body::File(file, _) => Some(Arc::<[u8]>::from(read_all(file)?)),
+        Body::Stdin => Some(Arc::<[u8]>::from(read_all(&mut std::io::stdin().lock())?)),
     };
     let composition = match &plan.body {
         Body::Generated(c) => c.clone(),
@@ -110,9 +114,9 @@ fn messages(plan: &mut Plan, count: u64) -> Result<Vec<(Envelope, Vec<u8>)>, Fai
     Ok((0..count)
         .map(|i| {
             let body = match &fixed {
-                Some(bytes) => bytes.clone(),
+                Some(bytes) => Arc::clone(bytes),
                 // A nanosecond apart: each message gets its own Message-ID.
-                None => composed(plan, &composition, now + Duration::from_nanos(i)),
+                None => Arc::from(composed(plan, &composition, now + Duration::from_nanos(i))),
             };
             let size = body.len() as u64;
             (envelope.clone().size(size), body)

@@ -96,18 +96,22 @@ impl Pool {
     /// Sends every message, spread over up to [`PoolConfig::max_connections`] connections
     /// (one thread each), each connection a batch. Returns how many ended in each state and
     /// every message's result, by its index in `messages`.
-    pub fn send_all(
+    ///
+    /// A body is anything that lends its octets (`Vec<u8>`, `String`, `&[u8]`,
+    /// `Arc<[u8]>`, `bytes::Bytes`...): one body shared by many messages is sent without
+    /// being copied for each.
+    pub fn send_all<B: AsRef<[u8]> + Sync>(
         &self,
-        messages: Vec<(Envelope, Vec<u8>)>,
+        messages: Vec<(Envelope, B)>,
     ) -> (BatchSummary, Vec<MessageResult>) {
         self.send_all_observed(messages, |_, _| {})
     }
 
     /// [`send_all`](Self::send_all), telling `observe` of each message's final state as
     /// it is known (from any of the pool's threads), for a progress display.
-    pub fn send_all_observed(
+    pub fn send_all_observed<B: AsRef<[u8]> + Sync>(
         &self,
-        messages: Vec<(Envelope, Vec<u8>)>,
+        messages: Vec<(Envelope, B)>,
         observe: impl Fn(usize, &MessageState) + Sync,
     ) -> (BatchSummary, Vec<MessageResult>) {
         let work = Work::new(messages, self.inner.config.retries).observed(&observe);
@@ -213,7 +217,7 @@ impl Inner {
     }
 
     /// One connection's share of `send_all`: batches until no message is left.
-    fn worker(&self, work: &Work<'_>) {
+    fn worker<B: AsRef<[u8]>>(&self, work: &Work<'_, B>) {
         while work.has_queued() {
             let mut lease = match self.checkout() {
                 Ok(lease) => lease,
@@ -251,9 +255,9 @@ impl Inner {
 type Observer<'o> = dyn Fn(usize, &MessageState) + Sync + 'o;
 
 /// The messages of one `send_all`: the queue, the attempts, the results.
-pub(crate) struct Work<'o> {
+pub(crate) struct Work<'o, B> {
     /// The bodies, lent to the connections as slices.
-    bodies: Vec<Vec<u8>>,
+    bodies: Vec<B>,
     retries: usize,
     state: Mutex<WorkState>,
     observe: Option<&'o Observer<'o>>,
@@ -268,8 +272,8 @@ struct WorkState {
     results: Vec<Option<MessageState>>,
 }
 
-impl<'o> Work<'o> {
-    pub(crate) fn new(messages: Vec<(Envelope, Vec<u8>)>, retries: usize) -> Work<'o> {
+impl<'o, B: AsRef<[u8]>> Work<'o, B> {
+    pub(crate) fn new(messages: Vec<(Envelope, B)>, retries: usize) -> Work<'o, B> {
         let n = messages.len();
         let (envelopes, bodies): (Vec<_>, Vec<_>) =
             messages.into_iter().map(|(e, b)| (Some(e), b)).unzip();
@@ -286,7 +290,7 @@ impl<'o> Work<'o> {
         }
     }
 
-    fn observed(mut self, observe: &'o Observer<'o>) -> Work<'o> {
+    fn observed(mut self, observe: &'o Observer<'o>) -> Work<'o, B> {
         self.observe = Some(observe);
         self
     }
@@ -301,7 +305,7 @@ impl<'o> Work<'o> {
 
     /// The body of message `index`.
     pub(crate) fn body(&self, index: usize) -> &[u8] {
-        &self.bodies[index]
+        self.bodies[index].as_ref()
     }
 
     pub(crate) fn has_queued(&self) -> bool {

@@ -31,7 +31,7 @@ pub type Connector = Arc<dyn Fn(ClientConfig) -> Connecting + Send + Sync>;
 /// use smtp_client::{ClientConfig, TlsMode};
 ///
 /// let pool = Pool::new(PoolConfig::new(ClientConfig::new("mx.example.test").tls_mode(TlsMode::None)).max_connections(50));
-/// let (summary, _) = pool.send_all(Vec::new()).await;
+/// let (summary, _) = pool.send_all(Vec::<(smtp_client::Envelope, Vec<u8>)>::new()).await;
 /// assert_eq!(summary.total(), 0);
 /// pool.shutdown().await;
 /// # Ok(())
@@ -99,9 +99,13 @@ impl Pool {
 
     /// Sends every message, spread over up to [`PoolConfig::max_connections`] connections
     /// (one task each), each connection a batch; every message's result by its index.
-    pub async fn send_all(
+    ///
+    /// A body is anything that lends its octets (`Vec<u8>`, `String`, `Arc<[u8]>`,
+    /// `bytes::Bytes`...): one body shared by many messages is sent without being copied
+    /// for each.
+    pub async fn send_all<B: AsRef<[u8]> + Send + Sync + 'static>(
         &self,
-        messages: Vec<(Envelope, Vec<u8>)>,
+        messages: Vec<(Envelope, B)>,
     ) -> (BatchSummary, Vec<MessageResult>) {
         let work = Arc::new(Work::new(messages, self.inner.config.retries));
         let workers = self.inner.config.max_connections.min(work.len()).max(1);
@@ -196,7 +200,7 @@ impl Inner {
         }
     }
 
-    async fn worker(&self, work: &Work<'static>) {
+    async fn worker<B: AsRef<[u8]> + Send + Sync>(&self, work: &Work<'static, B>) {
         while work.has_queued() {
             let mut lease = match self.checkout().await {
                 Ok(lease) => lease,
