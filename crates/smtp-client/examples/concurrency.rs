@@ -10,7 +10,11 @@
 //! Drivers: `blocking` (one thread per connection), `async` (multi-thread runtime, one
 //! worker per core), `async-1` (current-thread runtime: every connection on one thread),
 //! `pool-1` (the async pool on a current-thread runtime: `send_all` of every message over
-//! `--connections` connections of `--messages` messages each, one batch per connection).
+//! `--connections` connections of `--messages` messages each, one batch per connection),
+//! `floor-1` (no SMTP client at all: the pool's exact bytes, made once before the run and
+//! replayed on a current-thread runtime, one write and one read per message, replies only
+//! counted: the least CPU a client pipelining one round trip per message can spend, to
+//! tell the client's cost from the server's and the kernel's).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -174,13 +178,134 @@ fn run_pool(args: &Args, body: Arc<Vec<u8>>) -> Result<usize, Error> {
                 .max_messages_per_connection(args.messages),
         );
         let env = envelope();
-        let messages = (0..args.connections * args.messages)
-            .map(|_| (env.clone(), body.to_vec()))
+        // One body for every message, as the other drivers send it: `send_all` lends
+        // each message's body to its connection, so a shared body is never copied.
+        let body: Arc<[u8]> = Arc::from(body.as_slice());
+        let messages: Vec<_> = (0..args.connections * args.messages)
+            .map(|_| (env.clone(), Arc::clone(&body)))
             .collect();
         let (summary, _) = pool.send_all(messages).await;
         pool.shutdown().await;
         Ok(summary.accepted)
     })
+}
+
+/// The wire floor: per connection, the greeting, EHLO, then for each message one write
+/// (the previous message's body and final dot with this one's MAIL, RCPT and DATA, as the
+/// pool writes them) and reads until the replies it owes have all come.
+#[cfg(feature = "tokio")]
+fn run_floor(args: &Args, body: &[u8]) -> Result<usize, Error> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let io = |op: &str| {
+        let op = op.to_owned();
+        move |source| Error::Io { op, source }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(io("starting the runtime"))?;
+    let envelope: &[u8] =
+        b"MAIL FROM:<sender@example.test>\r\nRCPT TO:<sink@example.test>\r\nDATA\r\n";
+    if body.starts_with(b".") || body.windows(2).any(|w| w == b"\n.") || !body.ends_with(b"\r\n") {
+        return Err(Error::Unsupported("the floor sends the body unstuffed"));
+    }
+    // Every write but the last: body, end of data, the next message's envelope.
+    let mut middle = body.to_vec();
+    middle.extend_from_slice(b".\r\n");
+    middle.extend_from_slice(envelope);
+    let mut last = body.to_vec();
+    last.extend_from_slice(b".\r\nQUIT\r\n");
+    let (middle, last) = (Arc::new(middle), Arc::new(last));
+    let (port, messages) = (args.port, args.messages);
+    rt.block_on(async move {
+        let tasks: Vec<_> = (0..args.connections)
+            .map(|_| {
+                let (middle, last) = (Arc::clone(&middle), Arc::clone(&last));
+                tokio::spawn(async move {
+                    let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                        .await
+                        .map_err(io("connecting"))?;
+                    conn.set_nodelay(true).map_err(io("setting TCP_NODELAY"))?;
+                    let mut replies = ReplyCounter::default();
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let mut owed = 1; // the greeting
+                    for (i, write) in std::iter::once(&b"EHLO bench.example.test\r\n"[..])
+                        .chain(std::iter::once(envelope))
+                        .chain((1..messages).map(|_| &middle[..]))
+                        .chain(std::iter::once(&last[..]))
+                        .enumerate()
+                    {
+                        while owed > 0 {
+                            let n = conn.read(&mut buf).await.map_err(io("reading"))?;
+                            if n == 0 {
+                                return Err(Error::Io {
+                                    op: "reading".to_owned(),
+                                    source: std::io::ErrorKind::UnexpectedEof.into(),
+                                });
+                            }
+                            owed -= replies.count(&buf[..n]).min(owed);
+                        }
+                        conn.write_all(write).await.map_err(io("writing"))?;
+                        // EHLO: one reply; the first envelope: three; then four (250 to the
+                        // end of data, 250, 250, 354); the last: the end of data and QUIT.
+                        owed = match i {
+                            0 => 1,
+                            1 => 3,
+                            _ if i == messages + 1 => 2,
+                            _ => 4,
+                        };
+                    }
+                    while owed > 0 {
+                        let n = conn.read(&mut buf).await.map_err(io("reading"))?;
+                        if n == 0 {
+                            break;
+                        }
+                        owed -= replies.count(&buf[..n]).min(owed);
+                    }
+                    Ok::<usize, Error>(messages)
+                })
+            })
+            .collect();
+        let mut sent = 0;
+        for t in tasks {
+            sent += t.await.map_err(|_| Error::Internal("a task panicked"))??;
+        }
+        Ok(sent)
+    })
+}
+
+/// Counts complete replies in a byte stream: lines whose fourth octet is a space end one.
+#[derive(Default)]
+struct ReplyCounter {
+    /// Octets of the current line seen so far (only the first four matter).
+    line: usize,
+    last_reply_line: bool,
+}
+
+impl ReplyCounter {
+    fn count(&mut self, bytes: &[u8]) -> usize {
+        let mut ended = 0;
+        for &b in bytes {
+            if self.line == 3 {
+                self.last_reply_line = b == b' ';
+            }
+            if b == b'\n' {
+                ended += usize::from(self.last_reply_line);
+                self.line = 0;
+                self.last_reply_line = false;
+            } else {
+                self.line += 1;
+            }
+        }
+        ended
+    }
+}
+
+#[cfg(not(feature = "tokio"))]
+fn run_floor(_: &Args, _: &[u8]) -> Result<usize, Error> {
+    Err(Error::Unsupported(
+        "the floor driver without --features tokio",
+    ))
 }
 
 #[cfg(not(feature = "tokio"))]
@@ -218,6 +343,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "async" => run_async(&args, body, false)?,
         "async-1" => run_async(&args, body, true)?,
         "pool-1" => run_pool(&args, body)?,
+        "floor-1" => run_floor(&args, &body)?,
         other => return Err(format!("unknown driver {other}").into()),
     };
     let wall = start.elapsed();
