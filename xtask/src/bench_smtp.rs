@@ -977,7 +977,9 @@ Reading the figures:
   Our client with PIPELINING writes MAIL, RCPT and DATA in one write and the body with
   the final `.` in another: 2 round trips and 2 writes per message (strace: 2 `sendto`,
   2 `recvfrom` per message). `send()` sends one message per call, so the next
-  message's MAIL cannot join the previous end of data; that would be the next step.
+  message's MAIL cannot join the previous end of data; `send_batch` and
+  `send_batch_ready` (and the pool) put each end of data in the same write as the next
+  message's MAIL, RCPT and DATA: 1 round trip a message.
   With PIPELINING off it makes the same 4 round trips as `smtp-source`.
 - Net::SMTP writes the body (`datasend`) and the final `.` (`dataend`) in two
   writes and then waits: with Nagle on, the kernel holds the 3-octet `.` until the
