@@ -296,6 +296,32 @@ impl SmtpClient {
         Ok(client)
     }
 
+    /// Replaces the timeouts given by the [`ClientConfig`] for what follows: the replies
+    /// awaited from now on and each write (a reply already awaited keeps its deadline).
+    /// A pool, for one, bounds the wait for QUIT's reply this way.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use smtp_client::{ClientConfig, SmtpClient, Timeouts};
+    /// let mut client = SmtpClient::connect(ClientConfig::new("mx.example.test"))?;
+    /// client.set_timeouts(Timeouts::uniform(Duration::from_secs(5)))?;
+    /// client.quit()?;
+    /// # Ok::<(), smtp_client::Error>(())
+    /// ```
+    pub fn set_timeouts(&mut self, timeouts: crate::Timeouts) -> Result<(), Error> {
+        let write = Some(timeouts.write);
+        match &self.io.stream {
+            Stream::Plain(s) => s.set_write_timeout(write),
+            Stream::Tls(s) => s.sock.set_write_timeout(write),
+            #[cfg(unix)]
+            Stream::Unix(s) => s.set_write_timeout(write),
+            Stream::Closed => Ok(()),
+        }
+        .map_err(io_err("setting the write timeout"))?;
+        self.core.set_timeouts(timeouts);
+        Ok(())
+    }
+
     // ----- The driver loop: the only place bytes move ---------------------------------
 
     /// Runs `op` to its end, reading the body (of `send`) from `body`.

@@ -320,6 +320,13 @@ impl DriverCore {
 
     /// True when an operation was left unfinished (its future dropped): every later one
     /// fails and the connection is closed.
+    /// Replaces the timeouts of the replies awaited from now on (the session's deadlines
+    /// and the driver's own, for TLS handshakes and reads with no reply owed).
+    pub(crate) fn set_timeouts(&mut self, timeouts: Timeouts) {
+        self.timeouts = timeouts;
+        self.session.set_timeouts(timeouts);
+    }
+
     pub(crate) fn is_poisoned(&self) -> bool {
         self.poisoned || !matches!(self.phase, Phase::Idle)
     }

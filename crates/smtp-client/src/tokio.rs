@@ -271,6 +271,26 @@ impl AsyncSmtpClient {
         Ok(client)
     }
 
+    /// Replaces the timeouts given by the [`ClientConfig`] for what follows: the replies
+    /// awaited from now on and each write (a reply already awaited keeps its deadline).
+    /// A pool, for one, bounds the wait for QUIT's reply this way.
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), smtp_client::Error> {
+    /// # use std::time::Duration;
+    /// # use smtp_client::{ClientConfig, Timeouts};
+    /// use smtp_client::tokio::AsyncSmtpClient;
+    /// let mut client = AsyncSmtpClient::connect(ClientConfig::new("mx.example.test")).await?;
+    /// client.set_timeouts(Timeouts::uniform(Duration::from_secs(5)));
+    /// client.quit().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_timeouts(&mut self, timeouts: crate::Timeouts) {
+        self.io.write_timeout = timeouts.write;
+        self.core.set_timeouts(timeouts);
+    }
+
     /// True when a future of this client was dropped before it finished: every call that
     /// talks to the server now fails, and the connection must be closed (see
     /// [Cancellation](Self#cancellation)).

@@ -129,15 +129,33 @@ impl Pool {
     pub fn shutdown(&self) {
         let idle = self.inner.lock().close();
         self.inner.freed.notify_all();
-        for client in idle {
-            quit(client, "shutdown");
-        }
+        self.inner.quit_all(idle, "shutdown");
     }
 }
 
-fn quit(mut client: SmtpClient, why: &str) {
-    tracing::debug!(target: "smtp_client::pool", event = "retired", why, peer = %client.peer_addr());
-    let _ = client.quit();
+impl Inner {
+    /// Closes `client` with QUIT, waiting for the reply no longer than the pool's
+    /// `quit_timeout`.
+    fn quit(&self, mut client: SmtpClient, why: &str) {
+        tracing::debug!(target: "smtp_client::pool", event = "retired", why, peer = %client.peer_addr());
+        if client.set_timeouts(self.config.quitting_timeouts()).is_ok() {
+            let _ = client.quit();
+        }
+    }
+
+    /// Closes every one of `clients` at once, one thread each: a silent server holds this
+    /// up for one `quit_timeout`, not one per connection.
+    fn quit_all(&self, clients: Vec<SmtpClient>, why: &str) {
+        match clients.len() {
+            0 => {}
+            1 => clients.into_iter().for_each(|c| self.quit(c, why)),
+            _ => std::thread::scope(|scope| {
+                for client in clients {
+                    scope.spawn(move || self.quit(client, why));
+                }
+            }),
+        }
+    }
 }
 
 impl Inner {
@@ -155,9 +173,7 @@ impl Inner {
             let (next, stale) = book.checkout(Instant::now());
             if !stale.is_empty() {
                 drop(book);
-                for client in stale {
-                    quit(client, "idle too long");
-                }
+                self.quit_all(stale, "idle too long");
                 book = self.lock();
             }
             match next {
@@ -212,7 +228,7 @@ impl Inner {
         let retire = self.lock().check_in(lease, usable, Instant::now());
         self.freed.notify_one();
         if let Some(client) = retire {
-            quit(client, "used up");
+            self.quit(client, "used up");
         }
     }
 

@@ -42,6 +42,11 @@ pub struct PoolConfig {
     /// How many times `send_all` sends again a message that was not sent because its
     /// connection failed before its end of data (default 0: opt-in).
     pub retries: usize,
+    /// How long a connection being closed waits for the reply to its QUIT (and for each
+    /// write of it) before it is dropped anyway (default 10 s; never longer than the
+    /// client's own timeouts). Closing is a courtesy: a silent server must not hold up a
+    /// caller waiting for a connection, nor `shutdown`, for the command timeout.
+    pub quit_timeout: Duration,
 }
 
 impl PoolConfig {
@@ -54,6 +59,7 @@ impl PoolConfig {
             idle_timeout: Duration::from_secs(30),
             checkout_timeout: Duration::from_secs(60),
             retries: 0,
+            quit_timeout: Duration::from_secs(10),
         }
     }
 
@@ -85,6 +91,21 @@ impl PoolConfig {
     pub fn retries(mut self, n: usize) -> PoolConfig {
         self.retries = n;
         self
+    }
+
+    /// Sets [`quit_timeout`](Self::quit_timeout).
+    pub fn quit_timeout(mut self, t: Duration) -> PoolConfig {
+        self.quit_timeout = t;
+        self
+    }
+
+    /// The client's timeouts with the reply and write waits cut to
+    /// [`quit_timeout`](Self::quit_timeout), for closing a connection.
+    pub(crate) fn quitting_timeouts(&self) -> crate::Timeouts {
+        let mut t = self.client.timeouts;
+        t.command = t.command.min(self.quit_timeout);
+        t.write = t.write.min(self.quit_timeout);
+        t
     }
 }
 

@@ -127,14 +127,32 @@ impl Pool {
     pub async fn shutdown(&self) {
         let idle = self.inner.lock().close();
         self.inner.freed.notify_waiters();
-        for client in idle {
-            quit(client, "shutdown").await;
-        }
+        self.inner.quit_all(idle, "shutdown").await;
     }
 }
 
-async fn quit(mut client: AsyncSmtpClient, why: &str) {
+impl Inner {
+    /// Closes `client` with QUIT, waiting for the reply no longer than the pool's
+    /// `quit_timeout`.
+    async fn quit(&self, client: AsyncSmtpClient, why: &'static str) {
+        quit(client, why, self.config.quitting_timeouts()).await;
+    }
+
+    /// Closes every one of `clients` at once: a silent server holds this up for one
+    /// `quit_timeout`, not one per connection.
+    async fn quit_all(&self, clients: Vec<AsyncSmtpClient>, why: &'static str) {
+        let timeouts = self.config.quitting_timeouts();
+        let mut quits = ::tokio::task::JoinSet::new();
+        for client in clients {
+            quits.spawn(quit(client, why, timeouts));
+        }
+        while quits.join_next().await.is_some() {}
+    }
+}
+
+async fn quit(mut client: AsyncSmtpClient, why: &'static str, timeouts: crate::Timeouts) {
     tracing::debug!(target: "smtp_client::pool", event = "retired", why, peer = %client.peer_addr());
+    client.set_timeouts(timeouts);
     let _ = client.quit().await;
 }
 
@@ -149,9 +167,7 @@ impl Inner {
         loop {
             let freed = self.freed.notified();
             let (next, stale) = self.lock().checkout(Instant::now());
-            for client in stale {
-                quit(client, "idle too long").await;
-            }
+            self.quit_all(stale, "idle too long").await;
             match next {
                 Checkout::Closed => return Err(Misuse::PoolClosed.into()),
                 Checkout::Reuse(lease) => {
@@ -196,7 +212,7 @@ impl Inner {
         let retire = self.lock().check_in(lease, usable, Instant::now());
         self.freed.notify_one();
         if let Some(client) = retire {
-            quit(client, "used up").await;
+            self.quit(client, "used up").await;
         }
     }
 

@@ -48,6 +48,7 @@ use self::setup::Setup;
 use crate::accounting::{BatchSummary, MessageResult};
 use crate::envelope::{Envelope, RecipientsReport, SendReport};
 use crate::error::{Error, Misuse, ProtocolError, TlsUnavailable};
+use crate::timeouts::Timeouts;
 use crate::transcript::TranscriptFn;
 
 pub use self::config::{Protocol, SessionConfig};
@@ -157,6 +158,12 @@ impl Session {
     /// The configuration in force.
     pub fn config(&self) -> &SessionConfig {
         &self.core.config
+    }
+
+    /// Replaces the timeouts: replies awaited from now on get deadlines from `timeouts`;
+    /// a reply already awaited keeps the deadline it was given.
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
+        self.core.config.timeouts = timeouts;
     }
 
     // ----- State queries -------------------------------------------------------------
