@@ -145,9 +145,16 @@ impl Batch {
         Ok(())
     }
 
-    /// The reply to the oldest transaction still owed one. Returns true when the
-    /// connection can no longer be used.
-    pub(super) fn on_reply(&mut self, reply: Reply, core: &mut Core, now: Instant) -> bool {
+    /// The reply to the oldest transaction still owed one; marks the connection broken
+    /// when it can no longer be used.
+    pub(super) fn on_reply(&mut self, reply: Reply, core: &mut Core, now: Instant) {
+        if self.settle_reply(reply, core, now) {
+            core.link = super::core::Link::Broken;
+        }
+    }
+
+    /// [`on_reply`](Self::on_reply)'s work; true when the connection can no longer be used.
+    fn settle_reply(&mut self, reply: Reply, core: &mut Core, now: Instant) -> bool {
         let Some((index, tx)) = self.active.pop_front() else {
             let err = Error::Protocol(ProtocolError::UnsolicitedReply(reply.to_string()));
             self.abort(&err);

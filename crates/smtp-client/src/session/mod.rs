@@ -663,9 +663,7 @@ impl Session {
                     self.core.transcript.reply(reply.raw());
                     self.core.last_reply = Some(reply.clone());
                     if let Phase::Batch(batch) = &mut self.phase {
-                        if batch.on_reply(reply, &mut self.core, now) {
-                            self.core.link = Link::Broken;
-                        }
+                        batch.on_reply(reply, &mut self.core, now);
                     } else {
                         let phase = std::mem::replace(&mut self.phase, Phase::Ready);
                         self.phase = phase.on_reply(reply, &mut self.core, now);

@@ -22,7 +22,7 @@ use smtp_proto::{DotStuffer, Reply};
 
 use super::batch::Batch;
 use super::command::{Quit, SingleCommand};
-use super::core::{Core, Link};
+use super::core::Core;
 use super::data::DataStream;
 use super::owed::Awaits;
 use super::rcpt::Recipients;
@@ -131,9 +131,7 @@ impl Phase {
             Phase::Recipients(r) => r.on_reply(reply, core, now),
             Phase::Send(s) => (*s).on_reply(reply, core, now),
             Phase::Batch(mut b) => {
-                if b.on_reply(reply, core, now) {
-                    core.link = Link::Broken;
-                }
+                b.on_reply(reply, core, now);
                 Phase::Batch(b)
             }
             Phase::Quit(q) => q.on_reply(reply, core, now),
