@@ -153,12 +153,20 @@ fn run_async(args: &Args, body: Arc<Vec<u8>>, one_thread: bool) -> Result<usize,
                 })
             })
             .collect();
-        let mut sent = 0;
-        for t in tasks {
-            sent += t.await.map_err(|_| Error::Internal("a task panicked"))??;
-        }
-        Ok(sent)
+        messages_sent(tasks).await
     })
+}
+
+/// The messages sent by every task, once all have ended; the first failure otherwise.
+#[cfg(feature = "tokio")]
+async fn messages_sent(
+    tasks: Vec<tokio::task::JoinHandle<Result<usize, Error>>>,
+) -> Result<usize, Error> {
+    let mut sent = 0;
+    for t in tasks {
+        sent += t.await.map_err(|_| Error::Internal("a task panicked"))??;
+    }
+    Ok(sent)
 }
 
 #[cfg(feature = "tokio")]
@@ -266,11 +274,7 @@ fn run_floor(args: &Args, body: &[u8]) -> Result<usize, Error> {
                 })
             })
             .collect();
-        let mut sent = 0;
-        for t in tasks {
-            sent += t.await.map_err(|_| Error::Internal("a task panicked"))??;
-        }
-        Ok(sent)
+        messages_sent(tasks).await
     })
 }
 

@@ -156,9 +156,7 @@ impl Inner {
             }),
         }
     }
-}
 
-impl Inner {
     fn lock(&self) -> MutexGuard<'_, Book<SmtpClient>> {
         self.book.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -131,6 +131,12 @@ impl Pool {
     }
 }
 
+async fn quit(mut client: AsyncSmtpClient, why: &'static str, timeouts: crate::Timeouts) {
+    tracing::debug!(target: "smtp_client::pool", event = "retired", why, peer = %client.peer_addr());
+    client.set_timeouts(timeouts);
+    let _ = client.quit().await;
+}
+
 impl Inner {
     /// Closes `client` with QUIT, waiting for the reply no longer than the pool's
     /// `quit_timeout`.
@@ -141,6 +147,9 @@ impl Inner {
     /// Closes every one of `clients` at once: a silent server holds this up for one
     /// `quit_timeout`, not one per connection.
     async fn quit_all(&self, clients: Vec<AsyncSmtpClient>, why: &'static str) {
+        if clients.is_empty() {
+            return;
+        }
         let timeouts = self.config.quitting_timeouts();
         let mut quits = ::tokio::task::JoinSet::new();
         for client in clients {
@@ -148,15 +157,7 @@ impl Inner {
         }
         while quits.join_next().await.is_some() {}
     }
-}
 
-async fn quit(mut client: AsyncSmtpClient, why: &'static str, timeouts: crate::Timeouts) {
-    tracing::debug!(target: "smtp_client::pool", event = "retired", why, peer = %client.peer_addr());
-    client.set_timeouts(timeouts);
-    let _ = client.quit().await;
-}
-
-impl Inner {
     fn lock(&self) -> MutexGuard<'_, Book<AsyncSmtpClient>> {
         self.book.lock().unwrap_or_else(|p| p.into_inner())
     }
