@@ -75,9 +75,10 @@ pub struct Args {
     #[arg(long)]
     pub submission: bool,
 
-    /// TLS mode. `starttls` means STARTTLS is required.
-    #[arg(long, value_enum, default_value_t = TlsArg::Starttls)]
-    pub tls: TlsArg,
+    /// TLS mode. `starttls` (the default; `none` over --socket) means STARTTLS is
+    /// required.
+    #[arg(long, value_enum)]
+    pub tls: Option<TlsArg>,
 
     /// Also trust the CA certificates in this PEM file.
     #[arg(long, value_name = "PEM")]
@@ -267,7 +268,8 @@ pub struct Args {
     pub protocol: ProtocolArg,
 
     /// Connect to this Unix-domain socket instead of --server (where LMTP servers usually
-    /// listen). There is no TLS over it: give --tls none.
+    /// listen). There is no TLS over it: --tls is `none` unless given otherwise, which is
+    /// refused.
     #[arg(long, value_name = "PATH", help_heading = "Connection")]
     pub socket: Option<PathBuf>,
 
@@ -295,6 +297,18 @@ pub struct Args {
     /// Stop after this stage, send QUIT, and exit 0 if every stage so far went well.
     #[arg(long, value_enum, value_name = "STAGE", help_heading = "Connection")]
     pub quit_after: Option<Stage>,
+}
+
+impl Args {
+    /// The TLS mode in force: `--tls` as given, else none over a Unix socket (which has no
+    /// TLS) and STARTTLS, required, everywhere else.
+    pub fn tls_mode(&self) -> TlsArg {
+        match (self.tls, &self.socket) {
+            (Some(tls), _) => tls,
+            (None, Some(_)) => TlsArg::None,
+            (None, None) => TlsArg::Starttls,
+        }
+    }
 }
 
 /// Which SASL mechanism to use.
@@ -713,7 +727,7 @@ pub fn plan(args: &Args) -> Result<Plan, Failure> {
     Ok(Plan {
         host,
         port,
-        tls: args.tls,
+        tls: args.tls_mode(),
         submission: args.submission,
         ca_file: args.ca_file.clone(),
         tls_server_name: args.tls_server_name.clone(),

@@ -94,8 +94,8 @@ pub fn plan(args: &Args) -> Result<Link, Failure> {
             if path.as_os_str().is_empty() {
                 return Err(usage("--socket: the path is empty"));
             }
-            if args.tls != TlsArg::None {
-                let what = match (args.tls, protocol) {
+            if let Some(tls @ (TlsArg::Starttls | TlsArg::Implicit)) = args.tls {
+                let what = match (tls, protocol) {
                     (TlsArg::Implicit, Protocol::Lmtp) => "--tls implicit with --protocol lmtp",
                     _ => "TLS",
                 };
@@ -284,7 +284,7 @@ fn client_cert(args: &Args) -> Result<Option<ClientCert>, Failure> {
             return Err(usage(format!("--{flag} {}: {e}", path.display())));
         }
     }
-    if args.tls == TlsArg::None {
+    if args.tls_mode() == TlsArg::None {
         return Err(usage(
             "--tls-cert with --tls none: a client certificate needs TLS",
         ));
@@ -342,7 +342,7 @@ fn quit_after(args: &Args, stage: Stage, external: bool) -> Result<Stage, Failur
         return bad("not in load mode (--count)");
     }
     match stage {
-        Stage::Tls if args.tls == TlsArg::None => bad("--tls none makes no TLS"),
+        Stage::Tls if args.tls_mode() == TlsArg::None => bad("--tls none makes no TLS"),
         Stage::Auth if args.user.is_none() && args.auth.is_none() && !external => {
             bad("no AUTH is asked for (give --user, or --auth EXTERNAL)")
         }

@@ -571,7 +571,7 @@ fn bad_connection_and_extension_flags_exit_2_with_one_line_before_connecting() {
     let socket_cases: Vec<(Vec<&str>, &str)> = vec![
         ([socket, server].concat(), "--socket and --server"),
         (
-            socket.to_vec(),
+            [socket, &["--tls", "starttls"]].concat(),
             "--socket: TLS over a Unix socket is not supported: add --tls none",
         ),
         (
@@ -651,4 +651,67 @@ fn prdr_that_the_server_does_not_offer_exits_5_before_mail() {
     let session = only_session(&server);
     assert!(!session.verbs().contains(&"MAIL".to_owned()), "{session:?}");
     assert!(server.received().is_empty());
+}
+
+/// Over --socket, --tls left out means none: the client speaks to the socket in clear and
+/// asks for no STARTTLS (an explicit --tls starttls is refused above).
+#[cfg(unix)]
+#[test]
+fn a_unix_socket_needs_no_tls_flag() {
+    use std::os::unix::net::UnixListener;
+    let dir = std::env::temp_dir().join(format!("smtp-send-sock-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("lmtp.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).unwrap();
+    let server = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut out = conn.try_clone().unwrap();
+        let mut lines = BufReader::new(conn);
+        let _ = out.write_all(b"220 lmtp.test LMTP\r\n");
+        let mut heard = Vec::new();
+        let mut line = String::new();
+        while lines.read_line(&mut line).unwrap_or(0) > 0 {
+            let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+            heard.push(line.trim_end().to_owned());
+            line.clear();
+            let reply: &[u8] = match verb.as_str() {
+                "LHLO" => b"250-lmtp.test\r\n250 PIPELINING\r\n",
+                // Refuse the sender: enough to show the conversation ran in clear.
+                "MAIL" => b"550 5.7.1 not today\r\n",
+                "QUIT" => b"221 bye\r\n",
+                _ => b"250 ok\r\n",
+            };
+            if out.write_all(reply).is_err() || verb == "QUIT" {
+                break;
+            }
+        }
+        heard
+    });
+    let out = Command::new(BIN)
+        .args(["--socket", path.to_str().unwrap(), "--protocol", "lmtp"])
+        .args(["--from", "a@example.test", "--to", "b@example.test"])
+        .output()
+        .unwrap();
+    if !server.is_finished() {
+        // The client never connected (refused before it did): wake the accept so that
+        // the test fails on its assertions instead of waiting forever.
+        let _ = std::os::unix::net::UnixStream::connect(&path);
+    }
+    let heard = server.join().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("550 5.7.1 not today"), "{err}");
+    assert!(heard[0].starts_with("LHLO "), "{heard:?}");
+    assert!(
+        heard
+            .iter()
+            .any(|l| l.starts_with("MAIL FROM:<a@example.test>")),
+        "{heard:?}"
+    );
+    assert!(
+        !heard.iter().any(|l| l.eq_ignore_ascii_case("STARTTLS")),
+        "{heard:?}"
+    );
 }
